@@ -1,0 +1,1 @@
+"""citebot's surfaces: answering, rendering, the CLI and the Slack app."""

@@ -1,0 +1,53 @@
+"""The answer to one question: quoted sentences with their articles, or the closest passages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One sentence quoted verbatim from an article.
+
+    `start`/`end` are its character offsets in the article's stored text.
+    """
+
+    text: str
+    title: str
+    source: str
+    url: str | None
+    published: str | None
+    score: float
+    article_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    """A retrieved passage, shown when nothing is good enough to cite."""
+
+    text: str
+    title: str
+    source: str
+    url: str | None
+    published: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answered: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[PassageHit] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("text", "title", "source", "published", "score")
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "citations": [{k: asdict(c)[k] for k in keys} | {"url": c.url} for c in self.citations],
+            "passages": [asdict(p) for p in self.passages],
+        }

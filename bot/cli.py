@@ -1,0 +1,168 @@
+"""The `citebot` command: build the index, add sources, ask, serve the Slack bot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bot.render import render_answer
+from index.errors import CitebotError
+from index.report import IndexReport
+from index.settings import Settings, load_settings
+
+
+class CitebotGroup(click.Group):
+    """Turns citebot's own errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CitebotError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=CitebotGroup)
+@click.version_option(package_name="citebot")
+def main() -> None:
+    """citebot answers questions about news articles with quoted, cited sentences.
+
+    \b
+    Quick start:
+      citebot index rebuild
+      citebot ask "who denied the crematorium claim"
+    """
+
+
+@main.group(cls=CitebotGroup)
+def index() -> None:
+    """Build and inspect the index."""
+
+
+@index.command("rebuild")
+@click.option(
+    "--sources",
+    "sources",
+    multiple=True,
+    metavar="PATH_OR_URL",
+    help="Index these instead of index.sources (repeatable).",
+)
+def index_rebuild(sources: tuple[str, ...]) -> None:
+    """Rebuild the index from the configured sources (or --sources).
+
+    Unchanged articles keep their vectors; articles no longer in the sources are removed.
+    The new index replaces the old one only once it is complete.
+
+    \b
+    Example:
+      citebot index rebuild --sources ~/articles --sources https://example.com/story
+    """
+    store = _store(load_settings())
+    with _progress("Indexing") as (progress, on_total):
+        report = store.rebuild(list(sources) or None, progress=progress, on_total=on_total)
+    _finish(report)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
+def add(sources: tuple[str, ...]) -> None:
+    """Add or update articles (files, folders, http(s) URLs) in the index.
+
+    \b
+    Example:
+      citebot add story.html exports/articles.jsonl https://example.com/story
+    """
+    store = _store(load_settings())
+    with _progress("Adding") as (progress, on_total):
+        report = store.add(list(sources), progress=progress, on_total=on_total)
+    _finish(report)
+
+
+@main.command()
+@click.argument("question", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ask(question: tuple[str, ...], as_json: bool) -> None:
+    """Answer QUESTION with sentences quoted from the indexed articles.
+
+    \b
+    Example:
+      citebot ask "who denied the crematorium claim"
+    """
+    from bot.answering import Answerer
+
+    settings = load_settings()
+    answer = Answerer(_store(settings), settings).answer(" ".join(question))
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_answer(answer), nl=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_json: bool) -> None:
+    """Show what is indexed: articles, passages, model, data directory, last rebuild."""
+    info = _store(load_settings()).status()
+    if as_json:
+        click.echo(json.dumps(info.to_json(), indent=2))
+        return
+    for label, value in (
+        ("articles", info.articles),
+        ("passages", info.passages),
+        ("model", f"{info.model} ({info.backend})"),
+        ("data directory", info.home),
+        ("chroma", info.chroma),
+        ("last rebuild", info.rebuilt_at or "never"),
+        ("last change", info.updated_at or "never"),
+    ):
+        click.echo(f"{label + ':':<16}{value}")
+
+
+index.add_command(status, "status")
+
+
+def _store(settings: Settings) -> Any:
+    from index.store import ArticleIndex
+
+    return ArticleIndex(settings)
+
+
+class _progress:
+    """A tqdm bar on stderr, sized once the index knows how many articles to embed."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> tuple[Callable[[int], None], Callable[[int], None]]:
+        from tqdm import tqdm
+
+        def on_total(total: int) -> None:
+            self.bar = tqdm(
+                total=total,
+                desc=self.label,
+                unit="article",
+                file=sys.stderr,
+                disable=None if total else True,
+            )
+
+        def progress(done: int) -> None:
+            if self.bar is not None:
+                self.bar.update(done)
+
+        return progress, on_total
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _finish(report: IndexReport) -> None:
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)

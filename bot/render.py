@@ -1,0 +1,44 @@
+"""Plain-text rendering of answers and reports for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from bot.answers import Answer, Citation, PassageHit
+
+NOT_ANSWERED = "The indexed articles don't answer this question."
+
+
+def render_answer(answer: Answer, width: int = 88) -> str:
+    lines: list[str] = []
+    if answer.answered:
+        for number, citation in enumerate(answer.citations, 1):
+            lines += _quote(f"[{number}] \u201c{citation.text}\u201d", width)
+            lines.append(f"    \u2014 {_attribution(citation)}")
+            lines.append("")
+    else:
+        lines.append(NOT_ANSWERED)
+        if answer.passages:
+            lines.append("Closest passages:")
+            lines.append("")
+            for passage in answer.passages:
+                lines += _quote(_shorten(passage.text, 300), width)
+                lines.append(f"    \u2014 {_attribution(passage)}")
+                lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _attribution(item: Citation | PassageHit) -> str:
+    parts = [item.title, item.source]
+    if item.published:
+        parts.append(item.published)
+    return ", ".join(parts)
+
+
+def _quote(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width=width, initial_indent="  ", subsequent_indent="  ")
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "\u2026"

@@ -1,0 +1,205 @@
+"""Renders an Answer as a Slack message: Block Kit blocks plus the plain-text fallback.
+
+Pure functions, kept within Slack's limits: at most 50 blocks, 3000 characters of section
+text, 2000 characters of button value and 40000 characters of message text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import quote
+
+from bot.answers import Answer, Citation, PassageHit
+from bot.slack import messages
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_BUTTON_VALUE = 2000
+MAX_MESSAGE_TEXT = 40000
+# A quoted passage (shown when nothing is cited) is cut to this many characters.
+PASSAGE_CHARS = 600
+# Longer links are shown without their text fragment, then without the link.
+MAX_LINK_CHARS = 1500
+# A sentence of more words is highlighted by its first and last FRAGMENT_WORDS words.
+FRAGMENT_WORDS = 5
+
+Block = dict[str, Any]
+
+
+def answer_blocks(
+    answer: Answer, answer_id: str, *, share: bool = False, asked_by: str | None = None
+) -> list[Block]:
+    """The message for `answer`; its buttons carry `answer_id` so a click finds the answer.
+
+    `share` adds the "Share to channel" button (for the private `/ask` answer);
+    `asked_by` (a user id) puts "<@user> asked: question" on top (for a shared answer).
+    """
+    head: list[Block] = []
+    if asked_by:
+        question = fit(_one_line(answer.question), MAX_SECTION_TEXT // 2)
+        head.append(_section(messages.ASKED.format(user=asked_by, question=question)))
+    if answer.answered:
+        quotes = [_citation_section(c) for c in answer.citations]
+    else:
+        head.append(_section(messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND))
+        quotes = [_passage_section(p) for p in answer.passages]
+    tail = [_sources_footer(answer), _buttons(answer_id, share)]
+    tail = [block for block in tail if block]
+    room = MAX_BLOCKS - len(head) - len(tail)
+    if len(quotes) > room:
+        left_out = len(quotes) - (room - 1)
+        quotes = quotes[: room - 1] + [_context(messages.MORE_QUOTES.format(count=left_out))]
+    return head + quotes + tail
+
+
+def answer_text(answer: Answer) -> str:
+    """The plain-text fallback Slack shows in notifications and where blocks can't render."""
+    if answer.answered:
+        lines = [f"“{_one_line(c.text)}” ({c.title})" for c in answer.citations]
+    else:
+        lines = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
+        lines += [f"“{_one_line(p.text)[:PASSAGE_CHARS]}” ({p.title})" for p in answer.passages]
+    return fit("\n".join(lines), MAX_MESSAGE_TEXT, escaped=False)
+
+
+def text_fragment_url(url: str, sentence: str) -> str:
+    """`url` with a `#:~:text=` fragment, so a browser opens it highlighting `sentence`."""
+    words = sentence.split()
+    if len(words) > 2 * FRAGMENT_WORDS:
+        directive = (
+            _fragment_part(" ".join(words[:FRAGMENT_WORDS]))
+            + ","
+            + _fragment_part(" ".join(words[-FRAGMENT_WORDS:]))
+        )
+    else:
+        directive = _fragment_part(" ".join(words))
+    # An existing fragment stays; the text directive follows it after ":~:".
+    return url + (":~:" if "#" in url else "#:~:") + "text=" + directive
+
+
+def escape(text: str) -> str:
+    """Escapes the three characters Slack's mrkdwn treats as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int, escaped: bool = True) -> str:
+    """`text` (raw), escaped for mrkdwn when `escaped`, cut with "…" to at most `limit` chars.
+
+    Cuts the raw text, never an escape sequence in half.
+    """
+    render = escape if escaped else (lambda s: s)
+    if len(render(text)) <= limit:
+        return render(text)
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix whose rendering fits, with room for "…"
+        middle = (low + high + 1) // 2
+        if len(render(text[:middle])) + 1 <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return render(text[:low].rstrip()) + "…"
+
+
+def _citation_section(citation: Citation) -> Block:
+    sentence = _one_line(citation.text)
+    link = _source_link(citation.title, citation.source, citation.url, quote_text=sentence)
+    attribution = "— " + link + _date_suffix(citation.published)
+    room = MAX_SECTION_TEXT - len(attribution) - len("> \n")
+    return _section("> " + fit(sentence, room) + "\n" + attribution)
+
+
+def _passage_section(passage: PassageHit) -> Block:
+    text = _one_line(passage.text)
+    attribution = "— " + _source_link(passage.title, passage.source, passage.url)
+    attribution += _date_suffix(passage.published)
+    room = min(PASSAGE_CHARS, MAX_SECTION_TEXT - len(attribution) - len("> \n"))
+    return _section("> " + fit(text, room) + "\n" + attribution)
+
+
+def _sources_footer(answer: Answer) -> Block | None:
+    items = answer.citations if answer.answered else answer.passages
+    seen: dict[tuple[str, str | None], str] = {}
+    for item in items:
+        key = (item.source, item.url)
+        if key not in seen:
+            seen[key] = _source_link(item.title, item.source, item.url) + _date_suffix(
+                item.published, separator=" "
+            )
+    if not seen:
+        return None
+    text = f"*{messages.SOURCES}:* " + " · ".join(seen.values())
+    if len(text) > MAX_SECTION_TEXT:  # links can't be cut safely; fall back to titles only
+        titles = {(i.source, i.url): i.title for i in items}
+        text = fit(f"{messages.SOURCES}: " + " · ".join(titles.values()), MAX_SECTION_TEXT)
+    return _context(text)
+
+
+def _buttons(answer_id: str, share: bool) -> Block:
+    value = answer_id[:MAX_BUTTON_VALUE]
+    elements = [
+        _button(messages.HELPFUL, "feedback_up", value),
+        _button(messages.NOT_HELPFUL, "feedback_down", value),
+    ]
+    if share:
+        elements.append(_button(messages.SHARE, "share_answer", value) | {"style": "primary"})
+    return {"type": "actions", "block_id": "citebot_answer", "elements": elements}
+
+
+def _button(label: str, action_id: str, value: str) -> Block:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+
+
+def _source_link(title: str, source: str, url: str | None, quote_text: str | None = None) -> str:
+    """The title linked to the article (at the quoted sentence), or with the file name."""
+    label = fit(_one_line(title) or _file_name(source), 300)
+    if url:
+        target = text_fragment_url(url, quote_text) if quote_text else url
+        if len(target) > MAX_LINK_CHARS:
+            target = url
+        if len(target) <= MAX_LINK_CHARS:
+            return f"<{_link_safe(target)}|{label}>"
+        return f"*{label}*"
+    name = _file_name(source)
+    return f"*{label}* ({fit(name, 200)})" if name and name != title else f"*{label}*"
+
+
+def _date_suffix(published: str | None, separator: str = ", ") -> str:
+    if not published:
+        return ""
+    # An ISO timestamp reads better as its day.
+    day = published[:10] if re.match(r"\d{4}-\d{2}-\d{2}T", published) else published
+    text = fit(day, 40)
+    return f" ({text})" if separator == " " else separator + text
+
+
+def _file_name(source: str) -> str:
+    return PurePath(source.split("#", 1)[0]).name or source
+
+
+def _fragment_part(text: str) -> str:
+    # "-", "," and "&" are syntax inside a text directive, so they must be percent-encoded;
+    # quote() leaves "-" alone as an unreserved character.
+    return quote(text, safe="").replace("-", "%2D")
+
+
+def _link_safe(url: str) -> str:
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

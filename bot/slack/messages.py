@@ -1,0 +1,86 @@
+"""Every text a person reads from the Slack app: replies, labels, refusals and start-up errors."""
+
+from __future__ import annotations
+
+from index.report import IndexReport
+
+# --- start-up errors (raised as SettingsError by SlackConfig.from_settings) ---
+
+MISSING_BOT_TOKEN = (
+    "set SLACK_BOT_TOKEN (the bot's xoxb- token, under OAuth & Permissions in the Slack app's "
+    "settings) in the environment"
+)
+BAD_BOT_TOKEN = "SLACK_BOT_TOKEN must be the bot's token, which starts with xoxb-"
+MISSING_SIGNING_SECRET = (
+    "set SLACK_SIGNING_SECRET (Basic Information > App Credentials > Signing Secret in the "
+    "Slack app's settings) in the environment, or set SLACK_APP_TOKEN to use Socket Mode"
+)
+BAD_APP_TOKEN = (
+    "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information > "
+    "App-Level Tokens, scope connections:write); unset it to serve over HTTP instead"
+)
+TOKEN_REFUSED = (
+    "Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again from "
+    "OAuth & Permissions, and reinstall the app if its scopes changed"
+)
+
+# --- answers ---
+
+NO_ANSWER = "The articles don't answer this. The closest passages I found:"
+NOTHING_FOUND = "The articles don't answer this, and I found no passage close to it."
+SOURCES = "Sources"
+MORE_QUOTES = "…and {count} more, left out to fit Slack's limits."
+ASKED = "<@{user}> asked: {question}"
+HELPFUL = "👍"
+NOT_HELPFUL = "👎"
+SHARE = "Share to channel"
+FEEDBACK_THANKS = "Thanks, your {vote} is recorded."
+EMPTY_QUESTION = (
+    "Ask me a question about the articles, for example `@citebot who denied the crematorium claim?`"
+)
+APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a minute."
+CHANNEL_NOT_ALLOWED = (
+    "I don't answer in this channel. Ask me in a direct message, or in a channel listed "
+    "under slack.channels in citebot's settings."
+)
+ASK_USAGE = "Usage: `/ask QUESTION`, for example `/ask who denied the crematorium claim?`"
+ANSWER_GONE = "I no longer have that answer. Ask again with `/ask`."
+SHARE_NOT_IN_CHANNEL = (
+    "I can't post in this channel because I'm not a member. "
+    "Invite me with `/invite @citebot`, then share again."
+)
+
+# --- adding sources ---
+
+CITEBOT_HELP = (
+    "*citebot* answers questions about news articles with quoted sentences.\n"
+    "• Mention me in a channel, or send me a direct message, to get an answer in a thread.\n"
+    "• `/ask QUESTION` answers only you, with a button to share the answer.\n"
+    "• Admins: `/citebot add URL` adds a web article; uploading a file (txt, md, html, pdf, "
+    "json, jsonl) to me in a direct message adds it too."
+)
+ADD_USAGE = "Usage: `/citebot add URL [URL …]`, for example `/citebot add https://example.com/news`"
+NOT_A_URL = "`{text}` is not a web address: give URLs starting with http:// or https://."
+NOT_ADMIN = (
+    "Sorry, only citebot admins can add sources, and the index is unchanged. "
+    "Ask an admin to add it (admins are listed under slack.admins in citebot's settings)."
+)
+ADDING = "Adding {count} source(s) to the index… I'll post the report here."
+NO_FILE = "I found no file to add in that message."
+DOWNLOAD_FAILED = "I couldn't download `{name}` from Slack, so the index is unchanged."
+TOO_LARGE = "`{name}` is larger than {limit_mb} MB, so I didn't add it."
+ADD_FAILED = "I couldn't add {what}: {reason}"
+ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
+
+
+def report_text(what: str, report: IndexReport) -> str:
+    """The admin's report of an add: the CLI's lines, plus which sources landed where."""
+    lines = [f"Indexed {what}: " + report.lines()[0]]
+    for label, sources in (
+        ("added", report.added),
+        ("changed", report.changed),
+        ("unchanged", report.unchanged),
+    ):
+        lines += [f"{label}: {source}" for source in sources]
+    lines += report.lines()[1:]
+    return "\n".join(lines)

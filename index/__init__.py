@@ -1,0 +1,1 @@
+"""citebot's index: sources to articles to passages, embedded into Chroma, and retrieval."""

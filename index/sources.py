@@ -1,0 +1,471 @@
+"""Reads articles from the configured sources: files, folders, http(s) URLs and uploaded bytes.
+
+A problem with a whole source raises `SourceError`; `load_sources` turns each one into a
+`Failure`, so one bad file never stops a rebuild. Supported formats: plain text, Markdown,
+HTML (main text only), PDF (text layer), JSON and JSON Lines exports.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from http.client import HTTPException
+from pathlib import Path, PurePosixPath
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlsplit
+from urllib.request import Request, urlopen
+
+import trafilatura
+from pypdf import DocumentInformation, PdfReader
+from pypdf.errors import PyPdfError
+
+from index.articles import Article
+from index.errors import SourceError
+from index.report import Failure
+from index.settings import JsonKeys
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (
+    ".txt",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".pdf",
+    ".json",
+    ".jsonl",
+)
+USER_AGENT = "citebot/0.1"
+DEFAULT_JSON_KEYS = JsonKeys()
+MAX_DOWNLOAD_BYTES = 50_000_000
+
+_CONTENT_TYPES = {
+    "text/html": ".html",
+    "application/xhtml+xml": ".html",
+    "application/pdf": ".pdf",
+    "application/json": ".json",
+    "application/x-ndjson": ".jsonl",
+    "application/jsonl": ".jsonl",
+    "text/markdown": ".md",
+    "text/x-markdown": ".md",
+    "text/plain": ".txt",
+}
+# Servers send these for many kinds of file (and JSON Lines is usually served as JSON),
+# so a supported extension in the URL's path is the better guide.
+_GENERIC_CONTENT_TYPES = {
+    "text/plain",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/json",
+}
+_JSON_RECORD_LISTS = ("articles", "records", "items")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
+_ATX_HEADING = re.compile(r"^#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def load_sources(
+    sources: Iterable[str], json_keys: JsonKeys = DEFAULT_JSON_KEYS, fetch_timeout: float = 20.0
+) -> LoadResult:
+    """Reads every source: a file, a folder (walked recursively) or an http(s) URL.
+
+    Folders are walked in sorted order, skipping hidden entries and files of unsupported
+    types; a file named explicitly with an unsupported type is a failure. An article
+    reached twice (say, through a folder and by name) is kept once.
+    """
+    result = LoadResult()
+    for item in sources:
+        if _is_url(item):
+            _add(result, _read_url, item, json_keys, fetch_timeout)
+            continue
+        path = Path(item).expanduser().resolve()
+        if path.is_dir():
+            for file in _walk(path, result.failures):
+                _add(result, _read_file, file, json_keys)
+        else:
+            _add(result, _read_file, path, json_keys)
+    unique: dict[str, Article] = {}
+    for article in result.articles:
+        unique.setdefault(article.id, article)
+    result.articles = list(unique.values())
+    return result
+
+
+def load_file(path: Path, json_keys: JsonKeys = DEFAULT_JSON_KEYS) -> list[Article]:
+    """The articles in one file. Records of a JSON export that cannot be read are skipped."""
+    return _articles_only(_read_file(path, json_keys))
+
+
+def load_url(
+    url: str, json_keys: JsonKeys = DEFAULT_JSON_KEYS, timeout: float = 20.0
+) -> list[Article]:
+    """The articles at an http(s) URL, read by its Content-Type or the URL's extension."""
+    return _articles_only(_read_url(url, json_keys, timeout))
+
+
+def load_bytes(
+    name: str,
+    data: bytes,
+    source: str,
+    json_keys: JsonKeys = DEFAULT_JSON_KEYS,
+    url: str | None = None,
+) -> list[Article]:
+    """The articles in `data`, read by the extension of `name` (for instance a Slack upload)."""
+    return _articles_only(read_bytes(name, data, source, json_keys, url))
+
+
+def read_bytes(
+    name: str,
+    data: bytes,
+    source: str,
+    json_keys: JsonKeys = DEFAULT_JSON_KEYS,
+    url: str | None = None,
+) -> LoadResult:
+    """Like `load_bytes`, but also returns the JSON records that could not be read.
+
+    Articles get `source` as their id (JSON records: their url, else `source#n`).
+    """
+    extension = _extension(name, source)
+    stem = Path(name).stem
+    if not data.strip():
+        raise SourceError(source, "empty file")
+    if extension == ".pdf":
+        return LoadResult([_pdf_article(data, source, url, stem)])
+    if b"\0" in data:
+        raise SourceError(source, "binary file, not an article")
+    if extension in (".html", ".htm"):
+        # trafilatura reads the page's declared charset itself, so HTML stays bytes.
+        return LoadResult([_html_article(data, source, url, stem)])
+    text = _decode(data, source)
+    if extension in (".json", ".jsonl"):
+        return _json_result(_json_records(text, extension, source), source, json_keys, stem)
+    if extension == ".txt":
+        title, body = _split_title(text, stem)
+        return LoadResult([Article(id=source, title=title, text=body, source=source, url=url)])
+    return LoadResult([_markdown_article(text, source, url, stem)])
+
+
+def _add(result: LoadResult, read: Callable[..., LoadResult], *args: object) -> None:
+    try:
+        one = read(*args)
+    except SourceError as exc:
+        result.failures.append(Failure(exc.source, exc.reason))
+        return
+    result.articles.extend(one.articles)
+    result.failures.extend(one.failures)
+
+
+def _articles_only(result: LoadResult) -> list[Article]:
+    """The articles; if there are none, the first failure is raised instead."""
+    if not result.articles and result.failures:
+        first = result.failures[0]
+        more = len(result.failures) - 1
+        reason = first.reason + (f" (and {more} more failed records)" if more else "")
+        raise SourceError(first.source, reason)
+    return result.articles
+
+
+def _is_url(item: str) -> bool:
+    return item.lower().startswith(("http://", "https://"))
+
+
+def _walk(folder: Path, failures: list[Failure]) -> Iterator[Path]:
+    def unreadable(exc: OSError) -> None:
+        failures.append(Failure(str(exc.filename), f"cannot read folder: {exc.strerror}"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                yield Path(root) / name
+
+
+def _extension(name: str, source: str) -> str:
+    extension = Path(name).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        found = extension or "no extension"
+        raise SourceError(
+            source, f"unsupported file type ({found}): use one of {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    return extension
+
+
+def _read_file(path: Path, json_keys: JsonKeys) -> LoadResult:
+    path = Path(path).expanduser().resolve()
+    source = str(path)
+    if not path.exists():
+        raise SourceError(source, "no such file or folder")
+    if path.is_dir():
+        raise SourceError(source, "a folder, not a file")
+    _extension(path.name, source)  # fail before reading a large file of the wrong type
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(source, f"cannot read: {exc.strerror}") from exc
+    return read_bytes(path.name, data, source, json_keys)
+
+
+def _read_url(url: str, json_keys: JsonKeys, timeout: float) -> LoadResult:
+    # urlopen also opens file:// and ftp:// URLs; a URL from Slack must not reach local files.
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise SourceError(url, "not an http(s) URL")
+    request = Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urlopen(request, timeout=timeout) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+            content_type = response.headers.get_content_type()
+    except HTTPError as exc:
+        raise SourceError(url, f"HTTP {exc.code} {exc.reason}") from exc
+    except URLError as exc:
+        raise SourceError(url, f"could not fetch: {exc.reason}") from exc
+    except (OSError, HTTPException, ValueError) as exc:
+        raise SourceError(url, f"could not fetch: {exc}") from exc
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise SourceError(url, f"larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB")
+    return read_bytes(_download_name(url, content_type), data, url, json_keys, url=url)
+
+
+def _download_name(url: str, content_type: str) -> str:
+    """A file name for the download whose extension picks the reader."""
+    parts = urlsplit(url)
+    name = PurePosixPath(unquote(parts.path)).name or parts.hostname or "download"
+    path_extension = PurePosixPath(name).suffix.lower()
+    if path_extension in SUPPORTED_EXTENSIONS and content_type in _GENERIC_CONTENT_TYPES:
+        return name
+    extension = _CONTENT_TYPES.get(content_type)
+    if extension is None:
+        if path_extension in SUPPORTED_EXTENSIONS:
+            return name
+        raise SourceError(url, f"unsupported content type {content_type}")
+    return name if path_extension == extension else name + extension
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise SourceError(source, f"not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    if not text.strip():
+        raise SourceError(source, "empty file")
+    return _unix_newlines(text)
+
+
+def _unix_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _trim_blank_lines(text: str) -> str:
+    """Drops blank lines at both ends but keeps the first line's indentation."""
+    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+
+
+def _clean_title(value: object, fallback: str) -> str:
+    if isinstance(value, str) and value.strip():
+        return " ".join(value.split())
+    return fallback
+
+
+def _split_title(text: str, fallback: str) -> tuple[str, str]:
+    """The first non-empty line is the title, the rest the text; a lone line is all text."""
+    head, _, rest = text.lstrip().partition("\n")
+    body = _trim_blank_lines(rest)
+    if not body:
+        return fallback, _trim_blank_lines(text)
+    return _clean_title(head, fallback), body
+
+
+def _drop_title_line(text: str, title: str) -> str:
+    """Extractors often repeat the title as the first line of the text."""
+    head, _, rest = _trim_blank_lines(text).partition("\n")
+    if " ".join(head.split()) == title and rest.strip():
+        return _trim_blank_lines(rest)
+    return _trim_blank_lines(text)
+
+
+def _iso_date(value: object) -> str | None:
+    """`YYYY-MM-DD` from a date, an ISO date(time) string or an RFC 2822 date; else None."""
+    if isinstance(value, date):  # a datetime is a date too
+        return value.strftime("%Y-%m-%d")
+    if not isinstance(value, str):
+        return None
+    match = re.match(r"\s*(\d{4}-\d{2}-\d{2})", value)
+    try:
+        if match:
+            return date.fromisoformat(match.group(1)).isoformat()
+        return email.utils.parsedate_to_datetime(value.strip()).strftime("%Y-%m-%d")
+    except (TypeError, ValueError):
+        return None
+
+
+def _markdown_article(text: str, source: str, url: str | None, stem: str) -> Article:
+    meta, body = _front_matter(text)
+    heading, without_heading = _first_heading(body)
+    title = _clean_title(meta.get("title"), "") or heading
+    if heading and heading == title:
+        body = without_heading
+    if not title:
+        title, body = _split_title(body, stem)
+        title = _ATX_HEADING.sub(r"\1", title) or stem
+    return Article(
+        id=source,
+        title=title,
+        text=_trim_blank_lines(body),
+        source=source,
+        url=meta.get("url") or url,
+        published=_iso_date(meta.get("published") or meta.get("date")),
+    )
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Simple `key: value` lines between `---` lines at the top; no YAML needed."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    meta = {}
+    for line in match.group(1).splitlines():
+        key, colon, value = line.partition(":")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if colon and key.strip() and value:
+            meta[key.strip().lower()] = value
+    return meta, text[match.end() :]
+
+
+def _first_heading(body: str) -> tuple[str, str]:
+    """The text of the first `# Heading` and the body without that line ("" if none)."""
+    lines = body.split("\n")
+    for number, line in enumerate(lines):
+        if line.startswith("# "):
+            title = _clean_title(_ATX_HEADING.sub(r"\1", line), "")
+            before, after = "\n".join(lines[:number]), "\n".join(lines[number + 1 :])
+            return title, "\n\n".join(p for p in (before.strip("\n"), after.strip("\n")) if p)
+    return "", body
+
+
+def _html_article(data: bytes, source: str, url: str | None, stem: str) -> Article:
+    document = trafilatura.bare_extraction(
+        data,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        favor_precision=True,
+        # When no article is found, trafilatura's fallback would return the menu text.
+        prune_xpath=["//nav", "//footer", "//aside"],
+        # Dates only from the page's metadata and markup, not guessed from its prose.
+        date_extraction_params={"original_date": True, "extensive_search": False},
+    )
+    if document is None or not (document.text or "").strip():
+        raise SourceError(source, "no article text found in the HTML")
+    title = _clean_title(document.title, stem)
+    return Article(
+        id=source,
+        title=title,
+        text=_drop_title_line(document.text, title),
+        source=source,
+        url=document.url or url,
+        published=_iso_date(document.date),
+    )
+
+
+def _pdf_article(data: bytes, source: str, url: str | None, stem: str) -> Article:
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SourceError(source, "the PDF is password-protected")
+        text = "\n".join(page.extract_text() or "" for page in reader.pages)
+        info = reader.metadata
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise SourceError(source, f"not a readable PDF: {exc}") from exc
+    if not text.strip():
+        raise SourceError(source, "the PDF has no text layer (scanned?)")
+    text = _unix_newlines(text)
+    title = _clean_title(info.title if info else None, "")
+    if title:
+        text = _drop_title_line(text, title)
+    else:
+        title, text = _split_title(text, stem)
+    return Article(
+        id=source, title=title, text=text, source=source, url=url, published=_pdf_date(info)
+    )
+
+
+def _pdf_date(info: DocumentInformation | None) -> str | None:
+    try:
+        return _iso_date(info.creation_date) if info else None
+    except ValueError:  # pypdf parses the date lazily and rejects malformed ones
+        return None
+
+
+def _json_records(text: str, extension: str, source: str) -> list[object]:
+    if extension == ".jsonl":
+        return [
+            _parse_json(line, source, number)
+            for number, line in enumerate(text.split("\n"), 1)
+            if line.strip()
+        ]
+    data = _parse_json(text, source)
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in _JSON_RECORD_LISTS:
+            if isinstance(data.get(key), list):
+                return data[key]
+        return [data]
+    raise SourceError(source, "JSON must be a list of records or an object")
+
+
+def _parse_json(text: str, source: str, line: int | None = None) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {line or exc.lineno}, column {exc.colno}"
+        raise SourceError(source, f"not valid JSON ({where}): {exc.msg}") from None
+
+
+def _json_result(records: list[object], source: str, keys: JsonKeys, stem: str) -> LoadResult:
+    if not records:
+        raise SourceError(source, "no records in the JSON")
+    result = LoadResult()
+    for number, record in enumerate(records, 1):
+        try:
+            result.articles.append(_record_article(record, number, source, keys, stem))
+        except SourceError as exc:
+            result.failures.append(Failure(exc.source, exc.reason))
+    return result
+
+
+def _record_article(record: object, number: int, source: str, keys: JsonKeys, stem: str) -> Article:
+    def fail(reason: str) -> SourceError:
+        return SourceError(source, f"record {number}: {reason}")
+
+    if not isinstance(record, dict):
+        raise fail("not a JSON object")
+    text = record.get(keys.text)
+    if text is None:
+        raise fail(f"no '{keys.text}' field (set sources.json.text_key)")
+    if not isinstance(text, str):
+        raise fail(f"'{keys.text}' is not a string")
+    if not text.strip():
+        raise fail(f"empty '{keys.text}' field")
+    url = record.get(keys.url)
+    url = url.strip() if isinstance(url, str) and url.strip() else None
+    return Article(
+        id=url or f"{source}#{number}",
+        title=_clean_title(record.get(keys.title), f"{stem} #{number}"),
+        text=_trim_blank_lines(_unix_newlines(text)),
+        source=source,
+        url=url,
+        published=_iso_date(record.get(keys.published)),
+    )

@@ -1,0 +1,464 @@
+"""The index: passages and their vectors in Chroma, built aside and switched atomically.
+
+Chroma holds everything citebot needs, so several processes sharing one Chroma server see
+the same index: each build is a collection `passages-<stamp>`, and the small collection
+`citebot-state` names the active build in its metadata. A rebuild fills a new collection
+and only then switches the name, so a rebuild that fails or is killed leaves the previous
+index serving. The keyword index is derived from the stored passages, per process.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.ingestion import IngestionPipeline
+
+from index.articles import Article
+from index.embedding import Encoder
+from index.errors import IndexMismatchError, IndexMissingError
+from index.keyword import KeywordIndex
+from index.passages import PassageSplitter, article_document
+from index.report import Failure, IndexReport
+from index.settings import Settings
+from index.sources import load_sources
+
+STATE_COLLECTION = "citebot-state"
+BUILD_PREFIX = "passages-"
+# Articles embedded per ingestion run: bounds memory and paces the progress bar.
+ARTICLES_PER_BATCH = 64
+PAGE = 2000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredPassages:
+    """All passages of the active build, in one order, with their keyword index."""
+
+    key: tuple[str, str]
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    keywords: KeywordIndex
+    row: dict[str, int]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    articles: int
+    passages: int
+    model: str
+    backend: str
+    home: str
+    chroma: str
+    collection: str | None
+    rebuilt_at: str | None
+    updated_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class ArticleIndex:
+    """Builds, updates and reads the index described by `settings`."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self._encoder = encoder
+        self._client: Any = None
+        self._stored: StoredPassages | None = None
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = open_chroma(self.settings)
+        return self._client
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder.from_settings(self.settings)
+        return self._encoder
+
+    def _state(self) -> Any:
+        return self.client.get_or_create_collection(STATE_COLLECTION)
+
+    def _index_identity(self) -> dict[str, Any]:
+        """What a build's vectors depend on; a mismatch means the index must be rebuilt."""
+        return {
+            "model": self.settings.model,
+            "backend": self.settings.backend,
+            "passage_sentences": self.settings.passage_sentences,
+            "passage_chars": self.settings.passage_chars,
+        }
+
+    def active_collection(self) -> Any | None:
+        name = (self._state().metadata or {}).get("active")
+        if not name:
+            return None
+        try:
+            return self.client.get_collection(name)
+        except Exception:  # noqa: BLE001 - chroma raises several types for "not found"
+            return None
+
+    def _require_active(self) -> Any:
+        collection = self.active_collection()
+        if collection is None:
+            raise IndexMissingError(
+                "there is no index yet: run `citebot index rebuild` (or `citebot add PATH`)"
+            )
+        built = collection.metadata or {}
+        if built.get("model") != self.settings.model:
+            raise IndexMismatchError(
+                f"the index was built with model {built.get('model')!r} but index.model is "
+                f"{self.settings.model!r}: run `citebot index rebuild`"
+            )
+        return collection
+
+    def _new_collection(self) -> Any:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        return self.client.create_collection(
+            f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}",
+            metadata=self._index_identity() | {"created_at": _now()},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def _switch(self, collection: Any, rebuilt: bool) -> None:
+        state = dict(self._state().metadata or {})
+        state.update(active=collection.name, generation=uuid.uuid4().hex, updated_at=_now())
+        if rebuilt:
+            state["rebuilt_at"] = state["updated_at"]
+        self._state().modify(metadata=state)
+
+    def _drop_abandoned_builds(self, keep: set[str]) -> None:
+        """Deletes builds left behind by rebuilds that were killed before switching."""
+        for collection in self.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(BUILD_PREFIX) and name not in keep:
+                self.client.delete_collection(name)
+
+    # -- writing --------------------------------------------------------------------
+
+    def rebuild(
+        self,
+        sources: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        """Indexes exactly `sources` (default: the configured ones) into a new build,
+        reusing the vectors of unchanged articles, then makes it the active index."""
+        loaded = load_sources(sources or self.settings.sources, self.settings.json_keys)
+        report = IndexReport(failed=list(loaded.failures))
+        old = self.active_collection()
+        if old is not None and _identity(old.metadata) != self._index_identity():
+            old_stored: dict[str, dict[str, list[str]]] = {}
+        else:
+            old_stored = _stored_articles(old) if old is not None else {}
+        self._drop_abandoned_builds(keep={old.name} if old is not None else set())
+        new = self._new_collection()
+        articles = _unique(loaded.articles, report)
+        to_embed = []
+        for article in articles:
+            versions = old_stored.get(article.id, {})
+            if set(versions) == {article.content_hash}:
+                _copy(old, new, versions[article.content_hash])
+                report.unchanged.append(article.source)
+            else:
+                to_embed.append(article)
+                (report.changed if versions else report.added).append(article.source)
+        # A source that failed to load keeps what was indexed from it before.
+        kept = {a.id for a in articles}
+        for article_id, versions in old_stored.items():
+            if article_id in kept:
+                continue
+            if _failed_source(article_id, report.failed):
+                for ids in versions.values():
+                    _copy(old, new, ids)
+            else:
+                report.removed.append(_source_of(old, versions))
+        if on_total:
+            on_total(len(to_embed))
+        report.passages_embedded = self._embed_into(new, to_embed, progress)
+        self._switch(new, rebuilt=True)
+        if old is not None:
+            self.client.delete_collection(old.name)
+        return report
+
+    def add(
+        self,
+        sources: Sequence[str],
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        """Adds or updates the articles of `sources` in the active index."""
+        loaded = load_sources(sources, self.settings.json_keys)
+        report = self.add_articles(loaded.articles, progress, on_total)
+        report.failed[:0] = loaded.failures
+        return report
+
+    def add_articles(
+        self,
+        articles: Sequence[Article],
+        progress: Progress | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        report = IndexReport()
+        collection = self.active_collection()
+        if collection is None:
+            collection = self._new_collection()
+            self._switch(collection, rebuilt=False)
+        elif _identity(collection.metadata) != self._index_identity():
+            raise IndexMismatchError(
+                "the index was built with other index settings (model, backend or passage "
+                "size): run `citebot index rebuild` before adding"
+            )
+        articles = _unique(articles, report)
+        stored = _stored_articles(collection, [a.id for a in articles])
+        to_embed = []
+        for article in articles:
+            versions = stored.get(article.id, {})
+            if set(versions) == {article.content_hash}:
+                report.unchanged.append(article.source)
+            else:
+                to_embed.append(article)
+                (report.changed if versions else report.added).append(article.source)
+        if on_total:
+            on_total(len(to_embed))
+        # Add the new version first, then delete the old: a kill in between never loses
+        # the article, and the next add sees two versions and cleans up.
+        report.passages_embedded = self._embed_into(collection, to_embed, progress)
+        stale = [
+            pid
+            for article in to_embed
+            for content_hash, ids in stored.get(article.id, {}).items()
+            if content_hash != article.content_hash
+            for pid in ids
+        ]
+        for chunk in _chunks(stale, PAGE):
+            collection.delete(ids=chunk)
+        if to_embed:
+            self._switch(collection, rebuilt=False)
+        return report
+
+    def _embed_into(
+        self, collection: Any, articles: list[Article], progress: Progress | None
+    ) -> int:
+        pipeline = IngestionPipeline(
+            transformations=[
+                PassageSplitter(
+                    max_sentences=self.settings.passage_sentences,
+                    max_chars=self.settings.passage_chars,
+                ),
+                self.encoder,
+            ]
+        )
+        embedded = 0
+        for batch in _chunks(articles, ARTICLES_PER_BATCH):
+            nodes = pipeline.run(documents=[article_document(a) for a in batch])
+            for chunk in _chunks(nodes, self.client.get_max_batch_size()):
+                counts: dict[str, int] = defaultdict(int)
+                for node in chunk:
+                    counts[node.metadata["article_id"]] += 1
+                collection.add(
+                    ids=[n.node_id for n in chunk],
+                    embeddings=[n.embedding for n in chunk],
+                    documents=[n.get_content() for n in chunk],
+                    metadatas=[
+                        n.metadata | {"passages": counts[n.metadata["article_id"]]} for n in chunk
+                    ],
+                )
+            embedded += len(nodes)
+            if progress:
+                progress(len(batch))
+        return embedded
+
+    # -- reading --------------------------------------------------------------------
+
+    def stored_passages(self) -> StoredPassages:
+        """The active build's passages and keyword index, reloaded when another process
+        (or this one) changed the index."""
+        collection = self._require_active()
+        state = self._state().metadata or {}
+        key = (collection.name, str(state.get("generation", "")))
+        if self._stored is None or self._stored.key != key:
+            ids, texts, metadatas = [], [], []
+            for page in _pages(collection, include=["documents", "metadatas"]):
+                ids += page["ids"]
+                texts += page["documents"]
+                metadatas += page["metadatas"]
+            keyword_texts = [f"{m['title']}\n{t}" for m, t in zip(metadatas, texts, strict=True)]
+            self._stored = StoredPassages(
+                key=key,
+                ids=ids,
+                texts=texts,
+                metadatas=metadatas,
+                keywords=KeywordIndex(keyword_texts),
+                row={pid: i for i, pid in enumerate(ids)},
+            )
+        return self._stored
+
+    def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the `k` nearest passages."""
+        collection = self._require_active()
+        count = collection.count()
+        if count == 0:
+            return []
+        result = collection.query(
+            query_embeddings=[query_embedding], n_results=min(k, count), include=["distances"]
+        )
+        return [
+            (pid, 1.0 - float(distance))
+            for pid, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
+    def similarities(
+        self, ids: Sequence[str], query_embedding: Sequence[float]
+    ) -> dict[str, float]:
+        """Cosine similarity of the query to each of `ids` (vectors are unit length)."""
+        if not ids:
+            return {}
+        page = self._require_active().get(ids=list(ids), include=["embeddings"])
+        query = np.asarray(query_embedding, dtype=np.float32)
+        vectors = np.asarray(page["embeddings"], dtype=np.float32)
+        return dict(zip(page["ids"], (vectors @ query).tolist(), strict=True))
+
+    def status(self) -> IndexStatus:
+        state = self._state().metadata or {}
+        collection = self.active_collection()
+        articles = passages = 0
+        if collection is not None:
+            stored = _stored_articles(collection)
+            articles, passages = len(stored), collection.count()
+        return IndexStatus(
+            articles=articles,
+            passages=passages,
+            model=self.settings.model,
+            backend=self.settings.backend,
+            home=str(self.settings.home),
+            chroma=self.settings.chroma_url or str(self.settings.home / "chroma"),
+            collection=collection.name if collection is not None else None,
+            rebuilt_at=state.get("rebuilt_at"),
+            updated_at=state.get("updated_at"),
+        )
+
+
+def open_chroma(settings: Settings) -> Any:
+    """An HTTP client for `chroma.url`, else an embedded store in the data directory."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.chroma_url)
+        return chromadb.HttpClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https",
+            settings=chroma_settings,
+        )
+    path = Path(settings.home) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _identity(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    metadata = metadata or {}
+    keys = ("model", "backend", "passage_sentences", "passage_chars")
+    return {k: metadata.get(k) for k in keys}
+
+
+def _pages(collection: Any, include: list[str], where: dict | None = None) -> Iterator[dict]:
+    offset = 0
+    while True:
+        page = collection.get(include=include, where=where, limit=PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])
+
+
+def _stored_articles(
+    collection: Any, article_ids: Sequence[str] | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """article id -> content hash -> passage ids, keeping only complete versions
+    (a version with fewer passages than it was split into is left for cleanup)."""
+    where = None
+    if article_ids is not None:
+        if not article_ids:
+            return {}
+        where = {"article_id": {"$in": list(article_ids)}}
+    found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    expected: dict[tuple[str, str], int] = {}
+    for page in _pages(collection, include=["metadatas"], where=where):
+        for pid, meta in zip(page["ids"], page["metadatas"], strict=True):
+            found[meta["article_id"]][meta["content_hash"]].append(pid)
+            expected[(meta["article_id"], meta["content_hash"])] = meta.get("passages", 0)
+    result: dict[str, dict[str, list[str]]] = {}
+    for article_id, versions in found.items():
+        result[article_id] = {}
+        for content_hash, ids in versions.items():
+            complete = len(ids) == expected[(article_id, content_hash)]
+            # An incomplete version is listed under a key no article hash can equal.
+            result[article_id][content_hash if complete else f"partial:{content_hash}"] = ids
+    return result
+
+
+def _copy(source: Any, target: Any, ids: list[str]) -> None:
+    for chunk in _chunks(ids, PAGE):
+        page = source.get(ids=chunk, include=["embeddings", "documents", "metadatas"])
+        target.add(
+            ids=page["ids"],
+            embeddings=page["embeddings"],
+            documents=page["documents"],
+            metadatas=page["metadatas"],
+        )
+
+
+def _source_of(collection: Any, versions: dict[str, list[str]]) -> str:
+    any_id = next(iter(versions.values()))[0]
+    return collection.get(ids=[any_id], include=["metadatas"])["metadatas"][0]["source"]
+
+
+def _failed_source(article_id: str, failures: Iterable[Failure]) -> bool:
+    """Whether the article came from a source (file, folder or export) that failed to load."""
+    for failure in failures:
+        base = failure.source.rstrip("/")
+        if article_id == failure.source or article_id.startswith((base + "#", base + "/")):
+            return True
+    return False
+
+
+def _unique(articles: Iterable[Article], report: IndexReport) -> list[Article]:
+    seen: dict[str, Article] = {}
+    for article in articles:
+        if article.id in seen:
+            report.failed.append(Failure(article.source, f"duplicate article id {article.id}"))
+        else:
+            seen[article.id] = article
+    return list(seen.values())
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def stored_sentences(metadata: dict[str, Any]) -> list[tuple[int, int]]:
+    return [tuple(span) for span in json.loads(metadata["sentences"])]

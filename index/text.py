@@ -1,0 +1,73 @@
+"""Text helpers shared by indexing and answering: sentence spans and keyword terms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+from llama_index.core.utils import globals_helper
+from nltk.stem import PorterStemmer
+from nltk.tokenize import PunktTokenizer
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_STEMMER = PorterStemmer()
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of each sentence of `text`, whitespace trimmed.
+
+    Paragraphs (blank-line separated) never share a sentence, so a headline or a list
+    item without a full stop is a sentence of its own.
+    """
+    tokenizer = _sentence_tokenizer()
+    spans: list[tuple[int, int]] = []
+    for para_start, para_end in _paragraphs(text):
+        paragraph = text[para_start:para_end]
+        for start, end in tokenizer.span_tokenize(paragraph):
+            if paragraph[start:end].strip():
+                spans.append((para_start + start, para_start + end))
+    return spans
+
+
+def _paragraphs(text: str) -> Iterator[tuple[int, int]]:
+    start = 0
+    for match in _PARAGRAPH_BREAK.finditer(text):
+        yield from _trimmed(text, start, match.start())
+        start = match.end()
+    yield from _trimmed(text, start, len(text))
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end:
+        yield start, end
+
+
+@lru_cache(maxsize=1)
+def _sentence_tokenizer() -> PunktTokenizer:
+    # The trained English model knows abbreviations ("U.N.", "Mr.") that the untrained
+    # tokenizer splits at; llama-index ships its data, so this works offline.
+    globals_helper.wait_for_nltk_check()
+    return PunktTokenizer("english")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    return frozenset(globals_helper.stopwords)
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stem(word)
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed words of `text` without stopwords: the keyword index's terms."""
+    stop = _stopwords()
+    words = (w.lower().replace("’", "'") for w in _WORD.findall(text))
+    return [_stem(w) for w in words if w not in stop]

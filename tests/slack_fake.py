@@ -1,0 +1,437 @@
+"""A loopback stand-in for Slack: its Web API, file downloads and response_url, plus the
+signed requests Slack sends to the app (events, slash commands, button clicks).
+
+Every call the app makes is recorded with its parsed body, so a test can assert what was
+posted. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
+
+BOT_USER_ID = "UCITEBOT"
+BOT_ID = "BCITEBOT"
+TEAM_ID = "T0TEAM"
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class Call:
+    """One request the app made to the fake."""
+
+    api: str  # "chat.postMessage", "response", or "file"
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    time: float = field(default_factory=time.monotonic)
+
+    @property
+    def text(self) -> str:
+        """The message text plus every text in its blocks, for "was X posted" assertions."""
+        return "\n".join([str(self.body.get("text", ""))] + list(_texts(self.body.get("blocks"))))
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    times: int
+
+
+class FakeSlack:
+    """Plays Slack for one test: start() binds 127.0.0.1 on a free port, stop() closes it."""
+
+    def __init__(self, signing_secret: str = SIGNING_SECRET) -> None:
+        self.signing_secret = signing_secret
+        self.calls: list[Call] = []
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---
+
+    def start(self) -> FakeSlack:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.base_url}/response/{name}"
+
+    # --- scripting ---
+
+    def script(
+        self,
+        api: str,
+        status: int = 200,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` calls of `api` get this answer instead of the default one."""
+        with self._lock:
+            self._scripts.setdefault(api, []).append(
+                Scripted(
+                    status, body or {"ok": False, "error": "ratelimited"}, headers or {}, times
+                )
+            )
+
+    def add_file(self, name: str, data: bytes, file_id: str = "F0001") -> dict[str, Any]:
+        """A Slack file object whose url_private_download this fake serves."""
+        url = f"{self.base_url}/files/{file_id}/{urllib.parse.quote(name)}"
+        file = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "size": len(data),
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+        self.files[file_id] = (file, data)
+        return file
+
+    # --- assertions ---
+
+    def calls_to(self, api: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.api == api]
+
+    def wait_for(
+        self,
+        api: str,
+        where: Callable[[Call], bool] = lambda c: True,
+        count: int = 1,
+        timeout: float = 30.0,
+    ) -> list[Call]:
+        """Polls until `count` calls of `api` match `where`; returns them (fails on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [c for c in self.calls_to(api) if where(c)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected {count} {api} call(s), got {len(found)}; all calls: "
+                    + ", ".join(c.api for c in self.calls)
+                )
+            time.sleep(0.02)
+
+    # --- Slack's side: signed requests to the app ---
+
+    def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = SignatureVerifier(self.signing_secret).generate_signature(
+            timestamp=stamp, body=body
+        )
+        return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+
+    def send_event(
+        self, app_url: str, event: dict[str, Any], event_id: str, **headers: str
+    ) -> tuple[int, str]:
+        envelope = {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0CITEBOT",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+        }
+        return self.post(app_url, json.dumps(envelope), "application/json", **headers)
+
+    def send_command(
+        self,
+        app_url: str,
+        command: str,
+        text: str,
+        user: str,
+        channel: str = "C0GENERAL",
+        response_url: str | None = None,
+    ) -> tuple[int, str]:
+        form = {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user,
+            "command": command,
+            "text": text,
+            "response_url": response_url or self.response_url(),
+            "trigger_id": "1.2.3",
+            "api_app_id": "A0CITEBOT",
+        }
+        body = urllib.parse.urlencode(form)
+        return self.post(app_url, body, "application/x-www-form-urlencoded")
+
+    def send_click(
+        self,
+        app_url: str,
+        action_id: str,
+        value: str,
+        user: str,
+        channel: str = "C0GENERAL",
+        response_url: str | None = None,
+    ) -> tuple[int, str]:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": user},
+            "api_app_id": "A0CITEBOT",
+            "channel": {"id": channel, "name": "general"},
+            "container": {"type": "message", "channel_id": channel},
+            "trigger_id": "1.2.3",
+            "response_url": response_url or self.response_url("click"),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "citebot_answer",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.post(app_url, body, "application/x-www-form-urlencoded")
+
+    def post(
+        self,
+        url: str,
+        body: str,
+        content_type: str,
+        signature: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[int, str]:
+        """POSTs `body` signed with the signing secret (or with `signature`, to test refusal)."""
+        headers = {"Content-Type": content_type} | self.sign(body, timestamp)
+        if signature is not None:
+            headers["X-Slack-Signature"] = signature
+        request = urllib.request.Request(url, body.encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    # --- the Web API ---
+
+    def _answer(self, api: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict]:
+        with self._lock:
+            scripts = self._scripts.get(api) or []
+            if scripts:
+                scripted = scripts[0]
+                scripted.times -= 1
+                if scripted.times <= 0:
+                    scripts.pop(0)
+                return scripted.status, scripted.body, scripted.headers
+        if api == "auth.test":
+            return (
+                200,
+                {
+                    "ok": True,
+                    "url": "https://citebot-test.slack.com/",
+                    "team": "test",
+                    "user": "citebot",
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                },
+                {},
+            )
+        if api in ("chat.postMessage", "chat.postEphemeral"):
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            return 200, {"ok": True, "channel": body.get("channel"), "ts": ts}, {}
+        if api == "files.info":
+            file, _ = self.files[body["file"]]
+            return 200, {"ok": True, "file": file}, {}
+        return 200, {"ok": True}, {}
+
+    def _record(self, api: str, path: str, headers: dict[str, str], body: dict) -> None:
+        with self._lock:
+            self.calls.append(Call(api, path, headers, body))
+
+
+def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            fake._record("file", self.path, dict(self.headers), {})
+            parts = path.split("/")
+            if len(parts) >= 3 and parts[1] == "files" and parts[2] in fake.files:
+                self._send(200, fake.files[parts[2]][1], "application/octet-stream")
+            else:
+                self._send(404, b"not found", "text/plain")
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            body = _parse(raw, self.headers.get("Content-Type", ""))
+            path = urllib.parse.urlsplit(self.path).path
+            if path.startswith("/response/"):
+                fake._record("response", path, dict(self.headers), body)
+                self._send(200, b"ok", "text/plain")
+                return
+            api = path.removeprefix("/api/")
+            fake._record(api, path, dict(self.headers), body)
+            status, answer, headers = fake._answer(api, body)
+            self._send(status, json.dumps(answer).encode(), "application/json", headers)
+
+        def _send(self, status: int, data: bytes, content_type: str, headers: dict = {}) -> None:  # noqa: B006
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _parse(raw: str, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    if "json" in content_type:
+        return json.loads(raw)
+    form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+    for key in ("blocks", "attachments"):
+        if isinstance(form.get(key), str):
+            form[key] = json.loads(form[key])
+    return form
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every "text" string nested in blocks."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "text" and isinstance(item, str):
+                yield item
+            else:
+                yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def running(app: App) -> Iterator[str]:
+    """Serves a bolt App over HTTP on loopback; yields its URL; waits for its background work."""
+    with serving(SlackRequestHandler(app, path="/slack/events")) as url:
+        try:
+            yield url
+        finally:
+            app.listener_runner.listener_executor.shutdown(wait=True)
+
+
+@contextmanager
+def serving(wsgi_app: Any) -> Iterator[str]:
+    """Serves a WSGI app on 127.0.0.1 (a free port) in a thread; yields its /slack/events URL."""
+    server = make_server(
+        "127.0.0.1", 0, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/slack/events"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- what Slack delivers: events as people produce them ---
+
+CHANNEL = "C0GENERAL"
+DM_CHANNEL = "D0ALICE"
+ALICE = "U0ALICE"  # an admin in the tests that need one
+BOB = "U0BOB"  # never an admin
+
+_ts = itertools.count(1)
+
+
+def new_ts() -> str:
+    return f"{int(time.time())}.{next(_ts):06d}"
+
+
+def mention(text: str, channel: str = CHANNEL, user: str = ALICE, **extra: Any) -> dict:
+    return {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER_ID}> {text}",
+        "ts": new_ts(),
+        "channel": channel,
+        "event_ts": new_ts(),
+    } | extra
+
+
+def message(
+    text: str,
+    channel: str = CHANNEL,
+    user: str = ALICE,
+    channel_type: str = "channel",
+    **extra: Any,
+) -> dict:
+    return {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": new_ts(),
+        "channel": channel,
+        "channel_type": channel_type,
+        "event_ts": new_ts(),
+    } | extra
+
+
+def direct_message(text: str, user: str = ALICE, **extra: Any) -> dict:
+    return message(text, channel=DM_CHANNEL, user=user, channel_type="im", **extra)
+
+
+def file_upload(file: dict, user: str = ALICE) -> dict:
+    return direct_message("", user=user, subtype="file_share", files=[file])
