@@ -7,23 +7,30 @@ closest passages instead of citations.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer_types import answer_kind, has_answer_kind
 from bot.answers import Answer, Citation, PassageHit
 from index.errors import CitebotError
 from index.keyword import KeywordIndex
 from index.retrieval import HybridRetriever, RetrievedPassage
 from index.settings import Settings
 from index.store import ArticleIndex, stored_sentences
-from index.text import terms
+from index.text import terms, word_match
 
-# How a sentence's score mixes its evidence; chosen on the SQuAD eval (docs/EVALUATION.md).
-SENTENCE_WEIGHT = 0.5
-KEYWORD_WEIGHT = 0.3
-PASSAGE_WEIGHT = 0.2
+# How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
+MEANING_WEIGHT = 0.3  # cosine of the question to the sentence (or to it and the one before)
+WORDS_WEIGHT = 0.7  # weighted share of the question's words the sentence has
+PASSAGE_WEIGHT = 0.1  # cosine of the question to the whole passage
+KIND_WEIGHT = 0.1  # the sentence has the kind of thing asked for (a name, a date, a number)
+# A question word found only in the sentence before (which "this" or "it" may refer to)
+# or in the title counts for this much of a word found in the sentence itself.
+PREVIOUS_SENTENCE_CREDIT = 0.5
+TITLE_CREDIT = 0.3
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
@@ -81,24 +88,29 @@ class Answerer:
         keywords: KeywordIndex,
     ) -> list[ScoredSentence]:
         """Every sentence of `passages`, best first, scored by meaning and shared words."""
-        spans = [(p, s, e) for p in passages for s, e in stored_sentences(p.metadata)]
-        if not spans:
+        candidates = [
+            _Candidate(passage, spans, i)
+            for passage in passages
+            for spans in [stored_sentences(passage.metadata)]
+            for i in range(len(spans))
+        ]
+        if not candidates:
             return []
-        vectors = self._vectors([(f"{p.id}:{s}", p.text[s:e]) for p, s, e in spans])
-        meaning = vectors @ query
-        question_terms = set(terms(question))
-        weights = {t: keywords.idf(t) for t in question_terms}
+        own = self._vectors([(c.key, c.text) for c in candidates]) @ query
+        window = self._vectors([(c.key + "+", c.window) for c in candidates]) @ query
+        weights = _word_weights(question, [c.words for c in candidates], keywords)
         total = sum(weights.values()) or 1.0
+        kind = answer_kind(question)
         scored = []
-        for (passage, start, end), similarity in zip(spans, meaning, strict=True):
-            context = set(terms(passage.text[start:end])) | set(terms(passage.metadata["title"]))
-            overlap = sum(w for t, w in weights.items() if t in context) / total
+        for candidate, meaning in zip(candidates, np.maximum(own, window), strict=True):
+            words = sum(w * candidate.word_credit(t) for t, w in weights.items()) / total
             score = (
-                SENTENCE_WEIGHT * float(similarity)
-                + KEYWORD_WEIGHT * overlap
-                + PASSAGE_WEIGHT * passage.dense
+                MEANING_WEIGHT * float(meaning)
+                + WORDS_WEIGHT * words
+                + PASSAGE_WEIGHT * candidate.passage.dense
+                + (KIND_WEIGHT if kind and has_answer_kind(kind, question, candidate.text) else 0)
             )
-            scored.append(ScoredSentence(passage, start, end, score))
+            scored.append(ScoredSentence(candidate.passage, candidate.start, candidate.end, score))
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
 
@@ -142,3 +154,39 @@ def _passage_hit(passage: RetrievedPassage) -> PassageHit:
         published=meta["published"] or None,
         score=round(passage.dense, 4),
     )
+
+
+class _Candidate:
+    """One sentence of a retrieved passage, with its words and its context's words."""
+
+    def __init__(self, passage: RetrievedPassage, spans: list[tuple[int, int]], i: int) -> None:
+        self.passage = passage
+        self.start, self.end = spans[i]
+        self.key = f"{passage.id}:{self.start}"
+        self.text = passage.text[self.start : self.end]
+        previous = passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+        self.window = f"{previous} {self.text}".strip()
+        self.words = set(terms(self.text))
+        self.previous_words = set(terms(previous))
+        self.title_words = set(terms(passage.metadata["title"]))
+
+    def word_credit(self, term: str) -> float:
+        return max(
+            word_match(term, self.words),
+            PREVIOUS_SENTENCE_CREDIT * word_match(term, self.previous_words),
+            TITLE_CREDIT * word_match(term, self.title_words),
+        )
+
+
+def _word_weights(
+    question: str, candidate_words: list[set[str]], keywords: KeywordIndex
+) -> dict[str, float]:
+    """Each question word's weight: its rarity in the index (IDF) times its rarity among
+    the candidate sentences, so the word that singles out the answer ("denied", when
+    every candidate mentions the crematorium) counts most."""
+    n = len(candidate_words)
+    weights = {}
+    for term in set(terms(question)):
+        having = sum(1 for words in candidate_words if word_match(term, words) > 0)
+        weights[term] = keywords.idf(term) * math.log(1 + n / (1 + having))
+    return weights

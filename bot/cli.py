@@ -166,3 +166,8 @@ def _finish(report: IndexReport) -> None:
         click.echo(line)
     if not report.ok:
         sys.exit(1)
+
+
+from bot.evaluation.command import eval_command  # noqa: E402
+
+main.add_command(eval_command, "eval")

@@ -19,6 +19,10 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
     """Loads a SentenceTransformer; cached so a process loads each model once."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # The CLI has its own progress bar; the per-load "Loading weights" bar is noise.
+    transformers_logging.disable_progress_bar()
 
     kwargs: dict[str, Any] = {"device": "cpu"}
     if backend != "torch":

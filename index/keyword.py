@@ -12,13 +12,24 @@ from index.text import terms
 
 
 class KeywordIndex:
-    """Okapi BM25 (k1=1.2, b=0.75) over passage texts; also gives term IDFs to answering."""
+    """Okapi BM25 (k1=1.2, b=0.75) over passages with their articles' titles; also gives
+    answering each word's IDF over the passage texts alone (a title repeated in every
+    passage of its article would make its words look common)."""
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        titles: Sequence[str] | None = None,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> None:
         postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
         lengths = np.zeros(len(texts), dtype=np.float32)
+        self._text_df: Counter[str] = Counter()
         for doc, text in enumerate(texts):
-            counts = Counter(terms(text))
+            text_terms = terms(text)
+            self._text_df.update(set(text_terms))
+            counts = Counter(text_terms + (terms(titles[doc]) if titles else []))
             lengths[doc] = sum(counts.values())
             for term, tf in counts.items():
                 postings[term].append((doc, tf))
@@ -32,7 +43,10 @@ class KeywordIndex:
             self._postings[term] = (docs, tfs * (k1 + 1) / (tfs + norm[docs]))
 
     def idf(self, term: str) -> float:
-        df = len(self._postings[term][0]) if term in self._postings else 0
+        """Rarity of `term` among passage texts (titles left out)."""
+        return self._idf(self._text_df.get(term, 0))
+
+    def _idf(self, df: int) -> float:
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
@@ -41,7 +55,7 @@ class KeywordIndex:
         for term in set(terms(query)):
             if term in self._postings:
                 docs, weights = self._postings[term]
-                scores[docs] += self.idf(term) * weights
+                scores[docs] += self._idf(len(docs)) * weights
         return scores
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:

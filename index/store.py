@@ -35,6 +35,8 @@ BUILD_PREFIX = "passages-"
 # Articles embedded per ingestion run: bounds memory and paces the progress bar.
 ARTICLES_PER_BATCH = 64
 PAGE = 2000
+# Bump when sentence or passage splitting changes: stored offsets depend on it.
+SPLITTER_VERSION = "punkt-english-1"
 
 Progress = Callable[[int], None]
 
@@ -100,6 +102,7 @@ class ArticleIndex:
             "backend": self.settings.backend,
             "passage_sentences": self.settings.passage_sentences,
             "passage_chars": self.settings.passage_chars,
+            "splitter": SPLITTER_VERSION,
         }
 
     def active_collection(self) -> Any | None:
@@ -297,13 +300,12 @@ class ArticleIndex:
                 ids += page["ids"]
                 texts += page["documents"]
                 metadatas += page["metadatas"]
-            keyword_texts = [f"{m['title']}\n{t}" for m, t in zip(metadatas, texts, strict=True)]
             self._stored = StoredPassages(
                 key=key,
                 ids=ids,
                 texts=texts,
                 metadatas=metadatas,
-                keywords=KeywordIndex(keyword_texts),
+                keywords=KeywordIndex(texts, [m["title"] for m in metadatas]),
                 row={pid: i for i, pid in enumerate(ids)},
             )
         return self._stored
@@ -380,7 +382,7 @@ def _now() -> str:
 
 def _identity(metadata: dict[str, Any] | None) -> dict[str, Any]:
     metadata = metadata or {}
-    keys = ("model", "backend", "passage_sentences", "passage_chars")
+    keys = ("model", "backend", "passage_sentences", "passage_chars", "splitter")
     return {k: metadata.get(k) for k in keys}
 
 

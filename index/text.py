@@ -71,3 +71,41 @@ def terms(text: str) -> list[str]:
     stop = _stopwords()
     words = (w.lower().replace("’", "'") for w in _WORD.findall(text))
     return [_stem(w) for w in words if w not in stop]
+
+
+# Stems of words that say a claim is untrue, so "who denied ..." finds "... is a lie".
+_SYNONYMS = {
+    "deni": frozenset(
+        {
+            "deni",
+            "denial",
+            "lie",
+            "fals",
+            "untru",
+            "refut",
+            "reject",
+            "dismiss",
+            "baseless",
+            "fabric",
+            "hoax",
+        }
+    ),
+}
+PREFIX_MATCH_CREDIT = 0.8
+
+
+def word_match(term: str, words: set[str]) -> float:
+    """How well the stemmed question word `term` is matched by a set of stemmed words:
+    1 for the word or a listed synonym, 0.8 for a close variant sharing its start
+    ("syria" and "syrian"), else 0."""
+    if term in words or not _SYNONYMS.get(term, frozenset()).isdisjoint(words):
+        return 1.0
+    if len(term) >= 4:
+        for word in words:
+            if (
+                len(word) >= 4
+                and abs(len(word) - len(term)) <= 3
+                and (word.startswith(term) or term.startswith(word))
+            ):
+                return PREFIX_MATCH_CREDIT
+    return 0.0

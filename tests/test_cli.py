@@ -1,0 +1,103 @@
+"""The `citebot` command: output, JSON shapes, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import REFERENCE_QUOTE
+from test_index import BAD_FILES, TEXTS, write_articles
+
+from bot.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_rebuild_add_ask_status(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles", {"orchard.txt": TEXTS["orchard.txt"]})
+
+    code, out, _ = run("index", "rebuild", "--sources", str(folder))
+    assert code == 0
+    assert "1 added, 0 changed, 0 unchanged, 0 removed, 0 failed" in out
+
+    extra = write_articles(tmp_path / "extra", {"harbour.txt": TEXTS["harbour.txt"]})
+    code, out, _ = run("add", str(extra))
+    assert code == 0 and out.startswith("1 added")
+
+    code, out, _ = run("ask", "How many ferries can the harbour berth?")
+    assert code == 0
+    assert "\u201cThe harbour can berth six ferries at once.\u201d" in out
+    assert "New harbour opens in Tallinn" in out and "harbour.txt" in out
+
+    code, out, _ = run("status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["articles"] == 2 and status["rebuilt_at"]
+
+
+def test_ask_json_shape(tmp_path: Path) -> None:
+    from conftest import DEMO_ARTICLES
+
+    run(
+        "index",
+        "rebuild",
+        "--sources",
+        str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt"),
+    )
+    code, out, _ = run("ask", "--json", "who denied the crematorium claim")
+
+    answer = json.loads(out)
+    assert code == 0
+    assert set(answer) == {"question", "answered", "citations", "passages"}
+    assert answer["answered"] is True
+    assert answer["citations"][0]["text"] == REFERENCE_QUOTE
+    assert {"text", "title", "source", "published", "score"} <= set(answer["citations"][0])
+    assert answer["passages"]
+
+
+def test_unanswered_question_shows_closest_passages(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    run("index", "rebuild", "--sources", str(folder))
+
+    code, out, _ = run("ask", "What is the capital of Australia?")
+
+    assert code == 0
+    assert "The indexed articles don't answer this question." in out
+    assert "Closest passages:" in out
+
+
+def test_failed_sources_are_named_and_exit_1(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles", {"orchard.txt": TEXTS["orchard.txt"]})
+    (folder / "binary.txt").write_bytes(BAD_FILES["binary.txt"])
+
+    code, out, _ = run("index", "rebuild", "--sources", str(folder))
+
+    assert code == 1
+    assert "1 added" in out and "1 failed" in out
+    assert f"failed: {folder / 'binary.txt'}: binary file" in out
+
+
+def test_add_missing_path_fails(tmp_path: Path) -> None:
+    code, out, _ = run("add", str(tmp_path / "nope.txt"))
+
+    assert code == 1
+    assert "nope.txt: no such file or folder" in out
+
+
+def test_ask_without_index_explains(tmp_path: Path) -> None:
+    code, _, err = run("ask", "anything?")
+
+    assert code == 1
+    assert err.startswith("Error: there is no index yet: run `citebot index rebuild`")
+
+
+def test_bad_setting_is_named(monkeypatch) -> None:
+    monkeypatch.setenv("CITEBOT_BACKEND", "gpu")
+
+    code, _, err = run("status")
+
+    assert code == 1
+    assert "index.backend (CITEBOT_BACKEND) is 'gpu'" in err

@@ -1,0 +1,213 @@
+"""The index and the answers, against a real Chroma store and the real embedding model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+
+from bot.answering import Answerer
+from index.embedding import Encoder, load_encoder
+from index.errors import IndexMissingError
+from index.store import ArticleIndex
+
+TEXTS = {
+    "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "
+    "Monday after four years of construction. The harbour can berth six ferries at once.",
+    "orchard.txt": "Orchard growers expect record apple harvest\n\nApple growers in Kent expect "
+    "a record harvest this autumn. Warm spring weather helped the blossom.",
+}
+
+
+def write_articles(folder: Path, texts: dict[str, str] = TEXTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_reference_question_quotes_the_denial_first(demo_index: ArticleIndex) -> None:
+    answer = Answerer(demo_index, demo_index.settings).answer("who denied the crematorium claim")
+
+    assert answer.answered
+    first = answer.citations[0]
+    assert first.text == REFERENCE_QUOTE
+    assert first.title == "Syria denies burning prisoners' bodies claim"
+    assert first.source.endswith("syria-denies-burning-prisoners-bodies-claim.txt")
+    assert 1 <= len(answer.citations) <= 3
+
+
+def test_every_citation_is_verbatim_at_its_offsets(demo_index: ArticleIndex) -> None:
+    answerer = Answerer(demo_index, demo_index.settings)
+    for question in ("who denied the crematorium claim", "When did the 1973 oil crisis begin?"):
+        for citation in answerer.answer(question).citations:
+            article = next(DEMO_ARTICLES.glob(f"*{Path(citation.article_id).name}"), None)
+            text = article.read_text(encoding="utf-8") if article else None
+            assert text is not None and citation.text in text
+            stored = "".join(t for t, m in _passages_of(demo_index, citation.article_id))
+            assert citation.text in stored
+
+
+def _passages_of(index: ArticleIndex, article_id: str) -> list[tuple[str, dict]]:
+    stored = index.stored_passages()
+    return [
+        (t, m)
+        for t, m in zip(stored.texts, stored.metadatas, strict=True)
+        if m["article_id"] == article_id
+    ]
+
+
+def test_unanswerable_question_is_not_answered(demo_index: ArticleIndex) -> None:
+    answer = Answerer(demo_index, demo_index.settings).answer("What is the capital of Australia?")
+
+    assert not answer.answered
+    assert answer.citations == []
+    assert answer.passages, "the closest passages are always shown"
+
+
+def test_sentences_are_chosen_not_just_the_first_of_the_passage(
+    demo_index: ArticleIndex,
+) -> None:
+    answer = Answerer(demo_index, demo_index.settings).answer("When did the 1973 oil crisis begin?")
+
+    assert answer.answered
+    assert "October 1973" in answer.citations[0].text
+
+
+def test_rebuild_reports_and_skips_unchanged_articles(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+
+    first = index.rebuild()
+    assert sorted(Path(s).name for s in first.added) == ["harbour.txt", "orchard.txt"]
+    assert first.passages_embedded > 0
+
+    again = index.rebuild()
+    assert len(again.unchanged) == 2 and again.passages_embedded == 0
+
+    (folder / "orchard.txt").write_text(TEXTS["orchard.txt"] + " Pickers arrive in August.")
+    (folder / "harbour.txt").unlink()
+    changed = index.rebuild()
+    assert [Path(s).name for s in changed.changed] == ["orchard.txt"]
+    assert [Path(s).name for s in changed.removed] == ["harbour.txt"]
+    assert changed.passages_embedded == 1
+
+    answer = Answerer(index, index.settings).answer("Where did the ferry harbour open?")
+    assert all("harbour" not in c.text for c in answer.citations)
+    assert index.status().articles == 1
+
+
+def test_add_is_incremental(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles", {"orchard.txt": TEXTS["orchard.txt"]})
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+    index.rebuild()
+    extra = write_articles(tmp_path / "extra", {"harbour.txt": TEXTS["harbour.txt"]})
+
+    added = index.add([str(extra / "harbour.txt")])
+    assert [Path(s).name for s in added.added] == ["harbour.txt"]
+    unchanged = index.add([str(extra / "harbour.txt"), str(folder / "orchard.txt")])
+    assert len(unchanged.unchanged) == 2 and unchanged.passages_embedded == 0
+
+    answer = Answerer(index, index.settings).answer(
+        "How many ferries can the Tallinn harbour berth?"
+    )
+    assert answer.answered
+    assert answer.citations[0].text == "The harbour can berth six ferries at once."
+    assert index.status().articles == 2
+
+
+def test_changed_article_replaces_its_old_passages(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+    index.rebuild()
+    (folder / "harbour.txt").write_text(
+        "New harbour opens in Tallinn\n\nThe harbour can berth nine ferries at once."
+    )
+
+    report = index.add([str(folder / "harbour.txt")])
+
+    assert [Path(s).name for s in report.changed] == ["harbour.txt"]
+    texts = index.stored_passages().texts
+    assert not any("six ferries" in t for t in texts)
+    assert any("nine ferries" in t for t in texts)
+
+
+BAD_FILES = {
+    "binary.txt": b"\x00\x01\x02\x03binary\x00",
+    "empty.md": b"   \n",
+    "latin1.txt": "Caf\xe9 title\n\nNa\xefve text".encode("latin-1"),
+    "broken.html": b"<html><head><script>var x = 1;</script></head><body></body></html>",
+    "broken.pdf": b"%PDF-1.4\n this is not really a pdf",
+}
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles", {"orchard.txt": TEXTS["orchard.txt"]})
+    for name, data in BAD_FILES.items():
+        (folder / name).write_bytes(data)
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+
+    report = index.rebuild()
+
+    assert [Path(s).name for s in report.added] == ["orchard.txt"]
+    failed = {Path(f.source).name: f.reason for f in report.failed}
+    assert sorted(failed) == sorted(BAD_FILES)
+    assert "binary" in failed["binary.txt"]
+    assert "empty" in failed["empty.md"]
+    assert "UTF-8" in failed["latin1.txt"]
+    assert "PDF" in failed["broken.pdf"]
+    assert not report.ok
+
+
+def test_a_source_that_breaks_keeps_what_was_indexed(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+    index.rebuild()
+    (folder / "harbour.txt").write_bytes(b"\x00\x00 now binary")
+
+    report = index.rebuild()
+
+    assert [Path(f.source).name for f in report.failed] == ["harbour.txt"]
+    assert report.removed == []
+    assert any("six ferries" in t for t in index.stored_passages().texts)
+
+
+_encoder_calls = [0]
+
+
+class _FailingEncoder(Encoder):
+    """Fails on the second batch, like a rebuild killed halfway."""
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        _encoder_calls[0] += 1
+        if _encoder_calls[0] > 1:
+            raise KeyboardInterrupt("killed")
+        return super()._get_text_embeddings(texts)
+
+
+def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    settings = make_settings(tmp_path / "home", sources=(str(folder),), batch_size=1)
+    ArticleIndex(settings).rebuild()
+    write_articles(folder, {f"more-{i}.txt": f"Story {i}\n\nLine {i}." for i in range(3)})
+    (folder / "orchard.txt").write_text("Orchard\n\nApples everywhere, changed.")
+    failing = _FailingEncoder(load_encoder(settings.model_path), batch_size=1)
+
+    with pytest.raises(KeyboardInterrupt):
+        ArticleIndex(settings, encoder=failing).rebuild()
+
+    index = ArticleIndex(settings)
+    assert index.status().articles == 2
+    answer = Answerer(index, settings).answer("How many ferries can the harbour berth?")
+    assert answer.citations[0].text == "The harbour can berth six ferries at once."
+    report = index.rebuild()
+    assert len(report.added) == 3 and len(report.changed) == 1
+    builds = [c.name for c in index.client.list_collections() if c.name.startswith("passages-")]
+    assert len(builds) == 1, "the abandoned build is cleaned up"
+
+
+def test_asking_without_an_index_says_what_to_do(tmp_path: Path) -> None:
+    index = ArticleIndex(make_settings(tmp_path / "home"))
+    with pytest.raises(IndexMissingError, match="citebot index rebuild"):
+        Answerer(index, index.settings).answer("anything?")
