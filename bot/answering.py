@@ -8,6 +8,7 @@ closest passages instead of citations.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -57,6 +58,8 @@ class Answerer:
         self.settings = settings
         self.retriever = HybridRetriever(index)
         self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # The Slack app answers from several threads at once.
+        self._cache_lock = threading.Lock()
 
     def answer(self, question: str) -> Answer:
         question = " ".join(question.split())
@@ -117,16 +120,18 @@ class Answerer:
     def _vectors(self, keyed_texts: list[tuple[str, str]]) -> np.ndarray:
         """Sentence vectors, encoded once per process and kept in an LRU cache."""
         cache = self._sentence_vectors
-        missing = [(k, t) for k, t in keyed_texts if k not in cache]
-        if missing:
-            encoded = self.index.encoder.encode([t for _, t in missing])
+        with self._cache_lock:
+            missing = [(k, t) for k, t in keyed_texts if k not in cache]
+        encoded = self.index.encoder.encode([t for _, t in missing]) if missing else []
+        with self._cache_lock:
             for (key, _), vector in zip(missing, encoded, strict=True):
                 cache[key] = vector
-        for key, _ in keyed_texts:
-            cache.move_to_end(key)
-        while len(cache) > SENTENCE_CACHE:
-            cache.popitem(last=False)
-        return np.stack([cache[k] for k, _ in keyed_texts])
+            vectors = np.stack([cache[k] for k, _ in keyed_texts])
+            for key, _ in keyed_texts:
+                cache.move_to_end(key)
+            while len(cache) > SENTENCE_CACHE:
+                cache.popitem(last=False)
+        return vectors
 
 
 def _citation(sentence: ScoredSentence) -> Citation:

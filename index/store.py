@@ -10,6 +10,7 @@ index serving. The keyword index is derived from the stored passages, per proces
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -77,6 +78,7 @@ class ArticleIndex:
         self._encoder = encoder
         self._client: Any = None
         self._stored: StoredPassages | None = None
+        self._reload_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -294,21 +296,25 @@ class ArticleIndex:
         collection = self._require_active()
         state = self._state().metadata or {}
         key = (collection.name, str(state.get("generation", "")))
-        if self._stored is None or self._stored.key != key:
-            ids, texts, metadatas = [], [], []
-            for page in _pages(collection, include=["documents", "metadatas"]):
-                ids += page["ids"]
-                texts += page["documents"]
-                metadatas += page["metadatas"]
-            self._stored = StoredPassages(
-                key=key,
-                ids=ids,
-                texts=texts,
-                metadatas=metadatas,
-                keywords=KeywordIndex(texts, [m["title"] for m in metadatas]),
-                row={pid: i for i, pid in enumerate(ids)},
-            )
+        with self._reload_lock:
+            if self._stored is None or self._stored.key != key:
+                self._stored = self._load_passages(collection, key)
         return self._stored
+
+    def _load_passages(self, collection: Any, key: tuple[str, str]) -> StoredPassages:
+        ids, texts, metadatas = [], [], []
+        for page in _pages(collection, include=["documents", "metadatas"]):
+            ids += page["ids"]
+            texts += page["documents"]
+            metadatas += page["metadatas"]
+        return StoredPassages(
+            key=key,
+            ids=ids,
+            texts=texts,
+            metadatas=metadatas,
+            keywords=KeywordIndex(texts, [m["title"] for m in metadatas]),
+            row={pid: i for i, pid in enumerate(ids)},
+        )
 
     def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
         """(passage id, cosine similarity) of the `k` nearest passages."""
