@@ -124,6 +124,42 @@ def status(as_json: bool) -> None:
 
 index.add_command(status, "status")
 
+@main.command()
+@click.option("--port", default=3000, show_default=True, help="HTTP port (not used in Socket Mode).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+def serve(port: int, host: str) -> None:
+    """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on
+    /slack/events behind gunicorn. Needs SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET over HTTP).
+
+    \b
+    Example:
+      SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... citebot serve --port 3000
+    """
+    from bot.slack import SlackConfig, create_app
+    from bot.slack import serve as serve_slack
+
+    settings = load_settings()
+    config = SlackConfig.from_settings(settings)
+
+    def make_app() -> Any:
+        # Runs in the server's worker process: Chroma must not be opened before the fork.
+        from bot.answering import Answerer
+        from index.store import ArticleIndex
+
+        store = ArticleIndex(settings)
+        return create_app(
+            config,
+            ask=Answerer(store, settings).answer,
+            add_sources=store.add,
+            add_upload=store.add_bytes,
+            state_dir=settings.home / "slack",
+        )
+
+    serve_slack(config, make_app, port=port, host=host)
+
+
+
+
 
 def _store(settings: Settings) -> Any:
     from index.store import ArticleIndex

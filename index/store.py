@@ -24,12 +24,12 @@ from llama_index.core.ingestion import IngestionPipeline
 
 from index.articles import Article
 from index.embedding import Encoder
-from index.errors import IndexMismatchError, IndexMissingError
+from index.errors import IndexMismatchError, IndexMissingError, SourceError
 from index.keyword import KeywordIndex
 from index.passages import PassageSplitter, article_document
 from index.report import Failure, IndexReport
 from index.settings import Settings
-from index.sources import load_sources
+from index.sources import load_sources, read_bytes
 
 STATE_COLLECTION = "citebot-state"
 BUILD_PREFIX = "passages-"
@@ -209,6 +209,16 @@ class ArticleIndex:
         """Adds or updates the articles of `sources` in the active index."""
         loaded = load_sources(sources, self.settings.json_keys)
         report = self.add_articles(loaded.articles, progress, on_total)
+        report.failed[:0] = loaded.failures
+        return report
+
+    def add_bytes(self, name: str, data: bytes) -> IndexReport:
+        """Adds an uploaded file (`name` picks the reader by its extension)."""
+        try:
+            loaded = read_bytes(name, data, name, self.settings.json_keys)
+        except SourceError as error:
+            return IndexReport(failed=[Failure(error.source, error.reason)])
+        report = self.add_articles(loaded.articles)
         report.failed[:0] = loaded.failures
         return report
 

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -163,19 +168,17 @@ class FakeSlack:
         return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
     def send_event(
-        self, app_url: str, event: dict[str, Any], event_id: str, **headers: str
+        self, app_url: str, event: dict[str, Any], event_id: str, retry: int = 0
     ) -> tuple[int, str]:
-        envelope = {
-            "token": "legacy",
-            "team_id": TEAM_ID,
-            "api_app_id": "A0CITEBOT",
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-        }
-        return self.post(app_url, json.dumps(envelope), "application/json", **headers)
+        """Delivers an Events API event; `retry` > 0 marks it as Slack's re-delivery."""
+        envelope = event_callback(event, event_id)
+        retry_headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(
+            app_url,
+            json.dumps(envelope),
+            "application/json",
+            headers=retry_headers if retry else {},
+        )
 
     def send_command(
         self,
@@ -239,9 +242,10 @@ class FakeSlack:
         content_type: str,
         signature: str | None = None,
         timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, str]:
         """POSTs `body` signed with the signing secret (or with `signature`, to test refusal)."""
-        headers = {"Content-Type": content_type} | self.sign(body, timestamp)
+        headers = {"Content-Type": content_type} | self.sign(body, timestamp) | (headers or {})
         if signature is not None:
             headers["X-Slack-Signature"] = signature
         request = urllib.request.Request(url, body.encode(), headers, method="POST")
@@ -287,6 +291,20 @@ class FakeSlack:
     def _record(self, api: str, path: str, headers: dict[str, str], body: dict) -> None:
         with self._lock:
             self.calls.append(Call(api, path, headers, body))
+
+
+def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The Events API body wrapping `event`, as Slack sends it over HTTP or Socket Mode."""
+    return {
+        "token": "legacy",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0CITEBOT",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
 
 
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
@@ -384,6 +402,58 @@ def serving(wsgi_app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class ServerProcess:
+    """A Python script serving the app in a subprocess (as `citebot serve` would), on a free
+    loopback port passed as its first argument; its stderr is kept in `log`."""
+
+    def __init__(self, script: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.script = script
+        self.args = args
+        self.env = env or {}
+        self.log = ""
+
+    def __enter__(self) -> ServerProcess:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", self.script, str(self.port), *self.args],
+            cwd=root,
+            env=os.environ | {"PYTHONPATH": root} | self.env,
+            stderr=self._stderr,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._stderr.seek(0)
+        self.log = self._stderr.read()
+        self._stderr.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def send_first_event(
+        self, fake: FakeSlack, event: dict[str, Any], event_id: str, timeout: float = 120.0
+    ) -> tuple[int, str]:
+        """Delivers `event` as soon as the server accepts connections."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return fake.send_event(self.url, event, event_id)
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self._stderr.seek(0)
+                    raise AssertionError(
+                        "the server didn't start:\n" + self._stderr.read()
+                    ) from None
+                time.sleep(0.1)
 
 
 # --- what Slack delivers: events as people produce them ---

@@ -70,9 +70,12 @@ class Citebot:
         if not self.state.first_delivery(f"message:{channel}:{ts}"):
             return
         if not self._allowed(channel, direct=event.get("channel_type") == "im"):
-            refusal = {"channel": channel, "user": event.get("user")}
             _quietly(
-                logger, client.chat_postEphemeral, **refusal, text=messages.CHANNEL_NOT_ALLOWED
+                logger,
+                client.chat_postEphemeral,
+                channel=channel,
+                user=event.get("user"),
+                text=messages.CHANNEL_NOT_ALLOWED,
             )
             return
         thread_ts = event.get("thread_ts") or ts

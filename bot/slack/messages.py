@@ -23,6 +23,10 @@ TOKEN_REFUSED = (
     "Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again from "
     "OAuth & Permissions, and reinstall the app if its scopes changed"
 )
+SLACK_UNREACHABLE = (
+    "could not reach the Slack Web API at {url} ({reason}): check the network, or "
+    "CITEBOT_SLACK_API_URL / slack.api_url in the settings"
+)
 
 # --- answers ---
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.error import URLError
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
@@ -12,6 +14,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import messages
+from bot.slack.app import web_client
+from bot.slack.config import SlackConfig
 from index.errors import CitebotError
 
 EVENTS_PATH = "/slack/events"
@@ -20,41 +24,55 @@ HTTP_THREADS = 8
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def serve(app: App, port: int, app_token: str | None = None, host: str = "0.0.0.0") -> None:
-    """Serves `app` until interrupted: Socket Mode when `app_token` is given, else HTTP.
+def serve(
+    config: SlackConfig, make_app: Callable[[], App], port: int, host: str = "0.0.0.0"
+) -> None:
+    """Serves until interrupted: over Socket Mode when `config.app_token` is set, else HTTP.
 
-    Over HTTP, events, slash commands and interactivity all arrive on `/slack/events`.
-    Raises CitebotError when Slack refuses the bot token.
+    `make_app` builds the App and everything it holds (the index, the model). It runs in
+    the process that serves, which over HTTP is gunicorn's worker after the fork: an open
+    Chroma store or a used torch does not survive a fork, so open neither before `serve`.
+    Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    check_bot_token(app)
-    if app_token:
-        SocketModeHandler(app, app_token, web_client=app.client).start()
+    check_bot_token(config)
+    if config.app_token:
+        app = make_app()
+        SocketModeHandler(app, config.app_token, web_client=app.client).start()
     else:
-        GunicornServer(SlackRequestHandler(app, path=EVENTS_PATH), bind=f"{host}:{port}").run()
+
+        def load() -> SlackRequestHandler:
+            return SlackRequestHandler(make_app(), path=EVENTS_PATH)
+
+        GunicornServer(load, bind=f"{host}:{port}").run()
 
 
-def check_bot_token(app: App) -> None:
+def check_bot_token(config: SlackConfig) -> None:
     """Asks Slack (auth.test) whether the bot token works, to fail at start-up, not later."""
     try:
-        app.client.auth_test()
+        web_client(config).auth_test()
     except SlackApiError as err:
+        error = err.response.get("error", "unknown")
+        raise CitebotError(messages.TOKEN_REFUSED.format(error=error)) from None
+    except (URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
         raise CitebotError(
-            messages.TOKEN_REFUSED.format(error=err.response.get("error", "unknown"))
+            messages.SLACK_UNREACHABLE.format(url=config.api_url, reason=reason)
         ) from None
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with one gthread worker process: the App (and the index) live in-process."""
+    """gunicorn with one gthread worker process, whose `load` builds the WSGI app."""
 
-    def __init__(self, application: Any, bind: str, threads: int = HTTP_THREADS) -> None:
-        self.application = application
+    def __init__(self, load: Callable[[], Any], bind: str, threads: int = HTTP_THREADS) -> None:
+        self._load = load
         self.options = {
             "bind": bind,
+            # One process: the index and the model are loaded once, and its threads share them.
             "workers": 1,
             "worker_class": "gthread",
             "threads": threads,
-            # Answering runs in the background, so a request needs well under Slack's 3 s.
+            # Answers are worked out in the background, so requests are short.
             "timeout": 60,
             "errorlog": "-",
             "loglevel": "info",
@@ -67,4 +85,4 @@ class GunicornServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self.application
+        return self._load()
