@@ -124,8 +124,11 @@ def status(as_json: bool) -> None:
 
 index.add_command(status, "status")
 
+
 @main.command()
-@click.option("--port", default=3000, show_default=True, help="HTTP port (not used in Socket Mode).")
+@click.option(
+    "--port", default=3000, show_default=True, help="HTTP port (not used in Socket Mode)."
+)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 def serve(port: int, host: str) -> None:
     """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on
@@ -156,9 +159,6 @@ def serve(port: int, host: str) -> None:
         )
 
     serve_slack(config, make_app, port=port, host=host)
-
-
-
 
 
 def _store(settings: Settings) -> Any:
