@@ -1,0 +1,105 @@
+"""Indexes an evaluation set (reusing a cached index) and asks every question the way the
+bot does: `Answerer.answer` for the citations, the retriever's ranking for recall."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.answering import Answerer
+from bot.evaluation.metrics import (
+    RECALL_DEPTHS,
+    QuestionResult,
+    first_relevant_rank,
+    is_relevant,
+)
+from bot.evaluation.readers import EvalQuestion
+from index.articles import Article
+from index.errors import CitebotError
+from index.settings import Settings
+from index.store import ArticleIndex
+
+# Articles per add_articles call: a killed build keeps what it finished, and the
+# progress bar moves.
+ARTICLES_PER_STEP = 4
+
+Tick = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class EvalIndex:
+    index: ArticleIndex
+    cache_dir: Path
+    passages_embedded: int
+
+    @property
+    def cached(self) -> bool:
+        return self.passages_embedded == 0
+
+
+def cache_key(articles: Sequence[Article], settings: Settings) -> str:
+    """What the index's vectors depend on: the articles and the index settings."""
+    identity = {
+        "articles": sorted(f"{a.id}\0{a.content_hash}" for a in articles),
+        # Model, backend, passage sizes and splitter version: what the store itself checks.
+        "index": ArticleIndex(settings)._index_identity(),
+    }
+    return hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()
+
+
+def build_index(
+    articles: Sequence[Article], settings: Settings, progress: Tick | None = None
+) -> EvalIndex:
+    """Indexes `articles` into `<home>/eval-cache/<key>`; an index already there for the
+    same articles and settings is reused without embedding anything."""
+    cache_dir = Path(settings.home) / "eval-cache" / cache_key(articles, settings)[:16]
+    # Always an embedded store of its own: an eval never writes to a shared Chroma server.
+    eval_settings = dataclasses.replace(settings, home=cache_dir, chroma_url=None, sources=())
+    index = ArticleIndex(eval_settings)
+    embedded = 0
+    for start in range(0, len(articles), ARTICLES_PER_STEP):
+        step = articles[start : start + ARTICLES_PER_STEP]
+        report = index.add_articles(step)
+        if not report.ok:
+            raise CitebotError("; ".join(report.lines()[1:]))
+        embedded += report.passages_embedded
+        if progress:
+            progress(len(step))
+    return EvalIndex(index, cache_dir, embedded)
+
+
+def ask_all(
+    answerer: Answerer, questions: Sequence[EvalQuestion], progress: Tick | None = None
+) -> list[QuestionResult]:
+    """Every question through `Answerer.answer` (timed) and the retriever's top passages."""
+    index = answerer.index
+    # Load the model and the keyword index before timing, as a running bot has.
+    index.encoder.get_query_embedding("warm up")
+    index.stored_passages()
+    results = []
+    for question in questions:
+        started = time.perf_counter()
+        answer = answerer.answer(question.question)
+        ms = (time.perf_counter() - started) * 1000
+        text = " ".join(question.question.split())
+        ranking = answerer.retriever.search(
+            text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS)
+        )
+        results.append(
+            QuestionResult(
+                id=question.id,
+                rank=first_relevant_rank([is_relevant(p.metadata, question) for p in ranking]),
+                answered=answer.answered,
+                cited=[c.text for c in answer.citations],
+                ms=ms,
+                answers=question.answers,
+            )
+        )
+        if progress:
+            progress(1)
+    return results
