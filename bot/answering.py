@@ -76,12 +76,14 @@ class Answerer:
         sentences = self.score_sentences(
             question, query, passages[: self.settings.candidate_passages], keywords
         )
-        best = sentences[0] if sentences else None
-        if best is None or best.score < self.settings.min_confidence:
+        if not sentences:
             return Answer(question, answered=False, passages=shown)
+        best = sentences[0]
+        if best.score < self.settings.min_confidence:
+            return Answer(question, answered=False, passages=shown, confidence=best.score)
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
         citations = [_citation(s) for s in cited[: self.settings.max_citations]]
-        return Answer(question, answered=True, citations=citations, passages=shown)
+        return Answer(question, True, citations, shown, confidence=best.score)
 
     def score_sentences(
         self,

@@ -42,12 +42,15 @@ class Answer:
     answered: bool
     citations: list[Citation] = field(default_factory=list)
     passages: list[PassageHit] = field(default_factory=list)
+    # The best sentence's score; the answer is given when it reaches answer.min_confidence.
+    confidence: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         keys = ("text", "title", "source", "published", "score")
         return {
             "question": self.question,
             "answered": self.answered,
+            "confidence": round(self.confidence, 4),
             "citations": [{k: asdict(c)[k] for k in keys} | {"url": c.url} for c in self.citations],
             "passages": [asdict(p) for p in self.passages],
         }

@@ -51,7 +51,7 @@ def test_ask_json_shape(tmp_path: Path) -> None:
 
     answer = json.loads(out)
     assert code == 0
-    assert set(answer) == {"question", "answered", "citations", "passages"}
+    assert set(answer) == {"question", "answered", "confidence", "citations", "passages"}
     assert answer["answered"] is True
     assert answer["citations"][0]["text"] == REFERENCE_QUOTE
     assert {"text", "title", "source", "published", "score"} <= set(answer["citations"][0])
