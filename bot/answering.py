@@ -8,8 +8,6 @@ closest passages instead of citations.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +16,12 @@ from bot.answer_types import answer_kind, has_answer_kind
 from bot.answers import Answer, Citation, PassageHit
 from index.errors import CitebotError
 from index.keyword import KeywordIndex
+from index.passages import SENTENCE_VECTORS
 from index.retrieval import HybridRetriever, RetrievedPassage
 from index.settings import Settings
 from index.store import ArticleIndex, stored_sentences
 from index.text import terms, word_match
+from index.vectors import unpack
 
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
 MEANING_WEIGHT = 0.3  # cosine of the question to the sentence (or to it and the one before)
@@ -35,7 +35,6 @@ TITLE_CREDIT = 0.3
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
-SENTENCE_CACHE = 50_000
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,6 @@ class Answerer:
         self.index = index
         self.settings = settings
         self.retriever = HybridRetriever(index)
-        self._sentence_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        # The Slack app answers from several threads at once.
-        self._cache_lock = threading.Lock()
 
     def answer(self, question: str) -> Answer:
         question = " ".join(question.split())
@@ -94,15 +90,15 @@ class Answerer:
     ) -> list[ScoredSentence]:
         """Every sentence of `passages`, best first, scored by meaning and shared words."""
         candidates = [
-            _Candidate(passage, spans, i)
+            _Candidate(passage, spans, vectors, i)
             for passage in passages
-            for spans in [stored_sentences(passage.metadata)]
+            for spans, vectors in [_sentences_of(passage)]
             for i in range(len(spans))
         ]
         if not candidates:
             return []
-        own = self._vectors([(c.key, c.text) for c in candidates]) @ query
-        window = self._vectors([(c.key + "+", c.window) for c in candidates]) @ query
+        own = np.stack([c.vector for c in candidates]) @ query
+        window = np.stack([c.window_vector for c in candidates]) @ query
         weights = _word_weights(question, [c.words for c in candidates], keywords)
         total = sum(weights.values()) or 1.0
         kind = answer_kind(question)
@@ -118,22 +114,6 @@ class Answerer:
             scored.append(ScoredSentence(candidate.passage, candidate.start, candidate.end, score))
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
-
-    def _vectors(self, keyed_texts: list[tuple[str, str]]) -> np.ndarray:
-        """Sentence vectors, encoded once per process and kept in an LRU cache."""
-        cache = self._sentence_vectors
-        with self._cache_lock:
-            missing = [(k, t) for k, t in keyed_texts if k not in cache]
-        encoded = self.index.encoder.encode([t for _, t in missing]) if missing else []
-        with self._cache_lock:
-            for (key, _), vector in zip(missing, encoded, strict=True):
-                cache[key] = vector
-            vectors = np.stack([cache[k] for k, _ in keyed_texts])
-            for key, _ in keyed_texts:
-                cache.move_to_end(key)
-            while len(cache) > SENTENCE_CACHE:
-                cache.popitem(last=False)
-        return vectors
 
 
 def _citation(sentence: ScoredSentence) -> Citation:
@@ -166,13 +146,19 @@ def _passage_hit(passage: RetrievedPassage) -> PassageHit:
 class _Candidate:
     """One sentence of a retrieved passage, with its words and its context's words."""
 
-    def __init__(self, passage: RetrievedPassage, spans: list[tuple[int, int]], i: int) -> None:
+    def __init__(
+        self,
+        passage: RetrievedPassage,
+        spans: list[tuple[int, int]],
+        vectors: np.ndarray,
+        i: int,
+    ) -> None:
         self.passage = passage
         self.start, self.end = spans[i]
-        self.key = f"{passage.id}:{self.start}"
         self.text = passage.text[self.start : self.end]
+        self.vector = vectors[i]
+        self.window_vector = vectors[len(spans) + i]
         previous = passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-        self.window = f"{previous} {self.text}".strip()
         self.words = set(terms(self.text))
         self.previous_words = set(terms(previous))
         self.title_words = set(terms(passage.metadata["title"]))
@@ -183,6 +169,11 @@ class _Candidate:
             PREVIOUS_SENTENCE_CREDIT * word_match(term, self.previous_words),
             TITLE_CREDIT * word_match(term, self.title_words),
         )
+
+
+def _sentences_of(passage: RetrievedPassage) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The passage's sentence spans and their stored vectors (sentences, then windows)."""
+    return stored_sentences(passage.metadata), unpack(passage.metadata[SENTENCE_VECTORS])
 
 
 def _word_weights(

@@ -76,3 +76,46 @@ class Encoder(BaseEmbedding):
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
+
+    def encode_in_context(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One encoder pass over `texts` gives each text's vector and, by mean-pooling the
+        token vectors over character spans, a vector per span read in its context.
+
+        Returns the text vectors and, per text, one unit row per span. A span cut off by
+        the model's length limit is encoded on its own instead.
+        """
+        outputs = self._model.encode(
+            texts, batch_size=self.embed_batch_size, output_value=None, show_progress_bar=False
+        )
+        offsets = self._model.tokenizer(
+            texts,
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self._model.max_seq_length,
+        )["offset_mapping"]
+        text_vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
+        span_vectors = []
+        for output, offset, text_spans, text in zip(outputs, offsets, spans, texts, strict=True):
+            tokens = output["token_embeddings"].float().numpy()[: len(offset)]
+            offset = np.asarray(offset)
+            rows = []
+            for start, end in text_spans:
+                inside = (
+                    (offset[:, 0] >= start) & (offset[:, 1] <= end) & (offset[:, 1] > offset[:, 0])
+                )
+                rows.append(tokens[inside].mean(axis=0) if inside.any() else None)
+            cut = [i for i, row in enumerate(rows) if row is None]
+            if cut:
+                alone = self.encode([text[text_spans[i][0] : text_spans[i][1]] for i in cut])
+                for i, vector in zip(cut, alone, strict=True):
+                    rows[i] = vector
+            span_vectors.append(_unit(np.stack(rows)) if rows else np.zeros((0, self.dimension)))
+        return _unit(text_vectors), span_vectors
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32)

@@ -6,13 +6,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from llama_index.core.schema import BaseNode, Document, TextNode, TransformComponent
+from llama_index.core.schema import (
+    BaseNode,
+    Document,
+    MetadataMode,
+    TextNode,
+    TransformComponent,
+)
 
 from index.articles import Article, Passage
 from index.text import sentence_spans
+from index.vectors import pack
 
 # Metadata keys stored with every passage; only the title is embedded with the text.
 EMBEDDED_KEYS = ("title",)
+SENTENCE_VECTORS = "sentence_vectors"
 
 
 def split_passages(article: Article, max_sentences: int, max_chars: int) -> list[Passage]:
@@ -101,3 +109,34 @@ def passage_node(passage: Passage) -> TextNode:
         excluded_embed_metadata_keys=[k for k in metadata if k not in EMBEDDED_KEYS],
         excluded_llm_metadata_keys=[k for k in metadata if k not in EMBEDDED_KEYS],
     )
+
+
+class PassageEncoder(TransformComponent):
+    """Ingestion step: embeds each passage (after its title), and from the same encoder
+    pass keeps a vector per sentence and per sentence-with-the-one-before, read in context.
+
+    The sentence vectors go into the passage's metadata (`sentence_vectors`: the sentences'
+    rows, then the windows' rows), so answering never encodes sentences at question time.
+    """
+
+    encoder: Any
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        texts, spans = [], []
+        for node in nodes:
+            embedded = node.get_content(metadata_mode=MetadataMode.EMBED)
+            text = node.get_content()
+            if not embedded.endswith(text):
+                raise ValueError(f"passage {node.node_id}: the embedded text must end with it")
+            shift = len(embedded) - len(text)
+            own = [(s + shift, e + shift) for s, e in json.loads(node.metadata["sentences"])]
+            windows = [(own[max(i - 1, 0)][0], end) for i, (_, end) in enumerate(own)]
+            texts.append(embedded)
+            spans.append(own + windows)
+        vectors, span_vectors = self.encoder.encode_in_context(texts, spans)
+        for node, vector, rows in zip(nodes, vectors, span_vectors, strict=True):
+            node.embedding = vector.tolist()
+            node.metadata[SENTENCE_VECTORS] = pack(rows)
+            node.excluded_embed_metadata_keys.append(SENTENCE_VECTORS)
+            node.excluded_llm_metadata_keys.append(SENTENCE_VECTORS)
+        return nodes

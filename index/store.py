@@ -26,7 +26,7 @@ from index.articles import Article
 from index.embedding import Encoder
 from index.errors import IndexMismatchError, IndexMissingError, SourceError
 from index.keyword import KeywordIndex
-from index.passages import PassageSplitter, article_document
+from index.passages import PassageEncoder, PassageSplitter, article_document
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources import load_sources, read_bytes
@@ -37,7 +37,7 @@ BUILD_PREFIX = "passages-"
 ARTICLES_PER_BATCH = 64
 PAGE = 2000
 # Bump when sentence or passage splitting changes: stored offsets depend on it.
-SPLITTER_VERSION = "punkt-english-1"
+SPLITTER_VERSION = "punkt-english-2"
 
 Progress = Callable[[int], None]
 
@@ -122,11 +122,16 @@ class ArticleIndex:
             raise IndexMissingError(
                 "there is no index yet: run `citebot index rebuild` (or `citebot add PATH`)"
             )
-        built = collection.metadata or {}
-        if built.get("model") != self.settings.model:
+        built = _identity(collection.metadata)
+        wanted = self._index_identity()
+        if built != wanted:
+            differs = ", ".join(
+                f"{k} {built[k]!r} (settings: {wanted[k]!r})"
+                for k in wanted
+                if built[k] != wanted[k]
+            )
             raise IndexMismatchError(
-                f"the index was built with model {built.get('model')!r} but index.model is "
-                f"{self.settings.model!r}: run `citebot index rebuild`"
+                f"the index was built with other settings ({differs}): run `citebot index rebuild`"
             )
         return collection
 
@@ -275,7 +280,7 @@ class ArticleIndex:
                     max_sentences=self.settings.passage_sentences,
                     max_chars=self.settings.passage_chars,
                 ),
-                self.encoder,
+                PassageEncoder(encoder=self.encoder),
             ]
         )
         embedded = 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 
+import index.store as index_module
 from bot.answering import Answerer
 from index.embedding import Encoder, load_encoder
 from index.errors import IndexMissingError
@@ -179,11 +180,11 @@ _encoder_calls = [0]
 class _FailingEncoder(Encoder):
     """Fails on the second batch, like a rebuild killed halfway."""
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+    def encode_in_context(self, texts, spans):  # noqa: ANN001, ANN201
         _encoder_calls[0] += 1
         if _encoder_calls[0] > 1:
             raise KeyboardInterrupt("killed")
-        return super()._get_text_embeddings(texts)
+        return super().encode_in_context(texts, spans)
 
 
 def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -> None:
@@ -193,9 +194,13 @@ def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -
     write_articles(folder, {f"more-{i}.txt": f"Story {i}\n\nLine {i}." for i in range(3)})
     (folder / "orchard.txt").write_text("Orchard\n\nApples everywhere, changed.")
     failing = _FailingEncoder(load_encoder(settings.model_path), batch_size=1)
+    index_module.ARTICLES_PER_BATCH, saved = 1, index_module.ARTICLES_PER_BATCH
 
-    with pytest.raises(KeyboardInterrupt):
-        ArticleIndex(settings, encoder=failing).rebuild()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ArticleIndex(settings, encoder=failing).rebuild()
+    finally:
+        index_module.ARTICLES_PER_BATCH = saved
 
     index = ArticleIndex(settings)
     assert index.status().articles == 2
