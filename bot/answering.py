@@ -61,17 +61,8 @@ class Answerer:
         question = " ".join(question.split())
         if not question:
             raise CitebotError('the question is empty: ask something, e.g. citebot ask "who ...?"')
-        query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
-        passages = self.retriever.search(
-            question, query.tolist(), max(self.settings.candidate_passages, PASSAGES_SHOWN)
-        )
+        passages, sentences = self.rank(question)
         shown = [_passage_hit(p) for p in passages[:PASSAGES_SHOWN]]
-        if not passages:
-            return Answer(question, answered=False, passages=shown)
-        keywords = self.index.stored_passages().keywords
-        sentences = self.score_sentences(
-            question, query, passages[: self.settings.candidate_passages], keywords
-        )
         if not sentences:
             return Answer(question, answered=False, passages=shown)
         best = sentences[0]
@@ -80,6 +71,21 @@ class Answerer:
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
         citations = [_citation(s) for s in cited[: self.settings.max_citations]]
         return Answer(question, True, citations, shown, confidence=best.score)
+
+    def rank(self, question: str) -> tuple[list[RetrievedPassage], list[ScoredSentence]]:
+        """The retrieved passages, ordered by their best sentence, and all their sentences,
+        best first. The evaluation measures recall on this same order."""
+        query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
+        passages = self.retriever.search(question, query.tolist(), self.settings.candidate_passages)
+        if not passages:
+            return [], []
+        keywords = self.index.stored_passages().keywords
+        sentences = self.score_sentences(question, query, passages, keywords)
+        best: dict[str, float] = {}
+        for sentence in sentences:
+            best.setdefault(sentence.passage.id, sentence.score)
+        passages.sort(key=lambda p: best.get(p.id, float("-inf")), reverse=True)
+        return passages, sentences
 
     def score_sentences(
         self,
