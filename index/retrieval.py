@@ -36,7 +36,7 @@ class HybridRetriever(BaseRetriever):
 
     def search(self, question: str, query_embedding: list[float], k: int) -> list[RetrievedPassage]:
         stored = self.index.stored_passages()
-        dense = self.index.dense_search(query_embedding, self.depth)
+        dense = stored.dense_search(query_embedding, self.depth)
         keyword = [
             (stored.ids[row], score) for row, score in stored.keywords.top(question, self.depth)
         ]
@@ -48,7 +48,7 @@ class HybridRetriever(BaseRetriever):
         keyword_of = dict(keyword)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
         missing = [pid for pid in best if pid not in dense_of]
-        dense_of |= self.index.similarities(missing, query_embedding)
+        dense_of |= stored.similarities(missing, query_embedding)
         return [
             RetrievedPassage(
                 id=pid,

@@ -46,12 +46,38 @@ Progress = Callable[[int], None]
 class StoredPassages:
     """All passages of the active build, in one order, with their keyword index."""
 
+    collection: Any
     key: tuple[str, str]
     ids: list[str]
     texts: list[str]
     metadatas: list[dict[str, Any]]
     keywords: KeywordIndex
     row: dict[str, int]
+
+    def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the `k` nearest passages."""
+        if not self.ids:
+            return []
+        result = self.collection.query(
+            query_embeddings=[query_embedding],
+            n_results=min(k, len(self.ids)),
+            include=["distances"],
+        )
+        return [
+            (pid, 1.0 - float(distance))
+            for pid, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
+    def similarities(
+        self, ids: Sequence[str], query_embedding: Sequence[float]
+    ) -> dict[str, float]:
+        """Cosine similarity of the query to each of `ids` (vectors are unit length)."""
+        if not ids:
+            return {}
+        page = self.collection.get(ids=list(ids), include=["embeddings"])
+        query = np.asarray(query_embedding, dtype=np.float32)
+        vectors = np.asarray(page["embeddings"], dtype=np.float32)
+        return dict(zip(page["ids"], (vectors @ query).tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -307,13 +333,12 @@ class ArticleIndex:
 
     def stored_passages(self) -> StoredPassages:
         """The active build's passages and keyword index, reloaded when another process
-        (or this one) changed the index."""
-        collection = self._require_active()
+        (or this one) changed the index. Costs one read of the state when nothing did."""
         state = self._state().metadata or {}
-        key = (collection.name, str(state.get("generation", "")))
+        key = (str(state.get("active", "")), str(state.get("generation", "")))
         with self._reload_lock:
             if self._stored is None or self._stored.key != key:
-                self._stored = self._load_passages(collection, key)
+                self._stored = self._load_passages(self._require_active(), key)
         return self._stored
 
     def _load_passages(self, collection: Any, key: tuple[str, str]) -> StoredPassages:
@@ -323,6 +348,7 @@ class ArticleIndex:
             texts += page["documents"]
             metadatas += page["metadatas"]
         return StoredPassages(
+            collection=collection,
             key=key,
             ids=ids,
             texts=texts,
@@ -330,31 +356,6 @@ class ArticleIndex:
             keywords=KeywordIndex(texts, [m["title"] for m in metadatas]),
             row={pid: i for i, pid in enumerate(ids)},
         )
-
-    def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the `k` nearest passages."""
-        collection = self._require_active()
-        count = collection.count()
-        if count == 0:
-            return []
-        result = collection.query(
-            query_embeddings=[query_embedding], n_results=min(k, count), include=["distances"]
-        )
-        return [
-            (pid, 1.0 - float(distance))
-            for pid, distance in zip(result["ids"][0], result["distances"][0], strict=True)
-        ]
-
-    def similarities(
-        self, ids: Sequence[str], query_embedding: Sequence[float]
-    ) -> dict[str, float]:
-        """Cosine similarity of the query to each of `ids` (vectors are unit length)."""
-        if not ids:
-            return {}
-        page = self._require_active().get(ids=list(ids), include=["embeddings"])
-        query = np.asarray(query_embedding, dtype=np.float32)
-        vectors = np.asarray(page["embeddings"], dtype=np.float32)
-        return dict(zip(page["ids"], (vectors @ query).tolist(), strict=True))
 
     def status(self) -> IndexStatus:
         state = self._state().metadata or {}
