@@ -126,27 +126,28 @@ def _citation(sentence: ScoredSentence) -> Citation:
     meta = sentence.passage.metadata
     return Citation(
         text=sentence.text,
-        title=meta["title"],
-        source=meta["url"] or meta["source"],
-        url=meta["url"] or None,
-        published=meta["published"] or None,
         score=round(sentence.score, 4),
         article_id=meta["article_id"],
         start=meta["start"] + sentence.start,
         end=meta["start"] + sentence.end,
+        **_article_fields(meta),
     )
 
 
 def _passage_hit(passage: RetrievedPassage) -> PassageHit:
-    meta = passage.metadata
     return PassageHit(
-        text=passage.text,
-        title=meta["title"],
-        source=meta["url"] or meta["source"],
-        url=meta["url"] or None,
-        published=meta["published"] or None,
-        score=round(passage.dense, 4),
+        text=passage.text, score=round(passage.dense, 4), **_article_fields(passage.metadata)
     )
+
+
+def _article_fields(meta: dict) -> dict[str, str | None]:
+    """Title, source (the URL when there is one, else the path), URL and date."""
+    return {
+        "title": meta["title"],
+        "source": meta["url"] or meta["source"],
+        "url": meta["url"] or None,
+        "published": meta["published"] or None,
+    }
 
 
 class _Candidate:
