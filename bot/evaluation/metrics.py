@@ -23,6 +23,7 @@ class QuestionResult:
     cited: list[str]
     ms: float
     answers: list[str]
+    confidence: float = 0.0
 
 
 def is_relevant(metadata: Mapping[str, Any], question: EvalQuestion) -> bool:
@@ -94,4 +95,21 @@ def aggregate(
     if unanswerable:
         summary["unanswerable"] = len(unanswerable)
         summary["unanswerable_answered"] = mean([float(r.answered) for r in unanswerable])
+        summary |= threshold_tradeoff(results, unanswerable)
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}
+
+
+def threshold_tradeoff(
+    answerable: Sequence[QuestionResult], unanswerable: Sequence[QuestionResult]
+) -> dict[str, float]:
+    """For answer.min_confidence set so that 90% (95%) of the answerable questions are
+    answered: that threshold, and the share of unanswerable questions it still answers."""
+    tradeoff: dict[str, float] = {}
+    confidences = [r.confidence for r in answerable]
+    for share in (90, 95):
+        threshold = percentile(confidences, 100 - share)
+        tradeoff[f"min_confidence@{share}"] = threshold
+        tradeoff[f"unanswerable_answered@{share}"] = mean(
+            [float(r.confidence >= threshold) for r in unanswerable]
+        )
+    return tradeoff

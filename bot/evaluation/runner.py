@@ -87,9 +87,17 @@ def ask_all(
         answer = answerer.answer(question.question)
         ms = (time.perf_counter() - started) * 1000
         text = " ".join(question.question.split())
-        ranking = answerer.retriever.search(
-            text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS)
-        )
+        # The answerer's own order (passages by their best sentence), then the rest of
+        # the retriever's ranking down to the deepest recall cut-off.
+        ranking = answerer.rank(text)[0]
+        ranked = {p.id for p in ranking}
+        ranking += [
+            p
+            for p in answerer.retriever.search(
+                text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS)
+            )
+            if p.id not in ranked
+        ][: max(RECALL_DEPTHS) - len(ranking)]
         results.append(
             QuestionResult(
                 id=question.id,
@@ -98,6 +106,7 @@ def ask_all(
                 cited=[c.text for c in answer.citations],
                 ms=ms,
                 answers=question.answers,
+                confidence=answer.confidence,
             )
         )
         if progress:
