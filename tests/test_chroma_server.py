@@ -1,0 +1,133 @@
+"""Several processes sharing one index through a real Chroma server (`chroma run`).
+
+Each process keeps its own keyword index, and must notice when another process changed
+the index: the `generation` token in Chroma's `citebot-state` collection tells it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from test_index import TEXTS, write_articles
+
+from bot.answering import Answerer
+from index.store import ArticleIndex
+
+pytestmark = pytest.mark.slow
+
+CHROMA = Path(sys.executable).with_name("chroma")
+LIGHTHOUSE = (
+    "Lighthouse keeper retires after forty years\n\nThe keeper of the Brackenholm "
+    "lighthouse retired on Friday after forty years of service. He will hand the keys to "
+    "the coast guard, which will run the lamp remotely."
+)
+GLACIER = (
+    "Glacier shrinks faster than forecast\n\nThe Vatnaholt glacier lost eleven metres of "
+    "ice over the summer, twice the forecast. Researchers blamed a warm and dry July."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_heartbeat(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"chroma run exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"no Chroma heartbeat at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Chroma server on a free loopback port, its data in a temporary folder."""
+    if not CHROMA.exists():
+        pytest.skip(f"the chroma command is not installed beside {sys.executable}")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (folder / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port)]
+            + ["--path", str(folder / "data")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"ANONYMIZED_TELEMETRY": "False"},
+        )
+        try:
+            wait_for_heartbeat(url, server)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def citebot(home: Path, chroma_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs the `citebot` command in another process, with its own data directory."""
+    env = os.environ | {"CITEBOT_HOME": str(home), "CITEBOT_CHROMA_URL": chroma_url}
+    command = [sys.executable, "-c", "from bot.cli import main; main()", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def ask(home: Path, chroma_url: str, question: str) -> dict:
+    done = citebot(home, chroma_url, "ask", "--json", question)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def cited(answer: dict) -> str:
+    return " ".join(c["text"] for c in answer["citations"])
+
+
+def test_processes_share_the_index_through_the_server(tmp_path: Path, chroma_url: str) -> None:
+    folder = write_articles(tmp_path / "articles")
+    settings = make_settings(tmp_path / "home", chroma_url=chroma_url, sources=(str(folder),))
+    index = ArticleIndex(settings)
+    assert index.rebuild().ok
+    answerer = Answerer(index, settings)
+    answer = answerer.answer("How many ferries can the harbour berth?").to_json()
+    assert "six ferries" in cited(answer)
+    other_home = tmp_path / "other-home"
+
+    # Another process, with a data directory of its own, reads the same index.
+    answer = ask(other_home, chroma_url, "How many ferries can the harbour berth?")
+    assert "six ferries" in cited(answer)
+
+    # This process already holds its keyword index; it adds an article ...
+    extra = write_articles(tmp_path / "extra", {"lighthouse.txt": LIGHTHOUSE})
+    assert index.add([str(extra)]).added == [str(extra / "lighthouse.txt")]
+    # ... and a process started afterwards finds it.
+    answer = ask(other_home, chroma_url, "When did the lighthouse keeper retire?")
+    assert "retired on Friday" in cited(answer)
+
+    # Another process adds an article; this process, keyword index loaded, answers from it.
+    more = write_articles(tmp_path / "more", {"glacier.txt": GLACIER})
+    done = citebot(other_home, chroma_url, "add", str(more))
+    assert done.returncode == 0 and done.stdout.startswith("1 added"), done.stderr
+    answer = answerer.answer("How much ice did the Vatnaholt glacier lose?").to_json()
+    assert answer["answered"] and "eleven metres" in answer["citations"][0]["text"]
+    assert index.status().articles == len(TEXTS) + 2
+    assert not (other_home / "chroma").exists(), "the other process used the server only"
