@@ -307,7 +307,10 @@ class ArticleIndex:
                     max_chars=self.settings.passage_chars,
                 ),
                 PassageEncoder(encoder=self.encoder),
-            ]
+            ],
+            # Chroma is the record of what was embedded; the pipeline's own cache would
+            # hash and keep every node of a rebuild in memory for nothing.
+            disable_cache=True,
         )
         embedded = 0
         for batch in _chunks(articles, ARTICLES_PER_BATCH):
