@@ -24,13 +24,12 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
     # The CLI has its own progress bar; the per-load "Loading weights" bar is noise.
     transformers_logging.disable_progress_bar()
 
-    kwargs: dict[str, Any] = {"device": "cpu"}
-    if backend != "torch":
-        from index.onnx import onnx_model_kwargs
-
-        kwargs |= onnx_model_kwargs(model, quantized=backend == "onnx-int8")
     try:
-        return SentenceTransformer(model, **kwargs)
+        if backend != "torch":
+            from index.onnx import load_onnx_encoder
+
+            return load_onnx_encoder(model, quantized=backend == "onnx-int8")
+        return SentenceTransformer(model, device="cpu")
     except (OSError, ValueError) as exc:
         raise SettingsError(
             f"index.model (CITEBOT_MODEL) {model!r} could not be loaded: {exc}. "
