@@ -177,6 +177,11 @@ class ArticleIndex:
             state["rebuilt_at"] = state["updated_at"]
         self._state().modify(metadata=state)
 
+    def _mark_rebuilt(self) -> None:
+        state = dict(self._state().metadata or {})
+        state["rebuilt_at"] = _now()
+        self._state().modify(metadata=state)
+
     def _drop_abandoned_builds(self, keep: set[str]) -> None:
         """Deletes builds left behind by rebuilds that were killed before switching."""
         for collection in self.client.list_collections():
@@ -202,13 +207,12 @@ class ArticleIndex:
         else:
             old_stored = _stored_articles(old) if old is not None else {}
         self._drop_abandoned_builds(keep={old.name} if old is not None else set())
-        new = self._new_collection()
         articles = _unique(loaded.articles, report)
-        to_embed = []
+        to_embed, to_copy = [], []
         for article in articles:
             versions = old_stored.get(article.id, {})
             if set(versions) == {article.content_hash}:
-                _copy(old, new, versions[article.content_hash])
+                to_copy += versions[article.content_hash]
                 report.unchanged.append(article.source)
             else:
                 to_embed.append(article)
@@ -219,10 +223,15 @@ class ArticleIndex:
             if article_id in kept:
                 continue
             if _failed_source(article_id, report.failed):
-                for ids in versions.values():
-                    _copy(old, new, ids)
+                to_copy += [pid for ids in versions.values() for pid in ids]
             else:
                 report.removed.append(_source_of(old, versions))
+        if old is not None and not to_embed and not report.removed and len(to_copy) == old.count():
+            # Nothing changed: the active build already is the index asked for.
+            self._mark_rebuilt()
+            return report
+        new = self._new_collection()
+        _copy(old, new, to_copy)
         if on_total:
             on_total(len(to_embed))
         report.passages_embedded = self._embed_into(new, to_embed, progress)

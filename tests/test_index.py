@@ -84,8 +84,10 @@ def test_rebuild_reports_and_skips_unchanged_articles(tmp_path: Path) -> None:
     assert sorted(Path(s).name for s in first.added) == ["harbour.txt", "orchard.txt"]
     assert first.passages_embedded > 0
 
+    build = index.status().collection
     again = index.rebuild()
     assert len(again.unchanged) == 2 and again.passages_embedded == 0
+    assert index.status().collection == build, "nothing changed: nothing is copied"
 
     (folder / "orchard.txt").write_text(TEXTS["orchard.txt"] + " Pickers arrive in August.")
     (folder / "harbour.txt").unlink()
