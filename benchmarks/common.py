@@ -1,0 +1,101 @@
+"""Helpers shared by the benchmark scripts: the reusable data directory, settings, timing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+# Offline and without telemetry, like the tests; set before citebot imports anything.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from index.settings import Settings, load_settings  # noqa: E402
+
+# Building the 21,000-passage index takes about half an hour, so the scripts share one.
+DEFAULT_HOME = Path("/tmp/citebot-bench-home")
+DEFAULT_CORPUS = Path("/tmp/citebot-bench-corpus")
+CITEBOT = Path(sys.executable).with_name("citebot")
+SQUAD_QUESTIONS = Path("/work/shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json")
+
+
+def bench_settings(home: Path, **changes: object) -> Settings:
+    """The project's settings with the benchmark data directory (and `changes`)."""
+    settings = load_settings({"CITEBOT_HOME": str(home)} | _citebot_environ())
+    return dataclasses.replace(settings, **changes)
+
+
+def _citebot_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("CITEBOT_") and k != "CITEBOT_HOME"}
+
+
+def ensure_corpus(folder: Path) -> Path:
+    if not any(folder.glob("*.jsonl")):
+        from benchmarks.corpus import write_corpus
+
+        write_corpus(folder, news_parts=8000, part_chars=1200)
+    return folder
+
+
+@dataclass
+class Timing:
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Timing]:
+    """Wall and CPU seconds (all threads of this process) of the block."""
+    timing = Timing()
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield timing
+    finally:
+        timing.wall = time.perf_counter() - wall
+        timing.cpu = time.process_time() - cpu
+
+
+def run_timed(args: list[str], env: dict[str, str]) -> tuple[Timing, str]:
+    """Runs a command; wall seconds and the CPU seconds of the command (children's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(args, env=os.environ | env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(wall, cpu), done.stdout
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
