@@ -123,8 +123,9 @@ class ArticleIndex:
     def _state(self) -> Any:
         return self.client.get_or_create_collection(STATE_COLLECTION)
 
-    def _index_identity(self) -> dict[str, Any]:
-        """What a build's vectors depend on; a mismatch means the index must be rebuilt."""
+    def index_identity(self) -> dict[str, Any]:
+        """What a build's vectors depend on; a mismatch means the index must be rebuilt
+        (the eval cache keys its indexes by it too)."""
         return {
             "model": self.settings.model,
             "backend": self.settings.backend,
@@ -149,7 +150,7 @@ class ArticleIndex:
                 "there is no index yet: run `citebot index rebuild` (or `citebot add PATH`)"
             )
         built = _identity(collection.metadata)
-        wanted = self._index_identity()
+        wanted = self.index_identity()
         if built != wanted:
             differs = ", ".join(
                 f"{k} {built[k]!r} (settings: {wanted[k]!r})"
@@ -165,7 +166,7 @@ class ArticleIndex:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         return self.client.create_collection(
             f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}",
-            metadata=self._index_identity() | {"created_at": _now()},
+            metadata=self.index_identity() | {"created_at": _now()},
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
@@ -202,7 +203,7 @@ class ArticleIndex:
         loaded = load_sources(sources or self.settings.sources, self.settings.json_keys)
         report = IndexReport(failed=list(loaded.failures))
         old = self.active_collection()
-        if old is not None and _identity(old.metadata) != self._index_identity():
+        if old is not None and _identity(old.metadata) != self.index_identity():
             old_stored: dict[str, dict[str, list[str]]] = {}
         else:
             old_stored = _stored_articles(old) if old is not None else {}
@@ -273,7 +274,7 @@ class ArticleIndex:
         if collection is None:
             collection = self._new_collection()
             self._switch(collection, rebuilt=False)
-        elif _identity(collection.metadata) != self._index_identity():
+        elif _identity(collection.metadata) != self.index_identity():
             raise IndexMismatchError(
                 "the index was built with other index settings (model, backend or passage "
                 "size): run `citebot index rebuild` before adding"

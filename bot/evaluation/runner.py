@@ -47,7 +47,7 @@ def cache_key(articles: Sequence[Article], settings: Settings) -> str:
     identity = {
         "articles": sorted(f"{a.id}\0{a.content_hash}" for a in articles),
         # Model, backend, passage sizes and splitter version: what the store itself checks.
-        "index": ArticleIndex(settings)._index_identity(),
+        "index": ArticleIndex(settings).index_identity(),
     }
     return hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()
 
