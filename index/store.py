@@ -310,6 +310,8 @@ class ArticleIndex:
     def _embed_into(
         self, collection: Any, articles: list[Article], progress: Progress | None
     ) -> int:
+        if not articles:
+            return 0  # and the model need not be loaded
         pipeline = IngestionPipeline(
             transformations=[
                 PassageSplitter(
