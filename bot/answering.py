@@ -76,11 +76,13 @@ class Answerer:
         """The retrieved passages, ordered by their best sentence, and all their sentences,
         best first. The evaluation measures recall on this same order."""
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
-        passages = self.retriever.search(question, query.tolist(), self.settings.candidate_passages)
+        stored = self.index.stored_passages()
+        passages = self.retriever.search(
+            question, query.tolist(), self.settings.candidate_passages, stored
+        )
         if not passages:
             return [], []
-        keywords = self.index.stored_passages().keywords
-        sentences = self.score_sentences(question, query, passages, keywords)
+        sentences = self.score_sentences(question, query, passages, stored.keywords)
         best: dict[str, float] = {}
         for sentence in sentences:
             best.setdefault(sentence.passage.id, sentence.score)

@@ -8,7 +8,7 @@ from typing import Any
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from index.store import ArticleIndex
+from index.store import ArticleIndex, StoredPassages
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
 RRF_K = 60
@@ -34,8 +34,16 @@ class HybridRetriever(BaseRetriever):
         self.index = index
         self.depth = depth
 
-    def search(self, question: str, query_embedding: list[float], k: int) -> list[RetrievedPassage]:
-        stored = self.index.stored_passages()
+    def search(
+        self,
+        question: str,
+        query_embedding: list[float],
+        k: int,
+        stored: StoredPassages | None = None,
+    ) -> list[RetrievedPassage]:
+        """The `k` best passages; `stored` is the snapshot to search (default: the
+        current one, which costs a read of the index state)."""
+        stored = stored or self.index.stored_passages()
         dense = stored.dense_search(query_embedding, self.depth)
         keyword = [
             (stored.ids[row], score) for row, score in stored.keywords.top(question, self.depth)
