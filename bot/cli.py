@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -85,17 +86,25 @@ def add(sources: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("question", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def ask(question: tuple[str, ...], as_json: bool) -> None:
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Answer as if asked on this day (YYYY-MM-DD; default today): later articles are "
+    'left out, and "this week" means the week before it.',
+)
+def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None) -> None:
     """Answer QUESTION with sentences quoted from the indexed articles.
 
     \b
-    Example:
+    Examples:
       citebot ask "who denied the crematorium claim"
+      citebot ask --as-of 2022-06-16 "which automaker recalled cars this week?"
     """
     from bot.answering import Answerer
 
     settings = load_settings()
-    answer = Answerer(_store(settings), settings).answer(" ".join(question))
+    asked_on = as_of.date() if as_of else None
+    answer = Answerer(_store(settings), settings).answer(" ".join(question), asked_on)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -147,8 +156,10 @@ def serve(port: int, host: str) -> None:
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
         from bot.answering import Answerer
+        from index.embedding import set_torch_threads
         from index.store import ArticleIndex
 
+        set_torch_threads(config.torch_threads)
         store = ArticleIndex(settings)
         return create_app(
             config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from typing import Any
@@ -12,6 +13,8 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 
 from index.errors import SettingsError
 from index.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
@@ -36,6 +39,16 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
             'Use "bundled", a local sentence-transformers folder, or a model name '
             "already in the Hugging Face cache."
         ) from None
+
+
+def set_torch_threads(threads: int) -> None:
+    """Sets how many threads PyTorch uses per operation in this process; 0 keeps its
+    default (one per core). Has no effect on the ONNX backends."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    log.info("PyTorch uses %d thread(s) per operation", torch.get_num_threads())
 
 
 class Encoder(BaseEmbedding):

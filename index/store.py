@@ -5,17 +5,26 @@ the same index: each build is a collection `passages-<stamp>`, and the small col
 `citebot-state` names the active build in its metadata. A rebuild fills a new collection
 and only then switches the name, so a rebuild that fails or is killed leaves the previous
 index serving. The keyword index is derived from the stored passages, per process.
+
+The `generation` token in `citebot-state` changes with every change. A process reloads
+what it holds when it changes; with the embedded store it also reopens the store, and
+its writes take turns with other processes' through a lock file (docs/DEPLOYMENT.md).
 """
 
 from __future__ import annotations
 
+import fcntl
+import gc
 import json
+import logging
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +33,7 @@ from llama_index.core.ingestion import IngestionPipeline
 
 from index.articles import Article
 from index.embedding import Encoder
-from index.errors import IndexMismatchError, IndexMissingError, SourceError
+from index.errors import CitebotError, IndexMismatchError, IndexMissingError, SourceError
 from index.keyword import KeywordIndex
 from index.passages import PassageEncoder, PassageSplitter, article_document
 from index.report import Failure, IndexReport
@@ -38,6 +47,14 @@ ARTICLES_PER_BATCH = 64
 PAGE = 2000
 # Bump when sentence or passage splitting changes: stored offsets depend on it.
 SPLITTER_VERSION = "punkt-english-2"
+# A build whose rebuild has not renewed its lease (`heartbeat_at`) for this long was
+# abandoned: its rebuild was killed. A running rebuild renews it as it goes.
+BUILD_LEASE = timedelta(minutes=15)
+LEASE_RENEWAL = timedelta(minutes=1)
+# In the data directory: held by the process writing to the embedded store.
+WRITE_LOCK = "chroma.lock"
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 
@@ -54,13 +71,17 @@ class StoredPassages:
     keywords: KeywordIndex
     row: dict[str, int]
 
-    def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the `k` nearest passages."""
+    def dense_search(
+        self, query_embedding: list[float], k: int, where: dict | None = None
+    ) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the `k` nearest passages (among those whose
+        metadata matches the Chroma filter `where`)."""
         if not self.ids:
             return []
         result = self.collection.query(
             query_embeddings=[query_embedding],
             n_results=min(k, len(self.ids)),
+            where=where,
             include=["distances"],
         )
         return [
@@ -105,14 +126,71 @@ class ArticleIndex:
         self._client: Any = None
         self._stored: StoredPassages | None = None
         self._reload_lock = threading.Lock()
+        # Guards opening and reopening the client, and the fields below.
+        self._client_lock = threading.RLock()
+        # The newest generation whose vectors the embedded client is sure to have.
+        self._synced: str | None = None
+        # Writes under way in this process (embedded store: they hold the write lock).
+        self._writers = 0
+        self._reopened = False
 
     # -- plumbing -------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = open_chroma(self.settings)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._open()
+            return self._client
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.chroma_url
+
+    def _open(self) -> dict[str, Any]:
+        """Opens the store and returns the index state. Every change writes its vectors
+        before the generation, and a new embedded client loads a build's vectors when it
+        first uses the build, so the client has every change up to the generation read
+        after opening it."""
+        self._client = open_chroma(self.settings)
+        state = self._state().metadata or {}
+        self._synced = state.get("generation")
+        return state
+
+    def _stale(self, state: dict[str, Any]) -> bool:
+        """Whether another process changed the embedded store since this one opened it
+        (a change of this process's own is no reason: its client made it)."""
+        return self.embedded and not self._writers and state.get("generation") != self._synced
+
+    def _reopen_if_stale(self) -> dict[str, Any]:
+        """Reopens the embedded store if another process changed the index, and returns
+        the index state. Chroma's embedded client keeps each build's vector index in
+        memory once loaded, and only a new client (after `clear_system_cache`) reads the
+        vectors other processes added since."""
+        with self._client_lock:
+            state = self._state().metadata or {}
+            if not self._stale(state):
+                return state
+            log.info("the index changed in another process: reopening the embedded store")
+            # The old client keeps working: a thread may still be answering with it.
+            self._reopened = True
+            return self._open()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Held around every change. With the embedded store, one process writes at a
+        time (a lock file in the data directory, released even when the process is
+        killed), starting from a client that has the other processes' changes."""
+        with _write_lock(self.settings):
+            with self._client_lock:
+                if self.embedded:
+                    self._reopen_if_stale()
+                self._writers += 1
+            try:
+                yield
+            finally:
+                with self._client_lock:
+                    self._writers -= 1
 
     @property
     def encoder(self) -> Encoder:
@@ -166,17 +244,23 @@ class ArticleIndex:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         return self.client.create_collection(
             f"{BUILD_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}",
-            metadata=self.index_identity() | {"created_at": _now()},
+            metadata=self.index_identity() | {"created_at": _now(), "heartbeat_at": _now()},
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
 
-    def _switch(self, collection: Any, rebuilt: bool) -> None:
+    def _switch(self, collection: Any, rebuilt: bool) -> str | None:
+        """Makes `collection` the active build; returns the build that was active."""
         state = dict(self._state().metadata or {})
-        state.update(active=collection.name, generation=uuid.uuid4().hex, updated_at=_now())
+        previous = state.get("active")
+        generation = uuid.uuid4().hex
+        state.update(active=collection.name, generation=generation, updated_at=_now())
         if rebuilt:
             state["rebuilt_at"] = state["updated_at"]
         self._state().modify(metadata=state)
+        with self._client_lock:
+            self._synced = generation
+        return previous
 
     def _mark_rebuilt(self) -> None:
         state = dict(self._state().metadata or {})
@@ -184,11 +268,28 @@ class ArticleIndex:
         self._state().modify(metadata=state)
 
     def _drop_abandoned_builds(self, keep: set[str]) -> None:
-        """Deletes builds left behind by rebuilds that were killed before switching."""
+        """Deletes builds left behind by rebuilds that were killed before switching.
+
+        On a Chroma server other processes may be rebuilding, so only builds whose lease
+        expired are deleted. The embedded store's writers take turns, so there every build
+        but the active one and `keep` is abandoned."""
+        keep = keep | {(self._state().metadata or {}).get("active")}
+        expired = datetime.now(UTC) - BUILD_LEASE
         for collection in self.client.list_collections():
-            name = collection if isinstance(collection, str) else collection.name
-            if name.startswith(BUILD_PREFIX) and name not in keep:
-                self.client.delete_collection(name)
+            if isinstance(collection, str):  # chromadb before 0.6 lists names
+                collection = self.client.get_collection(collection)
+            if not collection.name.startswith(BUILD_PREFIX) or collection.name in keep:
+                continue
+            if self.embedded or _lease_time(collection.metadata) < expired:
+                self._delete_build(collection.name)
+
+    def _delete_build(self, name: str) -> None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            self.client.delete_collection(name)
+        except NotFoundError:
+            pass  # another process deleted it first
 
     # -- writing --------------------------------------------------------------------
 
@@ -201,14 +302,25 @@ class ArticleIndex:
         """Indexes exactly `sources` (default: the configured ones) into a new build,
         reusing the vectors of unchanged articles, then makes it the active index."""
         loaded = load_sources(sources or self.settings.sources, self.settings.json_keys)
-        report = IndexReport(failed=list(loaded.failures))
+        with self._writing():
+            return self._rebuild(
+                loaded.articles, IndexReport(failed=list(loaded.failures)), progress, on_total
+            )
+
+    def _rebuild(
+        self,
+        loaded: Sequence[Article],
+        report: IndexReport,
+        progress: Progress | None,
+        on_total: Callable[[int], None] | None,
+    ) -> IndexReport:
         old = self.active_collection()
         if old is not None and _identity(old.metadata) != self.index_identity():
             old_stored: dict[str, dict[str, list[str]]] = {}
         else:
             old_stored = _stored_articles(old) if old is not None else {}
         self._drop_abandoned_builds(keep={old.name} if old is not None else set())
-        articles = _unique(loaded.articles, report)
+        articles = _unique(loaded, report)
         to_embed, to_copy = [], []
         for article in articles:
             versions = old_stored.get(article.id, {})
@@ -232,13 +344,17 @@ class ArticleIndex:
             self._mark_rebuilt()
             return report
         new = self._new_collection()
-        _copy(old, new, to_copy)
+        lease = _Lease(new)
+        _copy(old, new, to_copy, lease.renew)
         if on_total:
             on_total(len(to_embed))
-        report.passages_embedded = self._embed_into(new, to_embed, progress)
-        self._switch(new, rebuilt=True)
-        if old is not None:
-            self.client.delete_collection(old.name)
+        report.passages_embedded = self._embed_into(new, to_embed, progress, lease.renew)
+        lease.check(self.client)
+        previous = self._switch(new, rebuilt=True)
+        # Another rebuild may have switched since this one started: drop whatever was
+        # active at the switch (the one this rebuild started from is then gone already).
+        if previous and previous != new.name:
+            self._delete_build(previous)
         return report
 
     def add(
@@ -268,6 +384,15 @@ class ArticleIndex:
         articles: Sequence[Article],
         progress: Progress | None = None,
         on_total: Callable[[int], None] | None = None,
+    ) -> IndexReport:
+        with self._writing():
+            return self._add_articles(articles, progress, on_total)
+
+    def _add_articles(
+        self,
+        articles: Sequence[Article],
+        progress: Progress | None,
+        on_total: Callable[[int], None] | None,
     ) -> IndexReport:
         report = IndexReport()
         collection = self.active_collection()
@@ -308,7 +433,11 @@ class ArticleIndex:
         return report
 
     def _embed_into(
-        self, collection: Any, articles: list[Article], progress: Progress | None
+        self,
+        collection: Any,
+        articles: list[Article],
+        progress: Progress | None,
+        renew: Callable[[], None] | None = None,
     ) -> int:
         if not articles:
             return 0  # and the model need not be loaded
@@ -340,6 +469,8 @@ class ArticleIndex:
                     ],
                 )
             embedded += len(nodes)
+            if renew:
+                renew()
             if progress:
                 progress(len(batch))
         return embedded
@@ -347,29 +478,76 @@ class ArticleIndex:
     # -- reading --------------------------------------------------------------------
 
     def stored_passages(self) -> StoredPassages:
-        """The active build's passages and keyword index, reloaded when another process
-        (or this one) changed the index. Costs one read of the state when nothing did."""
+        """The active build's passages and keyword index, brought up to date when another
+        process (or this one) changed the index. Costs one read of the state when nothing
+        did."""
         state = self._state().metadata or {}
+        if self._stale(state):
+            state = self._reopen_if_stale()
         key = (str(state.get("active", "")), str(state.get("generation", "")))
         with self._reload_lock:
             if self._stored is None or self._stored.key != key:
-                self._stored = self._load_passages(self._require_active(), key)
+                self._stored = self._load_passages(self._require_active(), key, self._stored)
+                if self._reopened:
+                    # The old client's systems are in reference cycles: free their vector
+                    # indexes and threads now rather than at some later collection.
+                    self._reopened = False
+                    gc.collect()
         return self._stored
 
-    def _load_passages(self, collection: Any, key: tuple[str, str]) -> StoredPassages:
-        ids, texts, metadatas = [], [], []
-        for page in _pages(collection, include=["documents", "metadatas"]):
-            ids += page["ids"]
-            texts += page["documents"]
-            metadatas += page["metadatas"]
+    def _load_passages(
+        self, collection: Any, key: tuple[str, str], previous: StoredPassages | None
+    ) -> StoredPassages:
+        """Reads the passages of `collection`, reusing what `previous` holds.
+
+        For the same build, only the passages added since are read: within a build a
+        passage id names one content (its article's content hash and its number), and
+        Chroma never overwrites a stored id. Another build is read whole (an article
+        renamed keeps its passage ids, not its metadata), but the keyword index still
+        reuses the terms of every passage it had."""
+        if previous is not None and previous.key[0] == key[0]:
+            present = collection.get(include=[])["ids"]
+            fresh = _read_passages(collection, [p for p in present if p not in previous.row])
+            keep = np.zeros(len(previous.ids), dtype=bool)
+            keep[[previous.row[p] for p in present if p in previous.row]] = True
+            rows = np.flatnonzero(keep).tolist()
+            if len(rows) == len(previous.ids):  # nothing removed: the usual add
+                ids, texts, metadatas = previous.ids, previous.texts, previous.metadatas
+            else:
+                ids = [previous.ids[i] for i in rows]
+                texts = [previous.texts[i] for i in rows]
+                metadatas = [previous.metadatas[i] for i in rows]
+        else:
+            fresh = _read_passages(collection)
+            ids, texts, metadatas = [], [], []
+            if previous is not None:
+                keep = np.fromiter((p in fresh for p in previous.ids), bool, len(previous.ids))
+                for pid in previous.ids:
+                    if pid in fresh:
+                        text, metadata = fresh.pop(pid)
+                        ids.append(pid)
+                        texts.append(text)
+                        metadatas.append(metadata)
+        # `fresh` now holds the passages `previous` did not have, in the order read.
+        new_texts = [text for text, _ in fresh.values()]
+        new_titles = [metadata["title"] for _, metadata in fresh.values()]
+        if previous is None:
+            keywords = KeywordIndex(new_texts, new_titles)
+        else:
+            keywords = previous.keywords.updated(keep, new_texts, new_titles)
+        if previous is not None and ids is previous.ids:
+            row = dict(previous.row)
+        else:
+            row = {pid: i for i, pid in enumerate(ids)}
+        row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
         return StoredPassages(
             collection=collection,
             key=key,
-            ids=ids,
-            texts=texts,
-            metadatas=metadatas,
-            keywords=KeywordIndex(texts, [m["title"] for m in metadatas]),
-            row={pid: i for i, pid in enumerate(ids)},
+            ids=ids + list(fresh),
+            texts=texts + new_texts,
+            metadatas=metadatas + [metadata for _, metadata in fresh.values()],
+            keywords=keywords,
+            row=row,
         )
 
     def status(self) -> IndexStatus:
@@ -393,8 +571,14 @@ class ArticleIndex:
 
 
 def open_chroma(settings: Settings) -> Any:
-    """An HTTP client for `chroma.url`, else an embedded store in the data directory."""
+    """An HTTP client for `chroma.url`, else an embedded store in the data directory.
+
+    An embedded client gets a Chroma "system" of its own, which reads the store from
+    disk: Chroma would otherwise hand it the system an earlier client of the same path
+    made in this process, with the vector indexes that one loaded, which lack what other
+    processes have added since. Earlier clients keep working."""
     import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
@@ -410,6 +594,7 @@ def open_chroma(settings: Settings) -> Any:
         )
     path = Path(settings.home) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
+    SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
@@ -431,6 +616,24 @@ def _pages(collection: Any, include: list[str], where: dict | None = None) -> It
             return
         yield page
         offset += len(page["ids"])
+
+
+def _read_passages(
+    collection: Any, ids: Sequence[str] | None = None
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """passage id -> (text, metadata), of every passage or of `ids`."""
+    if ids is None:
+        pages: Iterable[dict] = _pages(collection, include=["documents", "metadatas"])
+    else:
+        pages = (
+            collection.get(ids=list(chunk), include=["documents", "metadatas"])
+            for chunk in _chunks(ids, PAGE)
+        )
+    passages: dict[str, tuple[str, dict[str, Any]]] = {}
+    for page in pages:
+        rows = zip(page["documents"], page["metadatas"], strict=True)
+        passages.update(zip(page["ids"], rows, strict=True))
+    return passages
 
 
 def _stored_articles(
@@ -459,7 +662,7 @@ def _stored_articles(
     return result
 
 
-def _copy(source: Any, target: Any, ids: list[str]) -> None:
+def _copy(source: Any, target: Any, ids: list[str], renew: Callable[[], None]) -> None:
     for chunk in _chunks(ids, PAGE):
         page = source.get(ids=chunk, include=["embeddings", "documents", "metadatas"])
         target.add(
@@ -468,6 +671,65 @@ def _copy(source: Any, target: Any, ids: list[str]) -> None:
             documents=page["documents"],
             metadatas=page["metadatas"],
         )
+        renew()
+
+
+class _Lease:
+    """A rebuild's claim on its unfinished build: the build's `heartbeat_at`, renewed at
+    most once a LEASE_RENEWAL. Other rebuilds leave the build alone until BUILD_LEASE
+    after the last renewal."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.renewed = time.monotonic()
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed < LEASE_RENEWAL.total_seconds():
+            return
+        metadata = dict(self.collection.metadata or {}) | {"heartbeat_at": _now()}
+        self.collection.modify(metadata=metadata)
+        self.renewed = time.monotonic()
+
+    def check(self, client: Any) -> None:
+        """Raises CitebotError when another process deleted the build (the lease expired:
+        this rebuild stalled for longer than BUILD_LEASE)."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            client.get_collection(self.collection.name)
+        except NotFoundError:
+            raise CitebotError(
+                f"this rebuild's build {self.collection.name} was deleted by another rebuild "
+                f"after {BUILD_LEASE.total_seconds() / 60:.0f} minutes without progress: "
+                "run `citebot index rebuild` again"
+            ) from None
+
+
+@contextmanager
+def _write_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive use of the embedded store for writing, between processes and threads
+    (nothing for a Chroma server, which serializes writes itself)."""
+    if settings.chroma_url:
+        yield
+        return
+    home = Path(settings.home)
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / WRITE_LOCK).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another citebot process to finish writing the index")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _lease_time(metadata: dict[str, Any] | None) -> datetime:
+    """When a build's lease was last renewed (builds made before leases: when created)."""
+    metadata = metadata or {}
+    try:
+        return datetime.fromisoformat(metadata.get("heartbeat_at") or metadata["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _source_of(collection: Any, versions: dict[str, list[str]]) -> str:

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from conftest import make_settings
 from test_index import TEXTS, write_articles
 
 from bot.answering import Answerer
-from index.store import ArticleIndex
+from index.store import BUILD_LEASE, BUILD_PREFIX, ArticleIndex, open_chroma
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +86,15 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 server.wait()
 
 
+@pytest.fixture
+def empty_server(chroma_url: str, tmp_path: Path) -> str:
+    """The module's server, with every collection of earlier tests deleted."""
+    client = open_chroma(make_settings(tmp_path / "cleaner", chroma_url=chroma_url))
+    for collection in client.list_collections():
+        client.delete_collection(collection.name)
+    return chroma_url
+
+
 def citebot(home: Path, chroma_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs the `citebot` command in another process, with its own data directory."""
     env = os.environ | {"CITEBOT_HOME": str(home), "CITEBOT_CHROMA_URL": chroma_url}
@@ -102,7 +112,8 @@ def cited(answer: dict) -> str:
     return " ".join(c["text"] for c in answer["citations"])
 
 
-def test_processes_share_the_index_through_the_server(tmp_path: Path, chroma_url: str) -> None:
+def test_processes_share_the_index_through_the_server(tmp_path: Path, empty_server: str) -> None:
+    chroma_url = empty_server
     folder = write_articles(tmp_path / "articles")
     settings = make_settings(tmp_path / "home", chroma_url=chroma_url, sources=(str(folder),))
     index = ArticleIndex(settings)
@@ -131,3 +142,62 @@ def test_processes_share_the_index_through_the_server(tmp_path: Path, chroma_url
     assert answer["answered"] and "eleven metres" in answer["citations"][0]["text"]
     assert index.status().articles == len(TEXTS) + 2
     assert not (other_home / "chroma").exists(), "the other process used the server only"
+
+
+def builds(index: ArticleIndex) -> set[str]:
+    return {c.name for c in index.client.list_collections() if c.name.startswith(BUILD_PREFIX)}
+
+
+def test_rebuilds_at_once_leave_each_others_builds_alone(tmp_path: Path, empty_server: str) -> None:
+    folder = write_articles(tmp_path / "articles")
+    settings = make_settings(tmp_path / "home", chroma_url=empty_server, sources=(str(folder),))
+    first = ArticleIndex(settings)
+    assert first.rebuild().ok
+    write_articles(folder, {"glacier.txt": GLACIER})
+    other = ArticleIndex(make_settings(tmp_path / "other", chroma_url=empty_server))
+    started_from = first.status().collection
+    seen: dict[str, set[str]] = {}
+
+    def meanwhile(done: int) -> None:
+        # The first rebuild has filled its build and not switched yet; another process
+        # rebuilds from start to end, with one article more.
+        seen["before"] = builds(first)
+        write_articles(folder, {"lighthouse.txt": LIGHTHOUSE})
+        added = other.rebuild([str(folder)]).added
+        assert sorted(Path(a).name for a in added) == ["glacier.txt", "lighthouse.txt"]
+        seen["after"] = builds(first)
+
+    report = first.rebuild(progress=meanwhile)
+
+    assert report.added == [str(folder / "glacier.txt")]
+    (unfinished,) = seen["before"] - {started_from}
+    assert unfinished in seen["after"], "the other rebuild left the unfinished build alone"
+    assert started_from not in seen["after"], "the other rebuild replaced the active build"
+    assert first.status().collection == unfinished
+    assert builds(first) == {unfinished}, "the rebuild switching last removed the one before"
+    stored = first.stored_passages()
+    articles = {Path(m["article_id"]).name for m in stored.metadatas}
+    assert articles == set(TEXTS) | {"glacier.txt"}, "the last rebuild to finish wins"
+    assert other.stored_passages().key == stored.key
+
+
+def test_a_killed_rebuild_is_cleaned_up_once_its_lease_expired(
+    tmp_path: Path, empty_server: str
+) -> None:
+    folder = write_articles(tmp_path / "articles")
+    settings = make_settings(tmp_path / "home", chroma_url=empty_server, sources=(str(folder),))
+    index = ArticleIndex(settings)
+    assert index.rebuild().ok
+    now = datetime.now(UTC)
+    left = {
+        "passages-killed": {"heartbeat_at": now - BUILD_LEASE - timedelta(minutes=1)},
+        "passages-before-leases": {"created_at": now - timedelta(hours=2)},
+        "passages-running": {"heartbeat_at": now - timedelta(minutes=1)},
+    }
+    for name, times in left.items():
+        metadata = index.index_identity() | {k: v.isoformat() for k, v in times.items()}
+        index.client.create_collection(name, metadata=metadata, embedding_function=None)
+
+    assert index.rebuild().unchanged  # any rebuild cleans up, even one with nothing to do
+
+    assert builds(index) == {index.status().collection, "passages-running"}

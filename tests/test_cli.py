@@ -101,3 +101,29 @@ def test_bad_setting_is_named(monkeypatch) -> None:
 
     assert code == 1
     assert "index.backend (CITEBOT_BACKEND) is 'gpu'" in err
+
+
+def test_ask_as_of_leaves_out_later_articles(tmp_path: Path) -> None:
+    folder = write_articles(
+        tmp_path / "news",
+        {
+            "old.md": "---\ntitle: Airbag recall\npublished: 2014-12-19\n---\n\n"
+            "Brightline Motors recalled 1.1 million vehicles this week over faulty airbags.\n",
+            "new.md": "---\ntitle: Camera recall\npublished: 2022-06-14\n---\n\n"
+            "Harbor Auto recalled 2.9 million vehicles this week over dark rear cameras.\n",
+        },
+    )
+    run("index", "rebuild", "--sources", str(folder))
+    question = "Which automaker recalled vehicles this week?"
+
+    code, out, _ = run("ask", "--json", "--as-of", "2014-12-20", question)
+    answer = json.loads(out)
+    assert code == 0
+    shown = [c["title"] for c in answer["citations"]] + [p["title"] for p in answer["passages"]]
+    assert shown[0] == "Airbag recall" and "Camera recall" not in shown
+
+    code, out, _ = run("ask", "--json", "--as-of", "2022-06-16", question)
+    assert json.loads(out)["citations"][0]["title"] == "Camera recall"
+
+    code, _, err = run("ask", "--as-of", "last week", question)
+    assert code == 2 and "--as-of" in err

@@ -216,7 +216,15 @@ def test_aggregate_on_hand_computed_results() -> None:
             "1", rank=1, answered=True, cited=["Ada wrote it."], ms=10.0, answers=["Ada"]
         ),
         QuestionResult("2", rank=4, answered=True, cited=["No.", "Ada."], ms=20.0, answers=["ada"]),
-        QuestionResult("3", rank=None, answered=False, cited=[], ms=30.0, answers=["Ada"]),
+        QuestionResult(
+            "3",
+            rank=None,
+            answered=False,
+            cited=[],
+            ms=30.0,
+            answers=["Ada"],
+            best_sentence="Ada, below the threshold.",
+        ),
     ]
     held_out = [QuestionResult("4", rank=None, answered=True, cited=["x"], ms=40.0, answers=["y"])]
     summary = aggregate(results, held_out)
@@ -228,6 +236,8 @@ def test_aggregate_on_hand_computed_results() -> None:
     assert summary["citation_hit@3"] == pytest.approx(2 / 3, abs=1e-4)
     assert summary["answered"] == pytest.approx(2 / 3, abs=1e-4)
     assert summary["citation_hit@1_when_answered"] == 0.5
+    # The abstention's best sentence names Ada; the others' best sentences are unknown.
+    assert summary["best_sentence_hit@1"] == pytest.approx(1 / 3, abs=1e-4)
     assert summary["p50_ms"] == 25.0
     assert summary["p95_ms"] == pytest.approx(38.5)
     assert summary["unanswerable"] == 1

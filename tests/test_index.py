@@ -11,7 +11,7 @@ import index.store as index_module
 from bot.answering import Answerer
 from index.embedding import Encoder, load_encoder
 from index.errors import IndexMissingError
-from index.store import ArticleIndex
+from index.store import ArticleIndex, StoredPassages
 
 TEXTS = {
     "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "
@@ -218,3 +218,36 @@ def test_asking_without_an_index_says_what_to_do(tmp_path: Path) -> None:
     index = ArticleIndex(make_settings(tmp_path / "home"))
     with pytest.raises(IndexMissingError, match="citebot index rebuild"):
         Answerer(index, index.settings).answer("anything?")
+
+
+def test_a_snapshot_brought_up_to_date_equals_a_fresh_load(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    settings = make_settings(tmp_path / "home", sources=(str(folder),))
+    reader = ArticleIndex(settings)
+    reader.rebuild()
+    reader.stored_passages()
+    writer = ArticleIndex(settings)
+
+    # An add that replaces an article's passages and adds another article's ...
+    (folder / "harbour.txt").write_text(TEXTS["harbour.txt"] + " Cruise ships may call too.")
+    extra = write_articles(tmp_path / "extra", {"bakery.txt": "Bakery\n\nThe bakery sells rye."})
+    assert writer.add([str(folder / "harbour.txt"), str(extra)]).ok
+    assert_same_passages(reader.stored_passages(), ArticleIndex(settings).stored_passages())
+
+    # ... and a rebuild, which makes a new build.
+    (folder / "orchard.txt").write_text("Orchard\n\nThe apple harvest failed after a frost.")
+    assert writer.rebuild().ok
+    assert_same_passages(reader.stored_passages(), ArticleIndex(settings).stored_passages())
+
+
+def assert_same_passages(stored: StoredPassages, fresh: StoredPassages) -> None:
+    assert stored.key == fresh.key
+    assert sorted(stored.ids) == sorted(fresh.ids)
+    for pid in fresh.ids:
+        assert stored.texts[stored.row[pid]] == fresh.texts[fresh.row[pid]]
+        assert stored.metadatas[stored.row[pid]] == fresh.metadatas[fresh.row[pid]]
+    order = [stored.row[pid] for pid in fresh.ids]
+    for query in ("harbour cruise ships", "apple harvest frost", "rye bakery", "Kent"):
+        assert stored.keywords.scores(query)[order] == pytest.approx(fresh.keywords.scores(query))
+    for term in ("harbour", "appl", "rye", "ferri"):
+        assert stored.keywords.idf(term) == pytest.approx(fresh.keywords.idf(term))

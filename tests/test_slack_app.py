@@ -259,10 +259,25 @@ def test_settings_reject_a_malformed_slack_table(tmp_path):
         SlackConfig.from_settings(slack_settings(tmp_path, 'api_url = "slack.com"'), TOKENS)
 
 
+def test_settings_read_the_torch_threads_for_serving(tmp_path):
+    def threads(table: str, env: dict[str, str] = TOKENS) -> int:
+        return SlackConfig.from_settings(slack_settings(tmp_path, table), env).torch_threads
+
+    assert threads("") == 1
+    assert threads("torch_threads = 0") == 0
+    assert threads("torch_threads = 2", TOKENS | {"CITEBOT_TORCH_THREADS": "3"}) == 3
+    for bad in ("-1", "1.5", "true", '"many"'):
+        with pytest.raises(SettingsError, match="slack.torch_threads .*whole number"):
+            threads(f"torch_threads = {bad}")
+    with pytest.raises(SettingsError, match="CITEBOT_TORCH_THREADS"):
+        threads("", TOKENS | {"CITEBOT_TORCH_THREADS": "two"})
+
+
 def test_the_shipped_settings_file_has_a_valid_slack_table():
     config = SlackConfig.from_settings(load_settings({}), TOKENS)
     assert config.api_url == "https://slack.com/api/"
     assert config.admins == frozenset() and config.channels == frozenset()
+    assert config.torch_threads == 1
 
 
 # --- the production server ---

@@ -18,6 +18,7 @@ LABELS = {
     "citation_hit@1": "citation hit@1",
     "citation_hit@3": "citation hit@3",
     "citation_hit@1_when_answered": "hit@1 when answered",
+    "best_sentence_hit@1": "best sentence hit@1",
     "answered": "answered",
     "unanswerable_answered": "unanswerable answered",
     "p50_ms": "latency p50 (ms)",

@@ -15,7 +15,8 @@ RECALL_DEPTHS = (1, 5, 10)
 @dataclass(frozen=True)
 class QuestionResult:
     """One question's outcome: rank of the first relevant passage (1-based, None when
-    none is in the ranking), whether it was answered, the cited sentences, and latency."""
+    none is in the ranking), whether it was answered, the cited sentences, latency, and
+    the best-scored sentence (cited or not: what a reader without a threshold sees)."""
 
     id: str
     rank: int | None
@@ -24,6 +25,7 @@ class QuestionResult:
     ms: float
     answers: list[str]
     confidence: float = 0.0
+    best_sentence: str = ""
 
 
 def is_relevant(metadata: Mapping[str, Any], question: EvalQuestion) -> bool:
@@ -84,6 +86,11 @@ def aggregate(
     summary["mrr"] = mean([reciprocal_rank(r.rank) for r in results])
     for k in (1, 3):
         summary[f"citation_hit@{k}"] = mean([citation_hit(r.cited, r.answers, k) for r in results])
+    # The best sentence whether or not it passed answer.min_confidence: comparable with
+    # readers that always answer, as the issue's baselines do.
+    summary["best_sentence_hit@1"] = mean(
+        [citation_hit([r.best_sentence], r.answers, 1) for r in results]
+    )
     summary["answered"] = mean([float(r.answered) for r in results])
     answered = [r for r in results if r.answered]
     summary["citation_hit@1_when_answered"] = mean(

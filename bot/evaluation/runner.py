@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from bot.answering import Answerer
@@ -19,6 +20,7 @@ from bot.evaluation.metrics import (
     is_relevant,
 )
 from bot.evaluation.readers import EvalQuestion
+from bot.question_time import question_time
 from index.articles import Article
 from index.errors import CitebotError
 from index.settings import Settings
@@ -84,17 +86,19 @@ def ask_all(
     results = []
     for question in questions:
         started = time.perf_counter()
-        answer = answerer.answer(question.question)
+        asked_on = date.fromisoformat(question.question_date) if question.question_date else None
+        answer = answerer.answer(question.question, asked_on)
         ms = (time.perf_counter() - started) * 1000
         text = " ".join(question.question.split())
         # The answerer's own order (passages by their best sentence), then the rest of
         # the retriever's ranking down to the deepest recall cut-off.
-        ranking = answerer.rank(text)[0]
+        ranking, sentences = answerer.rank(text, asked_on)
         ranked = {p.id for p in ranking}
+        when = question_time(text, asked_on or date.today()).window
         ranking += [
             p
             for p in answerer.retriever.search(
-                text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS)
+                text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS), when=when
             )
             if p.id not in ranked
         ][: max(RECALL_DEPTHS) - len(ranking)]
@@ -107,6 +111,7 @@ def ask_all(
                 ms=ms,
                 answers=question.answers,
                 confidence=answer.confidence,
+                best_sentence=sentences[0].text if sentences else "",
             )
         )
         if progress:

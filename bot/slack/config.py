@@ -30,6 +30,9 @@ class SlackConfig:
     channels: frozenset[str] = frozenset()
     # Threads answering questions and adding sources in the background.
     workers: int = 4
+    # PyTorch's threads per operation in the serving process; 0: torch's default (one per
+    # core). One answered fastest on a shared 2-core host (docs/BENCHMARKS.md).
+    torch_threads: int = 1
 
     @classmethod
     def from_settings(
@@ -68,7 +71,22 @@ class SlackConfig:
             api_url=api_url or SLACK_API_URL,
             admins=frozenset(_ids(table, "admins", "U012ABCDEF")),
             channels=frozenset(_ids(table, "channels", "C012ABCDEF")),
+            torch_threads=_torch_threads(env, table),
         )
+
+
+def _torch_threads(env: Mapping[str, str], table: Mapping[str, Any]) -> int:
+    value: Any = env.get("CITEBOT_TORCH_THREADS", "").strip() or table.get("torch_threads", 1)
+    try:
+        threads = int(value) if not isinstance(value, bool | float) else -1
+    except (TypeError, ValueError):
+        threads = -1
+    if threads < 0:
+        raise SettingsError(
+            f"slack.torch_threads (CITEBOT_TORCH_THREADS) is {value!r}: use a whole number "
+            "of threads like 1, or 0 for PyTorch's default"
+        )
+    return threads
 
 
 def _text(table: Mapping[str, Any], key: str) -> str:

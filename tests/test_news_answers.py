@@ -1,0 +1,112 @@
+"""News questions are asked on a day: dates and headlines as evidence.
+
+The articles here are written for these tests (no real news text).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+
+from bot.answering import Answerer
+from bot.question_time import question_time
+from index.articles import Article
+from index.store import ArticleIndex
+
+OLD_RECALL = Article(
+    id="news:old-recall",
+    title="Carmaker widens airbag recall",
+    text=(
+        "Brightline Motors recalled 1.1 million vehicles this week over faulty airbags.\n\n"
+        "The company said dealers would replace the inflators for free."
+    ),
+    source="news:old-recall",
+    published="2014-12-19",
+)
+NEW_RECALL = Article(
+    id="news:new-recall",
+    title="Harbor Auto recalls vehicles over rear cameras",
+    text=(
+        "Harbor Auto recalled 2.9 million vehicles on Tuesday because their rear cameras "
+        "can go dark.\n\nOwners will be notified by mail next month."
+    ),
+    source="news:new-recall",
+    published="2022-06-14",
+)
+# The sentence that repeats the question's words names no show; the headline does.
+SHOW = Article(
+    id="news:show",
+    title="'Lantern Street' is renewed",
+    text=(
+        "The streaming service said on Sunday that the wildly popular drama is renewed for a "
+        "second season.\n\nLantern Street became the most watched series in the service's history "
+        "within a month.\n\nFilming starts in the spring."
+    ),
+    source="news:show",
+    published="2022-06-12",
+)
+SHOW_QUESTION = "Which wildly popular show was renewed for a new season?"
+
+
+@pytest.fixture(scope="module")
+def news_index(tmp_path_factory: pytest.TempPathFactory) -> ArticleIndex:
+    index = ArticleIndex(make_settings(tmp_path_factory.mktemp("news")))
+    assert index.add_articles([OLD_RECALL, NEW_RECALL, SHOW]).ok
+    return index
+
+
+def test_question_time_reads_recent_cues() -> None:
+    asked = date(2022, 6, 16)
+    assert question_time("Who won the 1998 final?", asked).recent_from is None
+    week = question_time("Which automaker recalled vehicles this week?", asked)
+    assert week.recent_from == date(2022, 6, 6)
+    assert week.latest == "2022-06-17"  # a day's slack for time zones
+    assert week.recent_dates[0] == "2022-06-06" and week.recent_dates[-1] == "2022-06-17"
+    assert week.is_recent("2022-06-14") and not week.is_recent("2014-12-19")
+    assert not week.is_recent(None) and not week.is_recent("")
+    # Several cues: the narrowest wins.
+    both = question_time("What did the mayor say yesterday about recent floods?", asked)
+    assert both.recent_from == date(2022, 6, 13)
+    assert question_time("What happened this year?", asked).recent_from == date(2021, 6, 15)
+
+
+def test_this_week_prefers_the_articles_of_the_week(news_index: ArticleIndex) -> None:
+    answerer = Answerer(news_index, news_index.settings)
+    question = "Which automaker recalled vehicles this week?"
+    answer = answerer.answer(question, asked_on=date(2022, 6, 16))
+    assert answer.answered
+    assert answer.citations[0].article_id == NEW_RECALL.id
+
+
+def test_articles_published_after_the_question_are_left_out(news_index: ArticleIndex) -> None:
+    answerer = Answerer(news_index, news_index.settings)
+    passages, sentences = answerer.rank(
+        "Which automaker recalled vehicles this week?", date(2014, 12, 20)
+    )
+    assert sentences[0].text.startswith("Brightline Motors recalled")
+    assert NEW_RECALL.id not in {p.metadata["article_id"] for p in passages}
+
+
+def test_a_headline_names_what_the_question_asks_for(news_index: ArticleIndex) -> None:
+    _, sentences = Answerer(news_index, news_index.settings).rank(SHOW_QUESTION, date(2022, 6, 16))
+    assert sentences[0].text.startswith("Lantern Street became")
+
+
+def test_an_undated_title_is_not_taken_for_a_headline(tmp_path: Path) -> None:
+    undated = Article(SHOW.id, SHOW.title, SHOW.text, SHOW.source)
+    index = ArticleIndex(make_settings(tmp_path / "home"))
+    assert index.add_articles([undated]).ok
+    _, sentences = Answerer(index, index.settings).rank(SHOW_QUESTION, date(2022, 6, 16))
+    assert sentences[0].text.startswith("The streaming service said")
+
+
+def test_dates_and_headlines_do_not_raise_the_confidence(news_index: ArticleIndex) -> None:
+    """min_confidence is calibrated on undated text: the ranking bonuses stay out of it."""
+    answerer = Answerer(news_index, news_index.settings)
+    _, sentences = answerer.rank(SHOW_QUESTION, date(2022, 6, 16))
+    assert sentences[0].score > sentences[0].support
+    answer = answerer.answer(SHOW_QUESTION, date(2022, 6, 16))
+    assert answer.confidence == pytest.approx(max(s.support for s in sentences))
