@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import make_settings
 
 from bot.cli import main
+from bot.evaluation.baselines import BaselineResult, summarize
 from bot.evaluation.metrics import (
     QuestionResult,
     aggregate,
@@ -278,11 +279,40 @@ def test_eval_squad_json_then_a_second_run_reuses_the_cached_index(isolated_env:
     cache_dir = Path(summary["cache_dir"])
     assert cache_dir.parent == isolated_env / "eval-cache"
 
-    second = json.loads(runner.invoke(main, args).stdout)
+    second = json.loads(runner.invoke(main, [*args, "--baselines"]).stdout)
     assert second["index_cached"] is True
     assert second["passages_embedded"] == 0
     assert second["cache_dir"] == summary["cache_dir"]
     assert second["recall@10"] == summary["recall@10"]
+    plain = second["baselines"]
+    for name in ("bm25", "dense", "rrf"):
+        assert plain[name]["recall@1"] <= plain[name]["recall@5"] <= plain[name]["recall@10"]
+        assert plain[name]["recall@10"] > 0.5
+    for name in ("first_sentence_of_top_passage", "closest_sentence_of_top_3"):
+        assert 0.0 <= plain[name]["citation_hit@1"] <= 1.0
+    assert "baselines" not in summary
+
+
+def test_baseline_summary_on_hand_computed_results() -> None:
+    results = [
+        BaselineResult(
+            {"bm25": 1, "dense": 3, "rrf": None},
+            {"first_sentence_of_top_passage": "Ada wrote it.", "closest_sentence_of_top_3": ""},
+            ["Ada"],
+        ),
+        BaselineResult(
+            {"bm25": None, "dense": 1, "rrf": 2},
+            {"first_sentence_of_top_passage": "No.", "closest_sentence_of_top_3": "ada!"},
+            ["Ada"],
+        ),
+    ]
+    summary = summarize(results)
+    assert summary["bm25"] == {"recall@1": 0.5, "recall@5": 0.5, "recall@10": 0.5, "mrr": 0.5}
+    assert summary["dense"]["recall@1"] == 0.5 and summary["dense"]["recall@5"] == 1.0
+    assert summary["dense"]["mrr"] == pytest.approx((1 / 3 + 1) / 2, abs=1e-4)
+    assert summary["rrf"]["mrr"] == 0.25
+    assert summary["first_sentence_of_top_passage"]["citation_hit@1"] == 0.5
+    assert summary["closest_sentence_of_top_3"]["citation_hit@1"] == 0.5
 
 
 @pytest.mark.slow

@@ -45,6 +45,12 @@ LABELS = {
     default=0,
     help="Also ask K questions whose gold articles are left out of the index.",
 )
+@click.option(
+    "--baselines",
+    is_flag=True,
+    help="Also measure the plain methods (BM25, dense, their fusion; first / closest "
+    "sentence) on the same index.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(
     path: Path,
@@ -54,6 +60,7 @@ def eval_command(
     articles: int | None,
     distractors: int | None,
     unanswerable: int,
+    baselines: bool,
     as_json: bool,
 ) -> None:
     """Measure retrieval and citations on a question set (SQuAD v1.1 or RealTime QA).
@@ -105,6 +112,14 @@ def eval_command(
         "index_seconds": round(index_seconds, 1),
         "cache_dir": str(built.cache_dir),
     }
+    if baselines:
+        from bot.evaluation.baselines import ask_baselines, summarize
+
+        with _bar("Baselines", len(chosen.questions), "question") as bar:
+            plain = ask_baselines(
+                answerer.retriever, built.index.encoder, chosen.questions, bar.update
+            )
+        summary["baselines"] = summarize(plain)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -119,6 +134,8 @@ def _table(summary: dict[str, Any]) -> str:
         f"(index {reused}: {summary['cache_dir']})"
     )
     rows = [f"{label:<24}{summary[key]}" for key, label in LABELS.items() if key in summary]
+    for name, figures in summary.get("baselines", {}).items():
+        rows.append(f"baseline {name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     return "\n".join([head, *rows])
 
 
