@@ -1,12 +1,14 @@
 """Answer latency of a warm process, with its breakdown, and the process's peak memory.
 
 Answers SQuAD dev questions from the benchmark index (built by `benchmarks.indexing`),
-timing `Answerer.answer` as a whole and, inside it, the query embedding, the dense
-search, the keyword scoring and the sentence encoding. Each question is new to the
-process, so its sentences are encoded at question time unless an earlier question
-already brought the same passage.
+or RealTime QA questions on their own dates (`--realtimeqa DIR`, for an index of news
+such as the one `citebot eval --format realtimeqa` builds), timing `Answerer.answer` as
+a whole and, inside it, the query embedding, the dense search, the keyword scoring and
+the sentence encoding.
 
     python -m benchmarks.latency --questions 200 --threads 1
+    python -m benchmarks.latency --home ~/.local/share/citebot/eval-cache/KEY \
+        --realtimeqa ../shared/evaldata/realtimeqa_2022 --threads 1
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import resource
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +58,18 @@ class TimedEncoder:
         return getattr(self._encoder, name)
 
 
-def questions(count: int) -> list[str]:
+def questions(count: int, realtimeqa: Path | None) -> list[tuple[str, date | None]]:
+    """`count` questions (all of RealTime QA's when there are fewer), with their dates."""
+    if realtimeqa:
+        from bot.evaluation.readers import read_realtimeqa
+
+        pool = [
+            (q.question, date.fromisoformat(q.question_date) if q.question_date else None)
+            for q in read_realtimeqa(realtimeqa).questions
+        ]
+        return random.Random(0).sample(pool, min(count, len(pool)))
     data = json.loads(SQUAD_QUESTIONS.read_text(encoding="utf-8"))["data"]
-    pool = [qa["question"] for a in data for p in a["paragraphs"] for qa in p["qas"]]
+    pool = [(qa["question"], None) for a in data for p in a["paragraphs"] for qa in p["qas"]]
     return random.Random(0).sample(pool, count)
 
 
@@ -87,6 +99,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--realtimeqa", type=Path, help="ask RealTime QA questions instead")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -95,12 +108,12 @@ def main() -> None:
     settings = bench_settings(args.home)
     index = ArticleIndex(settings)
     answerer = Answerer(index, settings)
-    asked = questions(args.questions + args.warmup)
+    asked = questions(args.questions + args.warmup, args.realtimeqa)
     rss_start = rss_mb()
     with timed() as load:
         index.stored_passages()  # the passages and the keyword index, as after a change
-    for question in asked[: args.warmup]:
-        answerer.answer(question)
+    for question, asked_on in asked[: args.warmup]:
+        answerer.answer(question, asked_on)
     rss_warm = rss_mb()
 
     stopwatch = Stopwatch()
@@ -109,16 +122,16 @@ def main() -> None:
     # The snapshot is a frozen dataclass; timing wrappers go on this one instance only.
     object.__setattr__(stored, "dense_search", stopwatch.wrap("dense search", stored.dense_search))
     object.__setattr__(stored, "similarities", stopwatch.wrap("dense search", stored.similarities))
-    stored.keywords.top = stopwatch.wrap("keyword scoring", stored.keywords.top)
+    stored.keywords.scores = stopwatch.wrap("keyword scoring", stored.keywords.scores)
     index.stored_passages = stopwatch.wrap("index state checks", index.stored_passages)
 
     totals: list[float] = []
     parts: dict[str, list[float]] = defaultdict(list)
     answered = 0
-    for question in asked[args.warmup :]:
+    for question, asked_on in asked[args.warmup :]:
         stopwatch.current.clear()
         start = time.perf_counter()
-        answered += answerer.answer(question).answered
+        answered += answerer.answer(question, asked_on).answered
         totals.append(time.perf_counter() - start)
         for label in ("query embedding", "dense search", "keyword scoring", "sentence encoding"):
             parts[label].append(stopwatch.current[label])
