@@ -30,7 +30,8 @@ MEANING_WEIGHT = 0.3  # cosine of the question to the sentence (or to it and the
 WORDS_WEIGHT = 0.7  # weighted share of the question's words the sentence has
 PASSAGE_WEIGHT = 0.1  # cosine of the question to the whole passage
 KIND_WEIGHT = 0.1  # the sentence has the kind of thing asked for (a name, a date, a number)
-RECENT_WEIGHT = 0.2  # the question asks about recent news and the article is recent
+# The question asks about recent news ("this week") and the article is of those days.
+RECENT_WEIGHT = 0.35
 # The sentence has the headline's words that the question lacks: a news headline names
 # what the story is about ("'Squid Game': Netflix green lights season 2"), which is what
 # "which show was green lit" asks for. Only for dated articles: an encyclopedia title is
