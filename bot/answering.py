@@ -15,11 +15,11 @@ import numpy as np
 
 from bot.answer_types import answer_kind, has_answer_kind
 from bot.answers import Answer, Citation, PassageHit
-from bot.question_time import QuestionTime, question_time
+from bot.question_time import question_time
 from index.errors import CitebotError
 from index.keyword import KeywordIndex
 from index.passages import SENTENCE_VECTORS
-from index.retrieval import HybridRetriever, RetrievedPassage
+from index.retrieval import HybridRetriever, PublishedWindow, RetrievedPassage
 from index.settings import Settings
 from index.store import ArticleIndex, stored_sentences
 from index.text import terms, word_match
@@ -100,7 +100,7 @@ class Answerer:
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
         stored = self.index.stored_passages()
         passages = self.retriever.search(
-            question, query.tolist(), self.settings.candidate_passages, stored, when.window
+            question, query.tolist(), self.settings.candidate_passages, stored, when
         )
         if not passages:
             return [], []
@@ -117,7 +117,7 @@ class Answerer:
         query: np.ndarray,
         passages: list[RetrievedPassage],
         keywords: KeywordIndex,
-        when: QuestionTime | None = None,
+        when: PublishedWindow | None = None,
     ) -> list[ScoredSentence]:
         """Every sentence of `passages`, best first, scored by meaning and shared words."""
         candidates = [

@@ -8,7 +8,6 @@ In Slack the day is today; an evaluation set gives each question its own date.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from index.retrieval import PublishedWindow
@@ -29,45 +28,10 @@ _RECENT = (
 )
 
 
-@dataclass(frozen=True)
-class QuestionTime:
-    """The day a question is asked on and, when its words point at recent news, the first
-    day of that recent period."""
-
-    asked_on: date
-    recent_from: date | None = None
-
-    @property
-    def latest(self) -> str:
-        """The last publication date an answering article can have (YYYY-MM-DD): the
-        day asked. (A day's slack for time zones let in the next day's newsletters that
-        quote a news quiz's questions, and cost 0.01 of RealTime QA hit@1.)"""
-        return self.asked_on.isoformat()
-
-    @property
-    def recent_dates(self) -> list[str]:
-        """Every publication date of the recent period, oldest first (empty without one)."""
-        if self.recent_from is None:
-            return []
-        days = (self.asked_on - self.recent_from).days
-        return [(self.recent_from + timedelta(days=d)).isoformat() for d in range(days + 1)]
-
-    @property
-    def window(self) -> PublishedWindow:
-        return PublishedWindow(self.latest, self.recent_dates)
-
-    def is_recent(self, published: str | None) -> bool:
-        return (
-            bool(published)
-            and self.recent_from is not None
-            and (self.recent_from.isoformat() <= published[:10] <= self.latest)
-        )
-
-
-def question_time(question: str, asked_on: date) -> QuestionTime:
-    """The time frame of `question` asked on `asked_on`; when several cues match ("this
-    week" and "now"), the narrowest wins."""
+def question_time(question: str, asked_on: date) -> PublishedWindow:
+    """The publication dates `question`, asked on `asked_on`, allows and prefers; when
+    several cues match ("this week" and "now"), the narrowest wins."""
     reaches = [days for pattern, days in _RECENT if pattern.search(question)]
     if not reaches:
-        return QuestionTime(asked_on)
-    return QuestionTime(asked_on, asked_on - timedelta(days=min(reaches)))
+        return PublishedWindow(asked_on)
+    return PublishedWindow(asked_on, asked_on - timedelta(days=min(reaches)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -14,15 +15,32 @@ from index.store import ArticleIndex, StoredPassages
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
 RRF_K = 60
+# For a question about recent news, the dense search looks this many times deeper, and
+# the recent passages among what it finds are ranked on their own. (Chroma's own filtered
+# search, `where` on the dates, found the same candidates at twice the answer time.)
+RECENT_POOL = 4
 
 
 @dataclass(frozen=True)
 class PublishedWindow:
-    """Publication dates a question allows (`latest`, YYYY-MM-DD) and prefers
-    (`recent_dates`, possibly none)."""
+    """The publication dates a question allows (up to `latest`) and prefers (from
+    `recent_from` to `latest`, when its words point at recent news)."""
 
-    latest: str
-    recent_dates: list[str]
+    latest: date
+    recent_from: date | None = None
+
+    @property
+    def recent_dates(self) -> list[str]:
+        """Every day of the recent period (YYYY-MM-DD), oldest first; none without one."""
+        if self.recent_from is None:
+            return []
+        days = (self.latest - self.recent_from).days
+        return [(self.recent_from + timedelta(days=d)).isoformat() for d in range(days + 1)]
+
+    def is_recent(self, published: str | None) -> bool:
+        if not published or self.recent_from is None:
+            return False
+        return self.recent_from.isoformat() <= published[:10] <= self.latest.isoformat()
 
 
 @dataclass(frozen=True)
@@ -44,7 +62,7 @@ class HybridRetriever(BaseRetriever):
         super().__init__()
         self.index = index
         self.depth = depth
-        # (snapshot key, each passage's publication date), replaced whole: threads share it.
+        # (snapshot key, each passage's publication day), replaced whole: threads share it.
         self._dates: tuple[tuple[str, str], np.ndarray] | None = None
 
     def search(
@@ -61,28 +79,26 @@ class HybridRetriever(BaseRetriever):
         are searched for separately and fused in, so that they are among the candidates
         even when older articles match the question's words better."""
         stored = stored or self.index.stored_passages()
-        published = self._published(stored)
-        allowed = published <= when.latest if when else np.ones(len(published), dtype=bool)
-        allowed |= published == ""
+        days = self._days(stored)
+        allowed = (days <= when.latest.toordinal()) | (days == 0) if when else days >= 0
+        recent = None
+        if when and when.recent_from:
+            recent = (days >= when.recent_from.toordinal()) & (days <= when.latest.toordinal())
+        # Recent passages may rank low among all: search deeper, keep both rankings.
+        dense_depth = self.depth * (RECENT_POOL if recent is not None else 1)
         # A passage another process added after this snapshot was taken waits for the next.
-        dense = [
-            (pid, similarity)
-            for pid, similarity in stored.dense_search(query_embedding, self.depth)
-            if pid in stored.row and allowed[stored.row[pid]]
+        found = [
+            (pid, stored.row[pid], similarity)
+            for pid, similarity in stored.dense_search(query_embedding, dense_depth)
+            if pid in stored.row
         ]
+        dense = [(pid, sim) for pid, row, sim in found if allowed[row]][: self.depth]
         keyword_scores = stored.keywords.scores(question)
         rankings = [dense, self._top(stored, keyword_scores * allowed)]
-        if when and when.recent_dates:
-            recent_dense = [
-                (pid, similarity)
-                for pid, similarity in stored.dense_search(
-                    query_embedding, self.depth, where={"published": {"$in": when.recent_dates}}
-                )
-                if pid in stored.row
-            ]
-            recent = np.isin(published, when.recent_dates)
+        if recent is not None:
+            recent_dense = [(pid, sim) for pid, row, sim in found if recent[row]][: self.depth]
             rankings += [recent_dense, self._top(stored, keyword_scores * recent)]
-            dense += recent_dense
+            dense = dense + recent_dense
         fused: dict[str, float] = {}
         for ranking in rankings:
             for rank, (pid, _) in enumerate(ranking):
@@ -106,12 +122,17 @@ class HybridRetriever(BaseRetriever):
     def _top(self, stored: StoredPassages, scores: np.ndarray) -> list[tuple[str, float]]:
         return [(stored.ids[row], score) for row, score in top_rows(scores, self.depth)]
 
-    def _published(self, stored: StoredPassages) -> np.ndarray:
-        """Each passage's publication date ("" when unknown), per snapshot."""
+    def _days(self, stored: StoredPassages) -> np.ndarray:
+        """Each passage's publication day as a proleptic ordinal (0 when unknown), per
+        snapshot."""
         cached = self._dates
         if cached is None or cached[0] != stored.key:
-            dates = np.array([m.get("published") or "" for m in stored.metadatas], dtype=str)
-            cached = self._dates = (stored.key, dates)
+            days = np.fromiter(
+                (_ordinal(m.get("published")) for m in stored.metadatas),
+                dtype=np.int32,
+                count=len(stored.metadatas),
+            )
+            cached = self._dates = (stored.key, days)
         return cached[1]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -122,3 +143,10 @@ class HybridRetriever(BaseRetriever):
             NodeWithScore(node=TextNode(id_=p.id, text=p.text, metadata=p.metadata), score=p.score)
             for p in self.search(query_bundle.query_str, embedding, self.depth)
         ]
+
+
+def _ordinal(published: str | None) -> int:
+    try:
+        return date.fromisoformat(published[:10]).toordinal() if published else 0
+    except ValueError:
+        return 0

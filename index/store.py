@@ -71,17 +71,13 @@ class StoredPassages:
     keywords: KeywordIndex
     row: dict[str, int]
 
-    def dense_search(
-        self, query_embedding: list[float], k: int, where: dict | None = None
-    ) -> list[tuple[str, float]]:
-        """(passage id, cosine similarity) of the `k` nearest passages (among those whose
-        metadata matches the Chroma filter `where`)."""
+    def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
+        """(passage id, cosine similarity) of the `k` nearest passages."""
         if not self.ids:
             return []
         result = self.collection.query(
             query_embeddings=[query_embedding],
             n_results=min(k, len(self.ids)),
-            where=where,
             include=["distances"],
         )
         return [

@@ -14,6 +14,7 @@ from conftest import make_settings
 from bot.answering import Answerer
 from bot.question_time import question_time
 from index.articles import Article
+from index.retrieval import HybridRetriever
 from index.store import ArticleIndex
 
 OLD_RECALL = Article(
@@ -63,7 +64,7 @@ def test_question_time_reads_recent_cues() -> None:
     assert question_time("Who won the 1998 final?", asked).recent_from is None
     week = question_time("Which automaker recalled vehicles this week?", asked)
     assert week.recent_from == date(2022, 6, 6)
-    assert week.latest == "2022-06-16"
+    assert week.latest == asked
     assert week.recent_dates[0] == "2022-06-06" and week.recent_dates[-1] == "2022-06-16"
     assert not week.is_recent("2022-06-17")
     assert week.is_recent("2022-06-14") and not week.is_recent("2014-12-19")
@@ -111,3 +112,27 @@ def test_dates_and_headlines_do_not_raise_the_confidence(news_index: ArticleInde
     assert sentences[0].score > sentences[0].support
     answer = answerer.answer(SHOW_QUESTION, date(2022, 6, 16))
     assert answer.confidence == pytest.approx(max(s.support for s in sentences))
+
+
+def test_recent_passages_are_fused_in_from_rankings_of_their_own(
+    news_index: ArticleIndex,
+) -> None:
+    retriever = HybridRetriever(news_index)
+    question = "Which automaker recalled vehicles this week?"
+    query = news_index.encoder.get_query_embedding(question)
+    plain = {p.metadata["article_id"]: p.score for p in retriever.search(question, query, 5)}
+    week = question_time(question, date(2022, 6, 16))
+    found = retriever.search(question, query, 5, when=week)
+    dated = {p.metadata["article_id"]: p.score for p in found}
+    # Found by the dense and keyword rankings of all passages and of the week's passages.
+    assert dated[NEW_RECALL.id] > plain[NEW_RECALL.id]
+    assert dated[OLD_RECALL.id] == pytest.approx(plain[OLD_RECALL.id])
+
+
+def test_the_llama_index_retriever_interface_returns_scored_nodes(
+    news_index: ArticleIndex,
+) -> None:
+    nodes = HybridRetriever(news_index, depth=2).retrieve("Which automaker recalled vehicles?")
+    assert 0 < len(nodes) <= 2
+    assert all(n.score > 0 and n.node.metadata["article_id"] for n in nodes)
+    assert "recalled" in nodes[0].node.get_content()

@@ -94,7 +94,7 @@ def ask_all(
         # the retriever's ranking down to the deepest recall cut-off.
         ranking, sentences = answerer.rank(text, asked_on)
         ranked = {p.id for p in ranking}
-        when = question_time(text, asked_on or date.today()).window
+        when = question_time(text, asked_on or date.today())
         ranking += [
             p
             for p in answerer.retriever.search(
