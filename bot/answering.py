@@ -77,13 +77,12 @@ class Answerer:
         question = " ".join(question.split())
         if not question:
             raise CitebotError('the question is empty: ask something, e.g. citebot ask "who ...?"')
+        asked_on = asked_on or date.today()
         passages, sentences = self.rank(question, asked_on)
         shown = [_passage_hit(p) for p in passages[:PASSAGES_SHOWN]]
         if not sentences:
             return Answer(question, answered=False, passages=shown)
-        # How well the best-supported sentence answers the question: when a recent
-        # article's or a headline's sentence ranks first, the question is no less answered.
-        confidence = max(s.support for s in sentences)
+        confidence = _confidence(sentences, question_time(question, asked_on))
         if confidence < self.settings.min_confidence:
             return Answer(question, answered=False, passages=shown, confidence=confidence)
         best = sentences[0]
@@ -153,6 +152,21 @@ class Answerer:
             )
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
+
+
+def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float:
+    """How well the best-supported sentence answers the question (when a headline's or
+    a recent article's sentence ranks first, the question is no less answered). A
+    question about recent news ("this week") is answered only by the articles of those
+    days, or undated ones: an older article's sentence does not count as support."""
+    eligible = [
+        s
+        for s in sentences
+        if when.recent_from is None
+        or not s.passage.metadata["published"]
+        or when.is_recent(s.passage.metadata["published"])
+    ]
+    return max((s.support for s in eligible), default=0.0)
 
 
 def _citation(sentence: ScoredSentence) -> Citation:

@@ -136,3 +136,17 @@ def test_the_llama_index_retriever_interface_returns_scored_nodes(
     assert 0 < len(nodes) <= 2
     assert all(n.score > 0 and n.node.metadata["article_id"] for n in nodes)
     assert "recalled" in nodes[0].node.get_content()
+
+
+def test_this_week_is_not_answered_from_an_older_article(tmp_path: Path) -> None:
+    index = ArticleIndex(make_settings(tmp_path / "home"))
+    assert index.add_articles([OLD_RECALL]).ok
+    answerer = Answerer(index, index.settings)
+    question = "Which automaker recalled 1.1 million vehicles over faulty airbags this week?"
+    then = answerer.answer(question, date(2014, 12, 20))
+    assert then.answered and then.citations[0].article_id == OLD_RECALL.id
+    later = answerer.answer(question, date(2022, 6, 16))
+    assert not later.answered and later.confidence == 0.0
+    assert later.passages[0].title == OLD_RECALL.title  # still shown as the closest
+    # Without "this week" the old article answers whenever it is asked.
+    assert answerer.answer(question.replace(" this week", ""), date(2022, 6, 16)).answered
