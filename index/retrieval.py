@@ -75,9 +75,10 @@ class HybridRetriever(BaseRetriever):
     ) -> list[RetrievedPassage]:
         """The `k` best passages; `stored` is the snapshot to search (default: the
         current one, which costs a read of the index state). With `when`, passages
-        published after its latest day are left out, and passages of its recent days
-        are searched for separately and fused in, so that they are among the candidates
-        even when older articles match the question's words better."""
+        published after its latest day are left out, and the passages of its recent days
+        are also ranked on their own (from a deeper dense search, and by keywords) and
+        fused in, so that they are among the candidates even when older articles match
+        the question better."""
         stored = stored or self.index.stored_passages()
         days = self._days(stored)
         allowed = (days <= when.latest.toordinal()) | (days == 0) if when else days >= 0
@@ -98,12 +99,11 @@ class HybridRetriever(BaseRetriever):
         if recent is not None:
             recent_dense = [(pid, sim) for pid, row, sim in found if recent[row]][: self.depth]
             rankings += [recent_dense, self._top(stored, keyword_scores * recent)]
-            dense = dense + recent_dense
         fused: dict[str, float] = {}
         for ranking in rankings:
             for rank, (pid, _) in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        dense_of = dict(dense)
+        dense_of = {pid: similarity for pid, _, similarity in found}
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
         missing = [pid for pid in best if pid not in dense_of]
         dense_of |= stored.similarities(missing, query_embedding)
