@@ -77,12 +77,12 @@ class Answerer:
         question = " ".join(question.split())
         if not question:
             raise CitebotError('the question is empty: ask something, e.g. citebot ask "who ...?"')
-        asked_on = asked_on or date.today()
-        passages, sentences = self.rank(question, asked_on)
+        when = question_time(question, asked_on or date.today())
+        passages, sentences = self._rank(question, when)
         shown = [_passage_hit(p) for p in passages[:PASSAGES_SHOWN]]
         if not sentences:
             return Answer(question, answered=False, passages=shown)
-        confidence = _confidence(sentences, question_time(question, asked_on))
+        confidence = _confidence(sentences, when)
         if confidence < self.settings.min_confidence:
             return Answer(question, answered=False, passages=shown, confidence=confidence)
         best = sentences[0]
@@ -95,7 +95,11 @@ class Answerer:
     ) -> tuple[list[RetrievedPassage], list[ScoredSentence]]:
         """The retrieved passages, ordered by their best sentence, and all their sentences,
         best first. The evaluation measures recall on this same order."""
-        when = question_time(question, asked_on or date.today())
+        return self._rank(question, question_time(question, asked_on or date.today()))
+
+    def _rank(
+        self, question: str, when: PublishedWindow
+    ) -> tuple[list[RetrievedPassage], list[ScoredSentence]]:
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
         stored = self.index.stored_passages()
         passages = self.retriever.search(
@@ -122,7 +126,7 @@ class Answerer:
         candidates = [
             _Candidate(passage, spans, vectors, i)
             for passage in passages
-            for spans, vectors in [_sentences_of(passage)]
+            for spans, vectors in [sentences_of(passage)]
             for i in range(len(spans))
         ]
         if not candidates:
@@ -237,7 +241,7 @@ class _Candidate:
         )
 
 
-def _sentences_of(passage: RetrievedPassage) -> tuple[list[tuple[int, int]], np.ndarray]:
+def sentences_of(passage: RetrievedPassage) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The passage's sentence spans and their stored vectors (sentences, then windows)."""
     return stored_sentences(passage.metadata), unpack(passage.metadata[SENTENCE_VECTORS])
 

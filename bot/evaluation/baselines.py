@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.answering import sentences_of
 from bot.evaluation.metrics import (
     RECALL_DEPTHS,
     citation_hit,
@@ -24,10 +25,8 @@ from bot.evaluation.metrics import (
     reciprocal_rank,
 )
 from bot.evaluation.readers import EvalQuestion
-from index.passages import SENTENCE_VECTORS
 from index.retrieval import HybridRetriever
 from index.store import StoredPassages, stored_sentences
-from index.vectors import unpack
 
 RANKINGS = ("bm25", "dense", "rrf")
 SENTENCE_PICKS = ("first_sentence_of_top_passage", "closest_sentence_of_top_3")
@@ -79,8 +78,8 @@ def _closest_sentence(passages: Sequence[Any], query: Sequence[float]) -> str:
     vector = np.asarray(query, dtype=np.float32)
     best, best_text = -2.0, ""
     for passage in passages:
-        spans = stored_sentences(passage.metadata)
-        similarities = unpack(passage.metadata[SENTENCE_VECTORS])[: len(spans)] @ vector
+        spans, vectors = sentences_of(passage)
+        similarities = vectors[: len(spans)] @ vector
         i = int(np.argmax(similarities))
         if similarities[i] > best:
             start, end = spans[i]
