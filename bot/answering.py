@@ -62,6 +62,19 @@ class ScoredSentence:
         return self.passage.text[self.start : self.end]
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """What an answer is chosen from: the question (whitespace collapsed), its vector and
+    time frame, the retrieved passages ordered by their best sentence, and every sentence
+    of those passages, best first."""
+
+    question: str
+    query: np.ndarray
+    when: PublishedWindow
+    passages: list[RetrievedPassage]
+    sentences: list[ScoredSentence]
+
+
 class Answerer:
     """Answers questions from an `ArticleIndex`, without an LLM."""
 
@@ -74,45 +87,48 @@ class Answerer:
         """Answer `question` as asked on `asked_on` (default today): articles published
         after that day are left out, and "this week" or "recently" favour the articles of
         the days before it."""
+        return self.answer_and_rank(question, asked_on)[0]
+
+    def answer_and_rank(
+        self, question: str, asked_on: date | None = None
+    ) -> tuple[Answer, Ranking]:
+        """The answer, and the ranking it was chosen from (what the evaluation measures
+        recall on), from one embedding of the question."""
+        ranking = self.rank(question, asked_on)
+        question = ranking.question
+        sentences = ranking.sentences
+        shown = [_passage_hit(p) for p in ranking.passages[:PASSAGES_SHOWN]]
+        if not sentences:
+            return Answer(question, answered=False, passages=shown), ranking
+        confidence = _confidence(sentences, ranking.when)
+        if confidence < self.settings.min_confidence:
+            answer = Answer(question, answered=False, passages=shown, confidence=confidence)
+            return answer, ranking
+        best = sentences[0]
+        cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
+        citations = [_citation(s) for s in cited[: self.settings.max_citations]]
+        return Answer(question, True, citations, shown, confidence=confidence), ranking
+
+    def rank(self, question: str, asked_on: date | None = None) -> Ranking:
+        """The retrieved passages, ordered by their best sentence, and all their sentences,
+        best first."""
         question = " ".join(question.split())
         if not question:
             raise CitebotError('the question is empty: ask something, e.g. citebot ask "who ...?"')
         when = question_time(question, asked_on or date.today())
-        passages, sentences = self._rank(question, when)
-        shown = [_passage_hit(p) for p in passages[:PASSAGES_SHOWN]]
-        if not sentences:
-            return Answer(question, answered=False, passages=shown)
-        confidence = _confidence(sentences, when)
-        if confidence < self.settings.min_confidence:
-            return Answer(question, answered=False, passages=shown, confidence=confidence)
-        best = sentences[0]
-        cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
-        citations = [_citation(s) for s in cited[: self.settings.max_citations]]
-        return Answer(question, True, citations, shown, confidence=confidence)
-
-    def rank(
-        self, question: str, asked_on: date | None = None
-    ) -> tuple[list[RetrievedPassage], list[ScoredSentence]]:
-        """The retrieved passages, ordered by their best sentence, and all their sentences,
-        best first. The evaluation measures recall on this same order."""
-        return self._rank(question, question_time(question, asked_on or date.today()))
-
-    def _rank(
-        self, question: str, when: PublishedWindow
-    ) -> tuple[list[RetrievedPassage], list[ScoredSentence]]:
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
         stored = self.index.stored_passages()
         passages = self.retriever.search(
             question, query.tolist(), self.settings.candidate_passages, stored, when
         )
         if not passages:
-            return [], []
+            return Ranking(question, query, when, [], [])
         sentences = self.score_sentences(question, query, passages, stored.keywords, when)
         best: dict[str, float] = {}
         for sentence in sentences:
             best.setdefault(sentence.passage.id, sentence.score)
         passages.sort(key=lambda p: best.get(p.id, float("-inf")), reverse=True)
-        return passages, sentences
+        return Ranking(question, query, when, passages, sentences)
 
     def score_sentences(
         self,

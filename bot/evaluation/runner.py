@@ -20,7 +20,6 @@ from bot.evaluation.metrics import (
     is_relevant,
 )
 from bot.evaluation.readers import EvalQuestion
-from bot.question_time import question_time
 from index.articles import Article
 from index.errors import CitebotError
 from index.settings import Settings
@@ -87,21 +86,17 @@ def ask_all(
     for question in questions:
         started = time.perf_counter()
         asked_on = date.fromisoformat(question.question_date) if question.question_date else None
-        answer = answerer.answer(question.question, asked_on)
+        answer, ranked = answerer.answer_and_rank(question.question, asked_on)
         ms = (time.perf_counter() - started) * 1000
-        text = " ".join(question.question.split())
         # The answerer's own order (passages by their best sentence), then the rest of
         # the retriever's ranking down to the deepest recall cut-off.
-        ranking, sentences = answerer.rank(text, asked_on)
-        ranked = {p.id for p in ranking}
-        when = question_time(text, asked_on or date.today())
-        ranking += [
-            p
-            for p in answerer.retriever.search(
-                text, index.encoder.get_query_embedding(text), max(RECALL_DEPTHS), when=when
-            )
-            if p.id not in ranked
-        ][: max(RECALL_DEPTHS) - len(ranking)]
+        ranking = list(ranked.passages)
+        seen = {p.id for p in ranking}
+        deeper = answerer.retriever.search(
+            ranked.question, ranked.query.tolist(), max(RECALL_DEPTHS), when=ranked.when
+        )
+        ranking += [p for p in deeper if p.id not in seen][: max(RECALL_DEPTHS) - len(ranking)]
+        sentences = ranked.sentences
         results.append(
             QuestionResult(
                 id=question.id,
