@@ -43,7 +43,7 @@ class Settings:
     json_keys: JsonKeys = field(default_factory=JsonKeys)
     max_citations: int = 3
     candidate_passages: int = 15
-    min_confidence: float = 0.53
+    min_confidence: float = 0.52
     # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -110,7 +110,7 @@ def settings_from_dict(
         json_keys=json_keys,
         max_citations=reader.integer("answer", "max_citations", minimum=1, default=3),
         candidate_passages=reader.integer("answer", "candidate_passages", minimum=1, default=15),
-        min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.53),
+        min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.52),
         extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
     )
 
