@@ -22,7 +22,7 @@ from index.passages import SENTENCE_VECTORS
 from index.retrieval import HybridRetriever, PublishedWindow, RetrievedPassage
 from index.settings import Settings
 from index.store import ArticleIndex, stored_sentences
-from index.text import terms, word_match
+from index.text import TermMatcher, terms
 from index.vectors import unpack
 
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
@@ -163,14 +163,18 @@ class Answerer:
             return []
         own = np.stack([c.vector for c in candidates]) @ query
         window = np.stack([c.window_vector for c in candidates]) @ query
-        weights = _word_weights(question, [c.words for c in candidates], keywords)
+        question_terms = terms(question)
+        asked = set(question_terms)
+        matcher = TermMatcher(
+            asked, set().union(*(c.words | c.previous_words | c.title_words for c in candidates))
+        )
+        weights = _word_weights(asked, [c.words for c in candidates], keywords, matcher)
         total = sum(weights.values()) or 1.0
         kind = answer_kind(question)
-        asked = set(terms(question))
-        phrases = _word_pairs(terms(question))
+        phrases = _word_pairs(question_terms)
         scored = []
         for candidate, meaning in zip(candidates, np.maximum(own, window), strict=True):
-            words = sum(w * candidate.word_credit(t) for t, w in weights.items()) / total
+            words = sum(w * candidate.word_credit(t, matcher) for t, w in weights.items()) / total
             support = (
                 MEANING_WEIGHT * float(meaning)
                 + WORDS_WEIGHT * words
@@ -267,11 +271,11 @@ class _Candidate:
             return 0.0
         return sum(keywords.idf(t) for t in novel & self.words) / total
 
-    def word_credit(self, term: str) -> float:
+    def word_credit(self, term: str, matcher: TermMatcher) -> float:
         return max(
-            word_match(term, self.words),
-            PREVIOUS_SENTENCE_CREDIT * word_match(term, self.previous_words),
-            TITLE_CREDIT * word_match(term, self.title_words),
+            matcher.match(term, self.words),
+            PREVIOUS_SENTENCE_CREDIT * matcher.match(term, self.previous_words),
+            TITLE_CREDIT * matcher.match(term, self.title_words),
         )
 
 
@@ -286,14 +290,17 @@ def _word_pairs(words: list[str]) -> set[tuple[str, str]]:
 
 
 def _word_weights(
-    question: str, candidate_words: list[set[str]], keywords: KeywordIndex
+    asked: set[str],
+    candidate_words: list[set[str]],
+    keywords: KeywordIndex,
+    matcher: TermMatcher,
 ) -> dict[str, float]:
     """Each question word's weight: its rarity in the index (IDF) times its rarity among
     the candidate sentences, so the word that singles out the answer ("denied", when
     every candidate mentions the crematorium) counts most."""
     n = len(candidate_words)
     weights = {}
-    for term in set(terms(question)):
-        having = sum(1 for words in candidate_words if word_match(term, words) > 0)
+    for term in asked:
+        having = sum(1 for words in candidate_words if matcher.match(term, words) > 0)
         weights[term] = keywords.idf(term) * math.log(1 + n / (1 + having))
     return weights

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from llama_index.core.utils import globals_helper
@@ -100,12 +100,39 @@ def word_match(term: str, words: set[str]) -> float:
     ("syria" and "syrian"), else 0."""
     if term in words or not _SYNONYMS.get(term, frozenset()).isdisjoint(words):
         return 1.0
-    if len(term) >= 4:
-        for word in words:
-            if (
-                len(word) >= 4
-                and abs(len(word) - len(term)) <= 3
-                and (word.startswith(term) or term.startswith(word))
-            ):
-                return PREFIX_MATCH_CREDIT
+    if any(_close_variant(term, word) for word in words):
+        return PREFIX_MATCH_CREDIT
     return 0.0
+
+
+class TermMatcher:
+    """`word_match` for a question's terms against many sets of words drawn from one
+    vocabulary (the candidate sentences of an answer): each term's close variants are
+    found once, so a match is two set intersections instead of a scan of the words."""
+
+    def __init__(self, question_terms: Iterable[str], vocabulary: Iterable[str]) -> None:
+        vocabulary = set(vocabulary)
+        self._exact = {t: {t} | _SYNONYMS.get(t, frozenset()) for t in question_terms}
+        self._close = {
+            t: frozenset(w for w in vocabulary if _close_variant(t, w)) for t in self._exact
+        }
+
+    def match(self, term: str, words: set[str]) -> float:
+        """`word_match(term, words)`, for a term of the question and words of the
+        vocabulary."""
+        if not self._exact[term].isdisjoint(words):
+            return 1.0
+        if not self._close[term].isdisjoint(words):
+            return PREFIX_MATCH_CREDIT
+        return 0.0
+
+
+def _close_variant(term: str, word: str) -> bool:
+    """`word` shares its start with `term` and is at most 3 letters longer or shorter
+    (both at least 4 letters long)."""
+    return (
+        len(term) >= 4
+        and len(word) >= 4
+        and abs(len(word) - len(term)) <= 3
+        and (word.startswith(term) or term.startswith(word))
+    )

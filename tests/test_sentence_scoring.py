@@ -12,6 +12,7 @@ import bot.answering as answering
 from bot.answering import Answerer
 from index.articles import Article
 from index.store import ArticleIndex
+from index.text import PREFIX_MATCH_CREDIT, TermMatcher, terms, word_match
 
 QUESTION = "Where was the Grand Harbor Conference held?"
 # The question's words in the question's order...
@@ -84,3 +85,28 @@ def test_passages_are_ordered_by_their_best_sentence_and_their_retrieval_score(
     # At the default weight a clearly better sentence still puts its passage first.
     default, _ = order(0.2)
     assert default[0] == "doc:chapel"
+
+
+def test_term_matcher_matches_like_word_match() -> None:
+    """The answerer's per-question matcher gives word_match's credit for every pair."""
+    sentences = [
+        "Syrian officials denied the crematorium claim as a lie.",
+        "The Syria talks broke down; the denial came later.",
+        "A crematory was built near the prison, officials said.",
+        "Cats nap.",
+    ]
+    word_sets = [set(terms(s)) for s in sentences]
+    question_terms = set(terms("Who denied that Syria built a crematorium at the prison cat?"))
+    matcher = TermMatcher(question_terms, set().union(*word_sets))
+    credits = {
+        (term, i): matcher.match(term, words)
+        for term in question_terms
+        for i, words in enumerate(word_sets)
+    }
+    assert credits == {
+        (term, i): word_match(term, words)
+        for term in question_terms
+        for i, words in enumerate(word_sets)
+    }
+    # Exact words and synonyms, close variants, and misses all occur.
+    assert {1.0, PREFIX_MATCH_CREDIT, 0.0} <= set(credits.values())
