@@ -94,21 +94,10 @@ _SYNONYMS = {
 PREFIX_MATCH_CREDIT = 0.8
 
 
-def word_match(term: str, words: set[str]) -> float:
-    """How well the stemmed question word `term` is matched by a set of stemmed words:
-    1 for the word or a listed synonym, 0.8 for a close variant sharing its start
-    ("syria" and "syrian"), else 0."""
-    if term in words or not _SYNONYMS.get(term, frozenset()).isdisjoint(words):
-        return 1.0
-    if any(_close_variant(term, word) for word in words):
-        return PREFIX_MATCH_CREDIT
-    return 0.0
-
-
 class TermMatcher:
-    """`word_match` for a question's terms against many sets of words drawn from one
-    vocabulary (the candidate sentences of an answer): each term's close variants are
-    found once, so a match is two set intersections instead of a scan of the words."""
+    """Matches a question's stemmed words against sets of stemmed words drawn from one
+    vocabulary (the candidate sentences of an answer). Each question word's close
+    variants are found in the vocabulary once, so a match is two set intersections."""
 
     def __init__(self, question_terms: Iterable[str], vocabulary: Iterable[str]) -> None:
         vocabulary = set(vocabulary)
@@ -118,8 +107,9 @@ class TermMatcher:
         }
 
     def match(self, term: str, words: set[str]) -> float:
-        """`word_match(term, words)`, for a term of the question and words of the
-        vocabulary."""
+        """How well the question word `term` is matched by `words` (of the vocabulary):
+        1 for the word or a listed synonym, 0.8 for a close variant sharing its start
+        ("syria" and "syrian"), else 0."""
         if not self._exact[term].isdisjoint(words):
             return 1.0
         if not self._close[term].isdisjoint(words):

@@ -12,7 +12,7 @@ import bot.answering as answering
 from bot.answering import Answerer
 from index.articles import Article
 from index.store import ArticleIndex
-from index.text import PREFIX_MATCH_CREDIT, TermMatcher, terms, word_match
+from index.text import PREFIX_MATCH_CREDIT, TermMatcher, terms
 
 QUESTION = "Where was the Grand Harbor Conference held?"
 # The question's words in the question's order...
@@ -87,26 +87,14 @@ def test_passages_are_ordered_by_their_best_sentence_and_their_retrieval_score(
     assert default[0] == "doc:chapel"
 
 
-def test_term_matcher_matches_like_word_match() -> None:
-    """The answerer's per-question matcher gives word_match's credit for every pair."""
-    sentences = [
-        "Syrian officials denied the crematorium claim as a lie.",
-        "The Syria talks broke down; the denial came later.",
-        "A crematory was built near the prison, officials said.",
-        "Cats nap.",
-    ]
-    word_sets = [set(terms(s)) for s in sentences]
-    question_terms = set(terms("Who denied that Syria built a crematorium at the prison cat?"))
-    matcher = TermMatcher(question_terms, set().union(*word_sets))
-    credits = {
-        (term, i): matcher.match(term, words)
-        for term in question_terms
-        for i, words in enumerate(word_sets)
-    }
-    assert credits == {
-        (term, i): word_match(term, words)
-        for term in question_terms
-        for i, words in enumerate(word_sets)
-    }
-    # Exact words and synonyms, close variants, and misses all occur.
-    assert {1.0, PREFIX_MATCH_CREDIT, 0.0} <= set(credits.values())
+def test_term_matcher_credits_words_synonyms_and_close_variants() -> None:
+    lie = set(terms("Syrian officials called the claim a lie."))
+    talks = set(terms("The Syria talks broke down."))
+    cats = set(terms("Cats nap."))
+    matcher = TermMatcher(terms("denied Syria claim cat"), lie | talks | cats)
+    assert matcher.match("syria", talks) == 1.0  # the word itself
+    assert matcher.match("deni", lie) == 1.0  # a listed synonym ("lie" for "denied")
+    assert matcher.match("syria", lie) == PREFIX_MATCH_CREDIT  # "syrian"
+    assert matcher.match("cat", cats) == 1.0  # "cats", stemmed
+    assert matcher.match("claim", talks) == 0.0
+    assert matcher.match("deni", talks) == 0.0

@@ -77,7 +77,8 @@ def build_index(
 def ask_all(
     answerer: Answerer, questions: Sequence[EvalQuestion], progress: Tick | None = None
 ) -> list[QuestionResult]:
-    """Every question through `Answerer.answer` (timed) and the retriever's top passages."""
+    """Every question through `Answerer.answer_and_rank` (timed), and its ranking extended
+    with the retriever's next passages down to the deepest recall cut-off."""
     index = answerer.index
     # Load the model and the keyword index before timing, as a running bot has.
     index.encoder.get_query_embedding("warm up")
