@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_settings
 
+from bot.answering import Answerer
 from bot.cli import main
 from bot.evaluation.baselines import BaselineResult, summarize
 from bot.evaluation.metrics import (
@@ -31,9 +32,10 @@ from bot.evaluation.readers import (
     read_realtimeqa,
     read_squad,
 )
-from bot.evaluation.runner import cache_key
+from bot.evaluation.runner import ask_all, cache_key
 from bot.evaluation.sampling import Sample, select
 from index.articles import Article
+from index.store import ArticleIndex
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 SQUAD = FIXTURES / "squad-mini.json"
@@ -333,3 +335,27 @@ def test_a_set_without_questions_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval", "--format", "squad", str(empty)])
     assert result.exit_code == 1
     assert result.stderr == f"Error: {empty} has no questions to ask with these options\n"
+
+
+def test_recall_ranking_stops_at_the_deepest_cut_off(tmp_path: Path) -> None:
+    """The answerer may look at more passages than recall@10 counts (15 by default); a
+    gold passage it ranks below 10th counts as missed, as in the baselines' rankings."""
+    articles = [
+        Article(f"doc:{i}", f"Harbor note {i}", f"Boat {i} left the harbor at {i} o'clock.", "")
+        for i in range(12)
+    ]
+    index = ArticleIndex(make_settings(tmp_path / "home", candidate_passages=12))
+    assert index.add_articles(articles).ok
+    answerer = Answerer(index, index.settings)
+    text = "When did boat 3 leave the harbor?"
+    order = [p.metadata["article_id"] for p in answerer.rank(text).passages]
+    assert len(order) == 12
+    first, last = order[0], order[-1]
+    results = ask_all(
+        answerer,
+        [
+            EvalQuestion("q-first", text, ["3 o'clock"], [first]),
+            EvalQuestion("q-last", text, ["3 o'clock"], [last]),
+        ],
+    )
+    assert [r.rank for r in results] == [1, None]

@@ -90,13 +90,15 @@ def ask_all(
         answer, ranked = answerer.answer_and_rank(question.question, asked_on)
         ms = (time.perf_counter() - started) * 1000
         # The answerer's own order (passages by their best sentence), then the rest of
-        # the retriever's ranking down to the deepest recall cut-off.
-        ranking = list(ranked.passages)
-        seen = {p.id for p in ranking}
-        deeper = answerer.retriever.search(
-            ranked.question, ranked.query.tolist(), max(RECALL_DEPTHS), when=ranked.when
-        )
-        ranking += [p for p in deeper if p.id not in seen][: max(RECALL_DEPTHS) - len(ranking)]
+        # the retriever's ranking, cut at the deepest recall cut-off like the baselines'.
+        depth = max(RECALL_DEPTHS)
+        ranking = list(ranked.passages[:depth])
+        if len(ranking) < depth:
+            seen = {p.id for p in ranking}
+            deeper = answerer.retriever.search(
+                ranked.question, ranked.query.tolist(), depth, when=ranked.when
+            )
+            ranking += [p for p in deeper if p.id not in seen][: depth - len(ranking)]
         sentences = ranked.sentences
         results.append(
             QuestionResult(
