@@ -42,8 +42,8 @@ class Settings:
     chroma_url: str | None = None
     json_keys: JsonKeys = field(default_factory=JsonKeys)
     max_citations: int = 3
-    candidate_passages: int = 15
-    min_confidence: float = 0.52
+    candidate_passages: int = 25
+    min_confidence: float = 0.72
     # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -109,8 +109,8 @@ def settings_from_dict(
         chroma_url=reader.text("chroma", "url", "CITEBOT_CHROMA_URL") or None,
         json_keys=json_keys,
         max_citations=reader.integer("answer", "max_citations", minimum=1, default=3),
-        candidate_passages=reader.integer("answer", "candidate_passages", minimum=1, default=15),
-        min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.52),
+        candidate_passages=reader.integer("answer", "candidate_passages", minimum=1, default=25),
+        min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.72),
         extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
     )
 
