@@ -121,7 +121,7 @@ class Answerer:
             return answer, ranking
         best = sentences[0]
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
-        citations = [_citation(s) for s in cited[: self.settings.max_citations]]
+        citations = [citation_of(s) for s in cited[: self.settings.max_citations]]
         return Answer(question, True, citations, shown, confidence=confidence), ranking
 
     def rank(self, question: str, asked_on: date | None = None) -> Ranking:
@@ -214,7 +214,7 @@ def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float
     return max((s.support for s in eligible), default=0.0)
 
 
-def _citation(sentence: ScoredSentence) -> Citation:
+def citation_of(sentence: ScoredSentence) -> Citation:
     meta = sentence.passage.metadata
     return Citation(
         text=sentence.text,

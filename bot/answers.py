@@ -37,6 +37,16 @@ class PassageHit:
 
 
 @dataclass(frozen=True)
+class ModelReport:
+    """What the optional LLM did for an answer (bot/llm.py): the claims of its reply that
+    the quotes it cited did not support, each with the reason, or why it gave nothing."""
+
+    model: str
+    left_out: list[str] = field(default_factory=list)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answered: bool
@@ -44,6 +54,10 @@ class Answer:
     passages: list[PassageHit] = field(default_factory=list)
     # The best sentence's score; the answer is given when it reaches answer.min_confidence.
     confidence: float = 0.0
+    # With an LLM configured: its answer in a few sentences, each ending with the numbers of
+    # the citations that support it ("... [1]"), every claim checked against them.
+    summary: str | None = None
+    model: ModelReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         keys = ("text", "title", "source", "published", "score")
@@ -53,4 +67,4 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "citations": [{k: asdict(c)[k] for k in keys} | {"url": c.url} for c in self.citations],
             "passages": [asdict(p) for p in self.passages],
-        }
+        } | ({"summary": self.summary, "model": asdict(self.model)} if self.model else {})

@@ -92,8 +92,12 @@ def add(sources: tuple[str, ...]) -> None:
     help="Answer as if asked on this day (YYYY-MM-DD; default today): later articles are "
     'left out, and "this week" means the week before it.',
 )
-def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None) -> None:
-    """Answer QUESTION with sentences quoted from the indexed articles.
+@click.option(
+    "--no-llm", is_flag=True, help="Quotes only, even when an LLM is configured in [llm]."
+)
+def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm: bool) -> None:
+    """Answer QUESTION with sentences quoted from the indexed articles (and, when [llm] is
+    configured, a short answer written by the model and checked against those quotes).
 
     \b
     Examples:
@@ -101,10 +105,12 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None) -> Non
       citebot ask --as-of 2022-06-16 "which automaker recalled cars this week?"
     """
     from bot.answering import Answerer
+    from bot.llm import answer_function
 
     settings = load_settings()
     asked_on = as_of.date() if as_of else None
-    answer = Answerer(_store(settings), settings).answer(" ".join(question), asked_on)
+    answerer = Answerer(_store(settings), settings)
+    answer = answer_function(answerer, settings, use_llm=not no_llm)(" ".join(question), asked_on)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -147,15 +153,18 @@ def serve(port: int, host: str) -> None:
     Example:
       SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... citebot serve --port 3000
     """
+    from bot.llm import LlmConfig
     from bot.slack import SlackConfig, create_app
     from bot.slack import serve as serve_slack
 
     settings = load_settings()
     config = SlackConfig.from_settings(settings)
+    LlmConfig.from_settings(settings)  # a bad [llm] table stops the start, not the first answer
 
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
         from bot.answering import Answerer
+        from bot.llm import answer_function
         from index.embedding import set_torch_threads
         from index.store import ArticleIndex
 
@@ -163,7 +172,7 @@ def serve(port: int, host: str) -> None:
         store = ArticleIndex(settings)
         return create_app(
             config,
-            ask=Answerer(store, settings).answer,
+            ask=answer_function(Answerer(store, settings), settings),
             add_sources=store.add,
             add_upload=store.add_bytes,
             state_dir=settings.home / "slack",

@@ -7,10 +7,16 @@ import textwrap
 from bot.answers import Answer, Citation, PassageHit
 
 NOT_ANSWERED = "The indexed articles don't answer this question."
+LEFT_OUT = "Left out of the model's answer, not supported by the quotes it cited:"
+MODEL_FAILED = "No answer from the model ({failure}); the quotes alone:"
 
 
 def render_answer(answer: Answer, width: int = 88) -> str:
     lines: list[str] = []
+    if answer.summary:
+        lines += textwrap.wrap(answer.summary, width=width) + [""]
+    elif answer.model and answer.model.failure and answer.answered:
+        lines += textwrap.wrap(MODEL_FAILED.format(failure=answer.model.failure), width) + [""]
     if answer.answered:
         for number, citation in enumerate(answer.citations, 1):
             lines += _quote(f"[{number}] \u201c{citation.text}\u201d", width)
@@ -25,6 +31,9 @@ def render_answer(answer: Answer, width: int = 88) -> str:
                 lines += _quote(_shorten(passage.text, 300), width)
                 lines.append(f"    \u2014 {_attribution(passage)}")
                 lines.append("")
+    if answer.model and answer.model.left_out:
+        lines.append(LEFT_OUT)
+        lines += [f"  - {claim}" for claim in answer.model.left_out]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -41,7 +41,11 @@ def answer_blocks(
         question = fit(_one_line(answer.question), MAX_SECTION_TEXT // 2)
         head.append(_section(messages.ASKED.format(user=asked_by, question=question)))
     if answer.answered:
-        quotes = [_citation_section(c) for c in answer.citations]
+        head += _model_blocks(answer)
+        quotes = [
+            _citation_section(c, n if answer.summary else None)
+            for n, c in enumerate(answer.citations, 1)
+        ]
     else:
         head.append(_section(messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND))
         quotes = [_passage_section(p) for p in answer.passages]
@@ -57,7 +61,8 @@ def answer_blocks(
 def answer_text(answer: Answer) -> str:
     """The plain-text fallback Slack shows in notifications and where blocks can't render."""
     if answer.answered:
-        lines = [f"“{_one_line(c.text)}” ({c.title})" for c in answer.citations]
+        lines = [answer.summary] if answer.summary else []
+        lines += [f"“{_one_line(c.text)}” ({c.title})" for c in answer.citations]
     else:
         lines = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
         lines += [f"“{_one_line(p.text)[:PASSAGE_CHARS]}” ({p.title})" for p in answer.passages]
@@ -102,12 +107,32 @@ def fit(text: str, limit: int, escaped: bool = True) -> str:
     return render(text[:low].rstrip()) + "…"
 
 
-def _citation_section(citation: Citation) -> Block:
+def _citation_section(citation: Citation, number: int | None = None) -> Block:
+    """The quote; `number` ("[2]") when an LLM summary refers to it."""
     sentence = _one_line(citation.text)
     link = _source_link(citation.title, citation.source, citation.url, quote_text=sentence)
     attribution = "— " + link + _date_suffix(citation.published)
-    room = MAX_SECTION_TEXT - len(attribution) - len("> \n")
-    return _section("> " + fit(sentence, room) + "\n" + attribution)
+    prefix = f"[{number}] " if number else ""
+    room = MAX_SECTION_TEXT - len(attribution) - len("> \n") - len(prefix)
+    return _section("> " + prefix + fit(sentence, room) + "\n" + attribution)
+
+
+def _model_blocks(answer: Answer) -> list[Block]:
+    """The LLM's checked summary and a note on what it was checked against, or why the
+    quotes stand alone."""
+    report = answer.model
+    if report is None:
+        return []
+    model = fit(report.model, 100)
+    if not answer.summary:
+        failure = report.failure or ""
+        return [_context(fit(messages.MODEL_FAILED.format(model=model, failure=failure), 2000))]
+    if report.left_out:
+        claims = "; ".join(f"“{claim}”" for claim in report.left_out)
+        note = messages.MODEL_LEFT_OUT.format(model=model, claims=claims)
+    else:
+        note = messages.MODEL_CHECKED.format(model=model)
+    return [_section(fit(answer.summary, MAX_SECTION_TEXT)), _context(fit(note, 2000))]
 
 
 def _passage_section(passage: PassageHit) -> Block:

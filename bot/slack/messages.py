@@ -33,6 +33,12 @@ SLACK_UNREACHABLE = (
 NO_ANSWER = "The articles don't answer this. The closest passages I found:"
 NOTHING_FOUND = "The articles don't answer this, and I found no passage close to it."
 SOURCES = "Sources"
+MODEL_CHECKED = "Written by {model}; each sentence is checked against the quotes it cites."
+MODEL_LEFT_OUT = (
+    "Written by {model}; each sentence is checked against the quotes it cites. Left out, "
+    "not supported by them: {claims}"
+)
+MODEL_FAILED = "No answer from {model} ({failure}). The quotes alone:"
 MORE_QUOTES = "…and {count} more, left out to fit Slack's limits."
 ASKED = "<@{user}> asked: {question}"
 HELPFUL = "👍"

@@ -15,7 +15,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.answers import Answer, Citation, PassageHit
+from bot.answers import Answer, Citation, ModelReport, PassageHit
 
 # Slack re-delivers for minutes, not days; older delivery keys are dropped at start-up.
 DELIVERY_MEMORY_SECONDS = 7 * 24 * 3600
@@ -104,6 +104,8 @@ class SlackState:
             answered=fields["answered"],
             citations=[Citation(**c) for c in fields["citations"]],
             passages=[PassageHit(**p) for p in fields["passages"]],
+            summary=fields.get("summary"),
+            model=ModelReport(**fields["model"]) if fields.get("model") else None,
         )
 
     def record_feedback(self, user: str, answer_id: str, vote: str) -> bool:

@@ -1,0 +1,314 @@
+"""The optional LLM answer: a loopback OpenAI-compatible server plays the model, the real
+llama-index client talks to it over HTTP, and every claim of the reply is checked against
+the quotes it cites. Nothing leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import REFERENCE_QUOTE
+
+from bot.answering import Answerer
+from bot.answers import Answer
+from bot.cli import main
+from bot.llm import CheckedAnswerer, LlmConfig, answer_function, make_llm, split_claims
+from bot.render import render_answer
+from bot.slack.blocks import answer_blocks, answer_text
+from bot.slack.state import SlackState
+from index.errors import SettingsError
+from index.store import ArticleIndex
+
+QUESTION = "who denied the crematorium claim"
+# The demo's evidence for QUESTION, best first (see test_the_model_reads_the_quotes).
+UN_QUOTE = (
+    "U.N. spokesman Stephane Dujarric told reporters Tuesday that the United Nations can not "
+    "independently verify US reports of a crematorium in the Saydnaya military prison, where "
+    "the USA says the bodies of those executed are burned."
+)
+HIDE_QUOTE = (
+    "It added that the crematorium is being used to hide evidence of the shocking extent of "
+    "the killings."
+)
+
+
+class FakeModel:
+    """An OpenAI-compatible chat endpoint on loopback: answers each request with the next
+    queued reply (a text, or an HTTP status to fail with) and records every request body."""
+
+    def __init__(self) -> None:
+        self.replies: list[str | int] = []
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, "body": body})
+                reply = fake.replies.pop(0) if fake.replies else "NOT IN THE QUOTES"
+                if isinstance(reply, int):
+                    self._send(reply, {"error": {"message": "model overloaded"}})
+                    return
+                message = {"role": "assistant", "content": reply}
+                choice = {"index": 0, "message": message, "finish_reason": "stop"}
+                usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+                self._send(
+                    200,
+                    {"id": "c", "object": "chat.completion", "created": 0,
+                     "model": body["model"], "choices": [choice], "usage": usage},
+                )  # fmt: skip
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def prompt(self, i: int = -1) -> str:
+        return self.requests[i]["body"]["messages"][-1]["content"]
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeModel]:
+    fake = FakeModel()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def checked(index: ArticleIndex, fake: FakeModel, **table: Any) -> CheckedAnswerer:
+    settings = dataclasses.replace(
+        index.settings,
+        extra={"llm": {"api_base": fake.url, "model": "test-model", "max_retries": 0} | table},
+    )
+    config = LlmConfig.from_settings(settings, environ={})
+    assert config is not None
+    return CheckedAnswerer(Answerer(index, settings), make_llm(config), config)
+
+
+def test_the_model_reads_the_quotes(demo_index: ArticleIndex, fake_model: FakeModel) -> None:
+    fake_model.replies.append("Syrian officials assure that this is a lie [1].")
+    checked(demo_index, fake_model).answer(QUESTION)
+
+    request = fake_model.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["body"]["model"] == "test-model"
+    prompt = fake_model.prompt()
+    assert f"Question: {QUESTION}" in prompt
+    assert f"[1] {REFERENCE_QUOTE}\n[2] {UN_QUOTE}\n" in prompt
+    assert "[7]" not in prompt  # llm.max_quotes: 6
+
+
+def test_supported_claims_are_kept_and_the_rest_left_out(
+    demo_index: ArticleIndex, fake_model: FakeModel
+) -> None:
+    fake_model.replies.append(
+        "Syrian officials denied it, calling the claim a lie [1]. The United Nations can not "
+        "independently verify the US reports of a crematorium [2]. Russia admitted that "
+        "5,000 bodies were burned [3]."
+    )
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+
+    assert answer.answered
+    assert answer.summary == (
+        "Syrian officials denied it, calling the claim a lie [1]. The United Nations can not "
+        "independently verify the US reports of a crematorium [2]."
+    )
+    assert [c.text for c in answer.citations] == [REFERENCE_QUOTE, UN_QUOTE]
+    assert answer.model is not None and answer.model.model == "test-model"
+    assert answer.model.left_out == [
+        "Russia admitted that 5,000 bodies were burned (5,000 is not in the quotes it cites)"
+    ]
+
+
+def test_citations_follow_the_order_the_summary_cites_them(
+    demo_index: ArticleIndex, fake_model: FakeModel
+) -> None:
+    fake_model.replies.append(
+        "The crematorium is used to hide evidence of the killings [4]. "
+        "Syrian officials assure that this is a lie [1][4]."
+    )
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+
+    assert [c.text for c in answer.citations] == [HIDE_QUOTE, REFERENCE_QUOTE]
+    assert answer.summary == (
+        "The crematorium is used to hide evidence of the killings [1]. "
+        "Syrian officials assure that this is a lie [2][1]."
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("Russian officials denied the claim [1].", "Russian is not in the quotes it cites"),
+        ("Syrian officials denied the claim.", "it cites no quote"),
+        ("Syrian officials denied the claim [9].", "it cites [9], which was not among"),
+        (
+            "Officials in Damascus dismissed sanctions, protests and tariffs [1].",
+            "Damascus is not in the quotes it cites",
+        ),
+        (
+            "Officials dismissed sanctions, protests and tariffs [1].",
+            "4 of its 5 words are not in the quotes it cites",
+        ),
+    ],
+)
+def test_with_no_supported_claim_the_quotes_stand_alone(
+    demo_index: ArticleIndex, fake_model: FakeModel, reply: str, reason: str
+) -> None:
+    extractive = Answerer(demo_index, demo_index.settings).answer(QUESTION)
+    fake_model.replies.append(reply)
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+
+    assert answer.summary is None
+    assert answer.citations == extractive.citations
+    assert answer.model is not None
+    assert answer.model.failure == "no claim of the model's reply was supported"
+    assert len(answer.model.left_out) == 1 and reason in answer.model.left_out[0]
+
+
+def test_a_failing_model_leaves_the_extractive_answer(
+    demo_index: ArticleIndex, fake_model: FakeModel
+) -> None:
+    extractive = Answerer(demo_index, demo_index.settings).answer(QUESTION)
+    fake_model.replies.append(503)
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+
+    assert answer.citations == extractive.citations and answer.summary is None
+    assert answer.model is not None
+    assert answer.model.failure == f"the model at {fake_model.url} did not answer (HTTP 503)"
+    assert "overloaded" not in render_answer(answer)  # the server's own text is not shown
+
+    fake_model.replies.append("NOT IN THE QUOTES")
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+    assert answer.citations == extractive.citations
+    assert answer.model is not None
+    assert answer.model.failure == "the model found no answer in the quotes"
+
+
+def test_an_unreachable_model_leaves_the_extractive_answer(demo_index: ArticleIndex) -> None:
+    fake = FakeModel()
+    fake.server.server_close()  # nothing listens on its port any more
+    answer = checked(demo_index, fake).answer(QUESTION)
+
+    assert answer.answered and answer.citations[0].text == REFERENCE_QUOTE
+    assert answer.model is not None and "could not connect" in (answer.model.failure or "")
+
+
+def test_a_question_the_articles_do_not_answer_is_not_sent(
+    demo_index: ArticleIndex, fake_model: FakeModel
+) -> None:
+    answer = checked(demo_index, fake_model).answer("how tall is the Eiffel Tower on Mars")
+
+    assert not answer.answered and answer.model is None
+    assert fake_model.requests == []
+
+
+def test_claims_are_cut_after_their_references() -> None:
+    claims = split_claims("Ann won [1]. Bo lost [2][3], and Cy drew [2, 4]! Then it rained.")
+
+    assert [(c.body, c.cites) for c in claims] == [
+        ("Ann won", (1,)),
+        ("Bo lost", (2, 3)),
+        ("and Cy drew", (2, 4)),
+        ("Then it rained", ()),
+    ]
+    assert [c.text for c in claims][:3] == [
+        "Ann won [1].",
+        "Bo lost [2][3],",
+        "and Cy drew [2, 4]!",
+    ]
+
+
+def test_llm_settings(tmp_path: Path, demo_index: ArticleIndex) -> None:
+    def config(table: dict[str, Any], environ: dict[str, str] | None = None) -> LlmConfig | None:
+        settings = dataclasses.replace(demo_index.settings, extra={"llm": table})
+        return LlmConfig.from_settings(settings, environ or {})
+
+    assert config({}) is None
+    env = {"CITEBOT_LLM_URL": "http://127.0.0.1:9/v1", "CITEBOT_LLM_MODEL": "m", "KEY": "k"}
+    loaded = config({"api_key_env": "KEY", "timeout": 5}, env)
+    assert loaded is not None
+    assert (loaded.api_base, loaded.model, loaded.api_key, loaded.timeout) == (
+        "http://127.0.0.1:9/v1", "m", "k", 5.0
+    )  # fmt: skip
+    assert "{quotes}" in loaded.prompt  # prompts/answer.txt
+
+    missing_prompt = tmp_path / "nope.txt"
+    no_quotes = tmp_path / "short.txt"
+    no_quotes.write_text("Answer {question}", encoding="utf-8")
+    for table, named in [
+        ({"model": "m"}, "llm.api_base (CITEBOT_LLM_URL)"),
+        ({"api_base": "http://127.0.0.1:9/v1"}, "llm.model (CITEBOT_LLM_MODEL)"),
+        ({"model": "m", "api_base": "u", "timeout": 0}, "llm.timeout"),
+        ({"model": "m", "api_base": "u", "prompt": str(missing_prompt)}, str(missing_prompt)),
+        ({"model": "m", "api_base": "u", "prompt": str(no_quotes)}, "lacks {quotes}"),
+    ]:
+        with pytest.raises(SettingsError, match=named.replace("(", r"\(").replace(")", r"\)")):
+            config(table)
+
+
+def test_the_summary_is_shown_above_its_numbered_quotes(
+    demo_index: ArticleIndex, fake_model: FakeModel, tmp_path: Path
+) -> None:
+    fake_model.replies.append(
+        "Syrian officials assure that this is a lie [1]. Russia burned 5,000 bodies [2]."
+    )
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+
+    text = render_answer(answer)
+    assert text.startswith("Syrian officials assure that this is a lie [1].\n\n  [1] “Syrian")
+    assert "Left out of the model's answer" in text and "Russia burned 5,000 bodies" in text
+
+    blocks = answer_blocks(answer, "id1")
+    assert blocks[0]["text"]["text"] == answer.summary
+    assert "Written by test-model" in blocks[1]["elements"][0]["text"]
+    assert "Russia burned 5,000 bodies" in blocks[1]["elements"][0]["text"]
+    assert blocks[2]["text"]["text"].startswith("> [1] Syrian officials assure")
+    assert answer_text(answer).startswith(answer.summary or "-")
+
+    state = SlackState(tmp_path / "slack")
+    stored = state.load_answer(state.save_answer(answer))
+    assert isinstance(stored, Answer)
+    assert (stored.summary, stored.model) == (answer.summary, answer.model)
+
+
+def test_ask_uses_the_configured_model(
+    demo_index: ArticleIndex, fake_model: FakeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITEBOT_HOME", str(demo_index.settings.home))
+    monkeypatch.setenv("CITEBOT_LLM_URL", fake_model.url)
+    monkeypatch.setenv("CITEBOT_LLM_MODEL", "test-model")
+    fake_model.replies.append("Syrian officials assure that this is a lie [1].")
+
+    result = CliRunner().invoke(main, ["ask", "--json", QUESTION])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["summary"] == "Syrian officials assure that this is a lie [1]."
+    assert shown["model"] == {"model": "test-model", "left_out": [], "failure": None}
+
+    result = CliRunner().invoke(main, ["ask", "--no-llm", QUESTION])
+    assert result.exit_code == 0 and REFERENCE_QUOTE[:40] in result.output
+    assert len(fake_model.requests) == 1
+
+
+def test_without_llm_settings_answers_are_extractive(demo_index: ArticleIndex) -> None:
+    answerer = Answerer(demo_index, demo_index.settings)
+    assert answer_function(answerer, demo_index.settings) == answerer.answer
