@@ -27,7 +27,7 @@ from bot.answering import Answerer, ScoredSentence, citation_of
 from bot.answers import Answer, ModelReport
 from index.errors import SettingsError
 from index.settings import PROJECT_ROOT, Settings
-from index.text import TermMatcher, stopwords, terms
+from index.text import TermMatcher, sentence_spans, terms
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,20 @@ DEFAULT_PROMPT = PROJECT_ROOT / "prompts" / "answer.txt"
 DEFAULT_KEY_VARIABLE = "CITEBOT_LLM_API_KEY"
 # The reply the prompt asks for when the quotes don't answer the question.
 NO_ANSWER_REPLY = "NOT IN THE QUOTES"
-# A claim is supported when at least this share of its words (stemmed, stopwords left
-# out; close variants count) are in the quotes it cites or in the question, and every
-# number and name in it is.
-CLAIM_WORDS_SUPPORTED = 0.75
-
-_REFERENCES = re.compile(r"((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CAPITALIZED = re.compile(r"\b[A-Z][\w'’-]*")
+# Every word of a claim (stemmed, stopwords aside; close variants count) must be in the
+# quotes it cites, but for these, which attribute what the quotes say and add nothing.
+ATTRIBUTION = frozenset(
+    terms("say said says told call called report reported according added stated described")
+)
+# A claim and its quotes must agree on whether they deny something.
+NEGATIONS = frozenset({"not", "no", "never", "nor", "neither", "none", "nobody", "nothing"})
+# A reference: "[1]", "[1, 3]", "[2-4]".
+_REFERENCE = re.compile(r"\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
+_REFERENCES = re.compile(rf"(?:\s*{_REFERENCE.pattern})+")
+_THINKING = re.compile(r"<think>.*?</think>", re.S | re.I)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.M)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 @dataclass(frozen=True)
@@ -153,26 +159,25 @@ class CheckedAnswerer:
         prompt = self.config.prompt.replace("{question}", ranking.question)
         prompt = prompt.replace("{quotes}", numbered)
         try:
-            reply = self.llm.complete(prompt).text
+            reply = self.llm.complete(prompt).text or ""
         except _client_errors() as exc:
             log.warning("the LLM at %s failed: %r", self.config.api_base, exc)
-            failure = f"the model at {self.config.api_base} did not answer ({_kind(exc)})"
-            return replace(answer, model=ModelReport(self.config.model, failure=failure))
+            return self._quotes_alone(answer, f"the model did not answer ({_kind(exc)})")
+        except Exception:  # a malformed reply (no choices, an HTML page) must not lose the answer
+            log.exception("the LLM at %s sent a reply citebot cannot read", self.config.api_base)
+            return self._quotes_alone(answer, "the model's reply could not be read")
         if reply.strip().upper().startswith(NO_ANSWER_REPLY):
-            failure = "the model found no answer in the quotes"
-            return replace(answer, model=ModelReport(self.config.model, failure=failure))
+            return self._quotes_alone(answer, "the model found no answer in the quotes")
         kept, left_out = [], []
         for claim in split_claims(reply):
-            reason = unsupported(claim, [q.text for q in quotes], ranking.question)
+            reason = unsupported(claim, [q.text for q in quotes])
             if reason is None:
                 kept.append(claim)
             else:
                 left_out.append(f"{claim.body} ({reason})")
         if not kept:
-            report = ModelReport(
-                self.config.model, left_out, failure="no claim of the model's reply was supported"
-            )
-            return replace(answer, model=report)
+            failure = "no claim of the model's reply was supported"
+            return self._quotes_alone(answer, failure, left_out)
         order = list(dict.fromkeys(n for claim in kept for n in claim.cites))
         summary = " ".join(_renumbered(claim.text, order) for claim in kept)
         return replace(
@@ -182,51 +187,56 @@ class CheckedAnswerer:
             model=ModelReport(self.config.model, left_out),
         )
 
+    def _quotes_alone(
+        self, answer: Answer, failure: str, left_out: list[str] | None = None
+    ) -> Answer:
+        report = ModelReport(self.config.model, left_out or [], failure=failure)
+        return replace(answer, model=report)
+
 
 def split_claims(reply: str) -> list[Claim]:
-    """The reply cut after each group of references ("... a lie [1]." / "[1][3]"); a
-    stretch after the last group cites nothing."""
-    pieces = _REFERENCES.split(" ".join(reply.split()))
+    """The reply's sentences, each with the quote numbers it cites. Reasoning between
+    <think> tags and list markers are dropped; references after a full stop ("a lie. [1]")
+    belong to the sentence before."""
+    text = _LIST_MARKER.sub("", _THINKING.sub("", reply))
+    text = " ".join(text.split())
+    text = re.sub(rf"([.!?])({_REFERENCES.pattern})", r"\2\1", text)
     claims = []
-    for i in range(0, len(pieces), 2):
-        body = pieces[i]
-        refs = pieces[i + 1] if i + 1 < len(pieces) else ""
-        if i + 2 < len(pieces):  # the punctuation closing this claim starts the next piece
-            tail = re.match(r"[.!?;,:]*", pieces[i + 2].lstrip()).group()
-            pieces[i + 2] = pieces[i + 2].lstrip()[len(tail) :]
-        else:
-            tail = ""
-        if not re.search(r"\w", body):
-            continue
-        cites = tuple(int(n) for n in re.findall(r"\d+", refs))
-        text = (body.strip() + refs + tail).strip()
-        claims.append(Claim(text=text, body=body.strip(" .;,:"), cites=cites))
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        cites = tuple(dict.fromkeys(n for r in _REFERENCE.findall(sentence) for n in _cited(r)))
+        body = " ".join(_REFERENCE.sub(" ", sentence).split())
+        body = re.sub(r"\s+([,.;:!?])", r"\1", body).strip(" .;,:!?")
+        if re.search(r"\w", body):
+            claims.append(Claim(text=sentence, body=body, cites=cites))
     return claims
 
 
-def unsupported(claim: Claim, quotes: list[str], question: str) -> str | None:
+def unsupported(claim: Claim, quotes: list[str]) -> str | None:
     """Why the quotes `claim` cites (quote n is `quotes[n - 1]`) don't support it; None
-    when they do."""
+    when they do: each of its numbers and words is in them, and it denies something
+    only if they do."""
     if not claim.cites:
         return "it cites no quote"
     missing = [n for n in claim.cites if not 1 <= n <= len(quotes)]
     if missing:
         return f"it cites [{missing[0]}], which was not among the quotes"
     cited = " ".join(quotes[n - 1] for n in claim.cites)
-    plain = cited.replace(",", "")
+    quoted_numbers = {_plain_number(n) for n in _NUMBER.findall(cited)}
     for number in _NUMBER.findall(claim.body):
-        if number.replace(",", "") not in plain:
+        if _plain_number(number) not in quoted_numbers:
             return f"{number} is not in the quotes it cites"
-    known = set(terms(cited)) | set(terms(question))
-    matcher = TermMatcher(set(terms(claim.body)), known)
-    for name in _names(claim.body):
-        for term in terms(name):
-            if not matcher.match(term, known):
-                return f"{name} is not in the quotes it cites"
-    words = set(terms(claim.body))
-    found = sum(1 for t in words if matcher.match(t, known) > 0)
-    if words and found < CLAIM_WORDS_SUPPORTED * len(words):
-        return f"{len(words) - found} of its {len(words)} words are not in the quotes it cites"
+    if _negated(claim.body) != _negated(cited):
+        if _negated(claim.body):
+            return "it denies what the quotes it cites do not"
+        return "the quotes it cites deny what it does not"
+    known = set(terms(_without_possessives(cited)))
+    body = _NUMBER.sub(" ", _without_possessives(claim.body))  # numbers are checked above
+    words = [(w, t) for w in _WORD.findall(body) for t in terms(w)]
+    matcher = TermMatcher({t for _, t in words}, known)
+    for word, term in words:
+        if term not in ATTRIBUTION and not matcher.match(term, known):
+            return f"“{word}” is not in the quotes it cites"
     return None
 
 
@@ -249,20 +259,34 @@ def _renumbered(text: str, order: list[int]) -> str:
     new = {old: place for place, old in enumerate(order, 1)}
 
     def group(match: re.Match[str]) -> str:
-        numbers = dict.fromkeys(new[int(n)] for n in re.findall(r"\d+", match.group()))
-        return "".join(f"[{n}]" for n in numbers)
+        cited = [new[n] for ref in _REFERENCE.findall(match.group()) for n in _cited(ref)]
+        return " " + "".join(f"[{n}]" for n in dict.fromkeys(cited))
 
-    return re.sub(
-        r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\](?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])*", group, text
-    )
+    return _REFERENCES.sub(group, text)
 
 
-def _names(text: str) -> list[str]:
-    """Capitalized words, but for common words starting a sentence ("The", "It"): names,
-    as far as case tells. A sentence's first word counts too: "Russian officials denied
-    it" names who denied it."""
-    stop = stopwords()
-    return [w for w in _CAPITALIZED.findall(text) if w.lower() not in stop]
+def _cited(reference: str) -> list[int]:
+    """The quote numbers of one reference: "[1, 3]" -> 1, 3; "[2-4]" -> 2, 3, 4."""
+    numbers: list[int] = []
+    for item in re.split(r"[,;]", reference.strip("[] ")):
+        low, _, high = item.replace("–", "-").partition("-")
+        first, last = int(low), int(high or low)
+        numbers += range(first, min(last, first + 20) + 1)
+    return numbers
+
+
+def _plain_number(number: str) -> str:
+    """ "5,000" and "5000" alike; "5.2", "10:30" as written."""
+    return re.sub(r",(?=\d{3}(?!\d))", "", number)
+
+
+def _negated(text: str) -> bool:
+    words = {w.lower().replace("’", "'") for w in _WORD.findall(text)}
+    return bool(words & NEGATIONS) or any(w.endswith("n't") or w == "cannot" for w in words)
+
+
+def _without_possessives(text: str) -> str:
+    return re.sub(r"['’]s\b", "", text)
 
 
 def _client_errors() -> tuple[type[Exception], ...]:

@@ -57,7 +57,7 @@ def _sentence_tokenizer() -> PunktTokenizer:
 
 
 @lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
+def _stopwords() -> frozenset[str]:
     return frozenset(globals_helper.stopwords)
 
 
@@ -68,7 +68,7 @@ def _stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Lower-cased, stemmed words of `text` without stopwords: the keyword index's terms."""
-    stop = stopwords()
+    stop = _stopwords()
     words = (w.lower().replace("’", "'") for w in _WORD.findall(text))
     return [_stem(w) for w in words if w not in stop]
 

@@ -19,7 +19,15 @@ from conftest import REFERENCE_QUOTE
 from bot.answering import Answerer
 from bot.answers import Answer
 from bot.cli import main
-from bot.llm import CheckedAnswerer, LlmConfig, answer_function, make_llm, split_claims
+from bot.llm import (
+    CheckedAnswerer,
+    Claim,
+    LlmConfig,
+    answer_function,
+    make_llm,
+    split_claims,
+    unsupported,
+)
 from bot.render import render_answer
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.state import SlackState
@@ -41,10 +49,11 @@ HIDE_QUOTE = (
 
 class FakeModel:
     """An OpenAI-compatible chat endpoint on loopback: answers each request with the next
-    queued reply (a text, or an HTTP status to fail with) and records every request body."""
+    queued reply (a text, an HTTP status to fail with, or a raw JSON body) and records
+    every request body."""
 
     def __init__(self) -> None:
-        self.replies: list[str | int] = []
+        self.replies: list[str | int | dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -55,6 +64,9 @@ class FakeModel:
                 reply = fake.replies.pop(0) if fake.replies else "NOT IN THE QUOTES"
                 if isinstance(reply, int):
                     self._send(reply, {"error": {"message": "model overloaded"}})
+                    return
+                if isinstance(reply, dict):  # a malformed reply, sent as it is
+                    self._send(200, reply)
                     return
                 message = {"role": "assistant", "content": reply}
                 choice = {"index": 0, "message": message, "finish_reason": "stop"}
@@ -120,7 +132,7 @@ def test_supported_claims_are_kept_and_the_rest_left_out(
     demo_index: ArticleIndex, fake_model: FakeModel
 ) -> None:
     fake_model.replies.append(
-        "Syrian officials denied it, calling the claim a lie [1]. The United Nations can not "
+        "Syrian officials denied it, calling it a lie [1]. The United Nations can not "
         "independently verify the US reports of a crematorium [2]. Russia admitted that "
         "5,000 bodies were burned [3]."
     )
@@ -128,7 +140,7 @@ def test_supported_claims_are_kept_and_the_rest_left_out(
 
     assert answer.answered
     assert answer.summary == (
-        "Syrian officials denied it, calling the claim a lie [1]. The United Nations can not "
+        "Syrian officials denied it, calling it a lie [1]. The United Nations can not "
         "independently verify the US reports of a crematorium [2]."
     )
     assert [c.text for c in answer.citations] == [REFERENCE_QUOTE, UN_QUOTE]
@@ -157,17 +169,14 @@ def test_citations_follow_the_order_the_summary_cites_them(
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        ("Russian officials denied the claim [1].", "Russian is not in the quotes it cites"),
-        ("Syrian officials denied the claim.", "it cites no quote"),
-        ("Syrian officials denied the claim [9].", "it cites [9], which was not among"),
-        (
-            "Officials in Damascus dismissed sanctions, protests and tariffs [1].",
-            "Damascus is not in the quotes it cites",
-        ),
-        (
-            "Officials dismissed sanctions, protests and tariffs [1].",
-            "4 of its 5 words are not in the quotes it cites",
-        ),
+        ("Russian officials denied it [1].", "“Russian” is not in the quotes it cites"),
+        ("Syrian officials denied it.", "it cites no quote"),
+        ("Syrian officials denied it [9].", "it cites [9], which was not among"),
+        # The question's words are no evidence: quote [1] does not mention the crematorium.
+        ("Syrian officials denied the crematorium claim [1].", "“crematorium” is not in"),
+        ("Syrian officials did not call it a lie [1].", "it denies what the quotes it cites do"),
+        ("The United Nations verified the reports [2].", "the quotes it cites deny what it"),
+        ("Syrian officials denied it in 2017 [1].", "2017 is not in the quotes it cites"),
     ],
 )
 def test_with_no_supported_claim_the_quotes_stand_alone(
@@ -193,14 +202,21 @@ def test_a_failing_model_leaves_the_extractive_answer(
 
     assert answer.citations == extractive.citations and answer.summary is None
     assert answer.model is not None
-    assert answer.model.failure == f"the model at {fake_model.url} did not answer (HTTP 503)"
-    assert "overloaded" not in render_answer(answer)  # the server's own text is not shown
+    assert answer.model.failure == "the model did not answer (HTTP 503)"
+    shown = render_answer(answer)  # neither the server's text nor its address
+    assert "overloaded" not in shown and fake_model.url not in shown
 
     fake_model.replies.append("NOT IN THE QUOTES")
     answer = checked(demo_index, fake_model).answer(QUESTION)
     assert answer.citations == extractive.citations
     assert answer.model is not None
     assert answer.model.failure == "the model found no answer in the quotes"
+
+    fake_model.replies.append({"id": "c", "object": "chat.completion", "choices": []})
+    answer = checked(demo_index, fake_model).answer(QUESTION)
+    assert answer.citations == extractive.citations
+    assert answer.model is not None
+    assert answer.model.failure == "the model's reply could not be read"
 
 
 def test_an_unreachable_model_leaves_the_extractive_answer(demo_index: ArticleIndex) -> None:
@@ -221,20 +237,35 @@ def test_a_question_the_articles_do_not_answer_is_not_sent(
     assert fake_model.requests == []
 
 
-def test_claims_are_cut_after_their_references() -> None:
-    claims = split_claims("Ann won [1]. Bo lost [2][3], and Cy drew [2, 4]! Then it rained.")
+def test_claims_are_the_reply_sentences_with_their_references() -> None:
+    claims = split_claims(
+        "<think>Quote 2 says Bo lost.</think>Ann won [1]. Bo lost [2][3], and Cy drew [2, 4]! "
+        "Then it rained.\n- Dee ran. [5]\n2. Eve won [1-3]."
+    )
 
     assert [(c.body, c.cites) for c in claims] == [
         ("Ann won", (1,)),
-        ("Bo lost", (2, 3)),
-        ("and Cy drew", (2, 4)),
+        ("Bo lost, and Cy drew", (2, 3, 4)),
         ("Then it rained", ()),
+        ("Dee ran", (5,)),
+        ("Eve won", (1, 2, 3)),
     ]
-    assert [c.text for c in claims][:3] == [
-        "Ann won [1].",
-        "Bo lost [2][3],",
-        "and Cy drew [2, 4]!",
-    ]
+    assert claims[1].text == "Bo lost [2][3], and Cy drew [2, 4]!"
+    assert claims[3].text == "Dee ran [5]."
+
+
+def test_numbers_and_possessives_are_compared_whole() -> None:
+    def reason(body: str, quote: str) -> str | None:
+        return unsupported(Claim(body, body, (1,)), [quote])
+
+    assert reason("It killed 5 people", "It killed 15 people in 2019.") == (
+        "5 is not in the quotes it cites"
+    )
+    assert reason("It killed 5,000 people", "It killed 5000 people.") is None
+    assert reason("The UK economy shrank", "The UK's economy shrank.") is None
+    assert reason("Five people were hurt", "Three people were hurt.") == (
+        "“Five” is not in the quotes it cites"
+    )
 
 
 def test_llm_settings(tmp_path: Path, demo_index: ArticleIndex) -> None:
@@ -279,8 +310,9 @@ def test_the_summary_is_shown_above_its_numbered_quotes(
 
     blocks = answer_blocks(answer, "id1")
     assert blocks[0]["text"]["text"] == answer.summary
-    assert "Written by test-model" in blocks[1]["elements"][0]["text"]
-    assert "Russia burned 5,000 bodies" in blocks[1]["elements"][0]["text"]
+    note = blocks[1]["elements"][0]["text"]
+    assert note.startswith("Written by test-model") and "1 sentence not supported" in note
+    assert "Russia" not in note  # what the check left out is not shown in Slack
     assert blocks[2]["text"]["text"].startswith("> [1] Syrian officials assure")
     assert answer_text(answer).startswith(answer.summary or "-")
 

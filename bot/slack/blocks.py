@@ -61,7 +61,8 @@ def answer_blocks(
 def answer_text(answer: Answer) -> str:
     """The plain-text fallback Slack shows in notifications and where blocks can't render."""
     if answer.answered:
-        lines = [answer.summary] if answer.summary else []
+        # The model's words go out escaped: a "<!channel>" in a reply must not ping anyone.
+        lines = [escape(answer.summary)] if answer.summary else []
         lines += [f"“{_one_line(c.text)}” ({c.title})" for c in answer.citations]
     else:
         lines = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
@@ -123,13 +124,14 @@ def _model_blocks(answer: Answer) -> list[Block]:
     report = answer.model
     if report is None:
         return []
-    model = fit(report.model, 100)
+    model = report.model[:100]  # escaped with the note
     if not answer.summary:
         failure = report.failure or ""
         return [_context(fit(messages.MODEL_FAILED.format(model=model, failure=failure), 2000))]
     if report.left_out:
-        claims = "; ".join(f"“{claim}”" for claim in report.left_out)
-        note = messages.MODEL_LEFT_OUT.format(model=model, claims=claims)
+        count = len(report.left_out)
+        sentences = "1 sentence" if count == 1 else f"{count} sentences"
+        note = messages.MODEL_LEFT_OUT.format(model=model, count=sentences)
     else:
         note = messages.MODEL_CHECKED.format(model=model)
     return [_section(fit(answer.summary, MAX_SECTION_TEXT)), _context(fit(note, 2000))]

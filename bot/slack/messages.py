@@ -35,8 +35,8 @@ NOTHING_FOUND = "The articles don't answer this, and I found no passage close to
 SOURCES = "Sources"
 MODEL_CHECKED = "Written by {model}; each sentence is checked against the quotes it cites."
 MODEL_LEFT_OUT = (
-    "Written by {model}; each sentence is checked against the quotes it cites. Left out, "
-    "not supported by them: {claims}"
+    "Written by {model}; each sentence is checked against the quotes it cites, and {count} "
+    "not supported by them left out."
 )
 MODEL_FAILED = "No answer from {model} ({failure}). The quotes alone:"
 MORE_QUOTES = "…and {count} more, left out to fit Slack's limits."
