@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from conftest import REFERENCE_QUOTE
+from loopback import QuietHandler, serving
 
 from bot.answering import Answerer
 from bot.answers import Answer
@@ -48,61 +47,57 @@ HIDE_QUOTE = (
 
 
 class FakeModel:
-    """An OpenAI-compatible chat endpoint on loopback: answers each request with the next
-    queued reply (a text, an HTTP status to fail with, or a raw JSON body) and records
-    every request body."""
+    """An OpenAI-compatible chat endpoint: answers each request with the next queued reply
+    (a text, an HTTP status to fail with, or a raw JSON body) and records every request
+    body. Serve `handler()` on loopback and set `url`."""
 
     def __init__(self) -> None:
         self.replies: list[str | int | dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.url = ""
+
+    def handler(self) -> type[QuietHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body})
                 reply = fake.replies.pop(0) if fake.replies else "NOT IN THE QUOTES"
                 if isinstance(reply, int):
-                    self._send(reply, {"error": {"message": "model overloaded"}})
-                    return
-                if isinstance(reply, dict):  # a malformed reply, sent as it is
-                    self._send(200, reply)
-                    return
-                message = {"role": "assistant", "content": reply}
-                choice = {"index": 0, "message": message, "finish_reason": "stop"}
-                usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-                self._send(
-                    200,
-                    {"id": "c", "object": "chat.completion", "created": 0,
-                     "model": body["model"], "choices": [choice], "usage": usage},
-                )  # fmt: skip
+                    self._json(reply, {"error": {"message": "model overloaded"}})
+                elif isinstance(reply, dict):  # a malformed reply, sent as it is
+                    self._json(200, reply)
+                else:
+                    self._json(200, _completion(body["model"], reply))
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                self.respond(status, json.dumps(payload).encode(), "application/json")
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        return Handler
 
     def prompt(self, i: int = -1) -> str:
         return self.requests[i]["body"]["messages"][-1]["content"]
 
 
+def _completion(model: str, text: str) -> dict[str, Any]:
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
 @pytest.fixture
 def fake_model() -> Iterator[FakeModel]:
     fake = FakeModel()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    with serving(fake.handler()) as url:
+        fake.url = url + "/v1"
+        yield fake
 
 
 def checked(index: ArticleIndex, fake: FakeModel, **table: Any) -> CheckedAnswerer:
@@ -221,7 +216,9 @@ def test_a_failing_model_leaves_the_extractive_answer(
 
 def test_an_unreachable_model_leaves_the_extractive_answer(demo_index: ArticleIndex) -> None:
     fake = FakeModel()
-    fake.server.server_close()  # nothing listens on its port any more
+    with serving(fake.handler()) as url:
+        fake.url = url + "/v1"
+    # The server is gone: nothing listens on its port any more.
     answer = checked(demo_index, fake).answer(QUESTION)
 
     assert answer.answered and answer.citations[0].text == REFERENCE_QUOTE

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from loopback import QuietHandler, serving
 
 from index.errors import SourceError
 from index.report import Failure
@@ -433,40 +432,32 @@ def test_load_bytes_picks_the_reader_by_name() -> None:
 
 
 class Site:
-    """A loopback web server; `pages` maps a path to (status, content type, body)."""
+    """A web site; `pages` maps a path to (status, content type, body). Serve `handler()`
+    on loopback and set `url`."""
 
     def __init__(self) -> None:
         self.pages: dict[str, tuple[int, str | None, bytes]] = {}
         self.user_agents: list[str] = []
+        self.url = ""
+
+    def handler(self) -> type[QuietHandler]:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
                 site.user_agents.append(self.headers.get("User-Agent", ""))
                 status, content_type, body = site.pages.get(self.path, (404, None, b"gone"))
-                self.send_response(status)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.respond(status, body, content_type)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return Handler
 
 
 @pytest.fixture
 def site() -> Iterator[Site]:
     site = Site()
-    thread = threading.Thread(target=site.server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    site.server.shutdown()
-    site.server.server_close()
-    thread.join(timeout=5)
+    with serving(site.handler()) as url:
+        site.url = url
+        yield site
 
 
 def test_url_html_is_read_by_content_type(site: Site) -> None:
