@@ -4,8 +4,9 @@ With `[llm]` configured (`llm.api_base` and `llm.model`: any OpenAI-compatible s
 reached through llama-index's `OpenAILike`), the model reads the question and the best
 sentences found for it, numbered, and answers in a few sentences that each end with the
 numbers of the quotes they rest on. Every claim is then checked against the quotes it
-cites: a name, a number or most of its words that are not in them, and it is left out.
-Only what survives is shown, above the verbatim quotes it cites.
+cites: a word or a number that is not in them, or a denial they don't make (or one they
+make that it drops), and it is left out. Only what survives is shown, above the verbatim
+quotes it cites.
 
 Nothing here runs unless it is configured. When the extractive answer abstains, the model
 is not asked (the articles don't say); when the server fails or no claim survives, the
@@ -14,6 +15,7 @@ answer is the extractive one, with a note saying so.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -86,6 +88,11 @@ class LlmConfig:
                 "llm.api_base is set but llm.model (CITEBOT_LLM_MODEL) is not: set it to "
                 "the name the server knows the model by"
             )
+        if importlib.util.find_spec("llama_index.llms.openai_like") is None:
+            raise SettingsError(
+                "[llm] is configured but llama-index-llms-openai-like is not installed: "
+                "pip install 'citebot[llm]'"
+            )
         key_variable = _text(table, "api_key_env") or DEFAULT_KEY_VARIABLE
         # A relative path is taken from the project folder, like the default.
         prompt_path = PROJECT_ROOT / Path(_text(table, "prompt") or DEFAULT_PROMPT).expanduser()
@@ -112,13 +119,8 @@ def answer_function(
 
 def make_llm(config: LlmConfig) -> Any:
     """The llama-index LLM for `config` (an OpenAI-compatible chat endpoint)."""
-    try:
-        from llama_index.llms.openai_like import OpenAILike
-    except ImportError:
-        raise SettingsError(
-            "[llm] is configured but llama-index-llms-openai-like is not installed: "
-            "pip install 'citebot[llm]'"
-        ) from None
+    from llama_index.llms.openai_like import OpenAILike  # installed: LlmConfig checked
+
     return OpenAILike(
         model=config.model,
         api_base=config.api_base,
@@ -134,7 +136,7 @@ def make_llm(config: LlmConfig) -> Any:
 
 @dataclass(frozen=True)
 class Claim:
-    """One stretch of the model's reply and the quote numbers it cites (1-based)."""
+    """One sentence of the model's reply and the quote numbers it cites (1-based)."""
 
     text: str  # as written, with its references
     body: str  # without them
