@@ -228,9 +228,10 @@ def unsupported(claim: Claim, quotes: list[str]) -> str | None:
     for number in _NUMBER.findall(claim.body):
         if _plain_number(number) not in quoted_numbers:
             return f"{number} is not in the quotes it cites"
-    if _negated(claim.body) != _negated(cited):
-        if _negated(claim.body):
-            return "it denies what the quotes it cites do not"
+    denies, quotes_deny = _negated(claim.body), _negated(cited)
+    if denies and not quotes_deny:
+        return "it denies what the quotes it cites do not"
+    if quotes_deny and not denies:
         return "the quotes it cites deny what it does not"
     known = set(terms(_without_possessives(cited)))
     body = _NUMBER.sub(" ", _without_possessives(claim.body))  # numbers are checked above

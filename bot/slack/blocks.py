@@ -16,6 +16,8 @@ from bot.slack import messages
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
+# A note in a context block (the LLM's check) is cut to this many characters.
+MAX_NOTE_TEXT = 2000
 MAX_BUTTON_VALUE = 2000
 MAX_MESSAGE_TEXT = 40000
 # A quoted passage (shown when nothing is cited) is cut to this many characters.
@@ -127,14 +129,16 @@ def _model_blocks(answer: Answer) -> list[Block]:
     model = report.model[:100]  # escaped with the note
     if not answer.summary:
         failure = report.failure or ""
-        return [_context(fit(messages.MODEL_FAILED.format(model=model, failure=failure), 2000))]
+        return [
+            _context(fit(messages.MODEL_FAILED.format(model=model, failure=failure), MAX_NOTE_TEXT))
+        ]
     if report.left_out:
         count = len(report.left_out)
         sentences = "1 sentence" if count == 1 else f"{count} sentences"
         note = messages.MODEL_LEFT_OUT.format(model=model, count=sentences)
     else:
         note = messages.MODEL_CHECKED.format(model=model)
-    return [_section(fit(answer.summary, MAX_SECTION_TEXT)), _context(fit(note, 2000))]
+    return [_section(fit(answer.summary, MAX_SECTION_TEXT)), _context(fit(note, MAX_NOTE_TEXT))]
 
 
 def _passage_section(passage: PassageHit) -> Block:
