@@ -7,6 +7,7 @@ closest passages instead of citations.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +17,7 @@ import numpy as np
 from bot.answer_types import answer_kind, has_answer_kind
 from bot.answers import Answer, Citation, PassageHit
 from bot.question_time import question_time
+from bot.reader import SentenceReader, reader_text
 from index.errors import CitebotError
 from index.keyword import KeywordIndex
 from index.passages import SENTENCE_VECTORS
@@ -56,6 +58,10 @@ TITLE_CREDIT = 0.3
 # recall@1 0.573 -> 0.621, SQuAD recall@5 +0.005 (docs/EVALUATION.md); it does not
 # change which sentences are quoted.
 FUSED_ORDER_WEIGHT = 0.2
+# What the reader's probability that a sentence answers adds to its score (the features'
+# scores span about 0 to 1.6). Chosen on SQuAD split A and RealTime QA 2022
+# (docs/EVALUATION.md).
+READER_WEIGHT = 1.0
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
@@ -91,12 +97,25 @@ class Ranking:
 
 
 class Answerer:
-    """Answers questions from an `ArticleIndex`, without an LLM."""
+    """Answers questions from an `ArticleIndex`, without an LLM.
 
-    def __init__(self, index: ArticleIndex, settings: Settings) -> None:
+    The feature scorer ranks every sentence of the best passages; the reader (a
+    cross-encoder, `answer.reader`) then reads the question with each of the best
+    `answer.reader_candidates` of them and its score is added to theirs.
+    """
+
+    def __init__(
+        self,
+        index: ArticleIndex,
+        settings: Settings,
+        reader: SentenceReader | None | str = "settings",
+    ) -> None:
         self.index = index
         self.settings = settings
         self.retriever = HybridRetriever(index)
+        if reader == "settings":
+            reader = SentenceReader.from_setting(settings.reader, settings.reader_int8)
+        self.reader = reader
 
     def answer(self, question: str, asked_on: date | None = None) -> Answer:
         """Answer `question` as asked on `asked_on` (default today): articles published
@@ -139,6 +158,8 @@ class Answerer:
         if not passages:
             return Ranking(question, query, when, [], [])
         sentences = self.score_sentences(question, query, passages, stored.keywords, when)
+        if self.reader is not None:
+            sentences = self.read(question, sentences)
         best: dict[str, float] = {}
         for sentence in sentences:
             best.setdefault(sentence.passage.id, sentence.score)
@@ -197,6 +218,29 @@ class Answerer:
             )
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
+
+
+    def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
+        """The sentences re-ranked: the best `answer.reader_candidates` of them gain
+        READER_WEIGHT times the reader's probability that they answer the question (the
+        others, ranked below them, gain nothing), in their score and their support."""
+        head = sentences[: self.settings.reader_candidates]
+        logits = self.reader.score(question, [reader_input(s) for s in head])
+        gains = READER_WEIGHT / (1.0 + np.exp(-logits))
+        read = [
+            dataclasses.replace(s, score=s.score + gain, support=s.support + gain)
+            for s, gain in zip(head, gains.tolist(), strict=True)
+        ]
+        read.sort(key=lambda s: s.score, reverse=True)
+        return read + sentences[len(head) :]
+
+
+def reader_input(sentence: ScoredSentence) -> str:
+    """The sentence as the reader reads it: with its title and the sentence before it."""
+    spans = stored_sentences(sentence.passage.metadata)
+    i = spans.index((sentence.start, sentence.end))
+    previous = sentence.passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+    return reader_text(sentence.text, previous, sentence.passage.metadata["title"])
 
 
 def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float:

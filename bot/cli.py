@@ -227,3 +227,6 @@ def _finish(report: IndexReport) -> None:
 from bot.evaluation.command import eval_command  # noqa: E402
 
 main.add_command(eval_command, "eval")
+from bot.training.command import train_reader_command  # noqa: E402
+
+main.add_command(train_reader_command, "train-reader")

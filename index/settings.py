@@ -44,6 +44,11 @@ class Settings:
     max_citations: int = 3
     candidate_passages: int = 25
     min_confidence: float = 0.72
+    # The sentence reader (bot/reader.py): "bundled", "none", or a cross-encoder's name
+    # or folder; it re-reads the best `reader_candidates` sentences of each answer.
+    reader: str = "bundled"
+    reader_candidates: int = 12
+    reader_int8: bool = False
     # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -111,6 +116,8 @@ def settings_from_dict(
         max_citations=reader.integer("answer", "max_citations", minimum=1, default=3),
         candidate_passages=reader.integer("answer", "candidate_passages", minimum=1, default=25),
         min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.72),
+        reader=reader.text("answer", "reader", "CITEBOT_READER") or "bundled",
+        reader_candidates=reader.integer("answer", "reader_candidates", minimum=1, default=12),
         extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
     )
 

@@ -46,7 +46,7 @@ BUILD_PREFIX = "passages-"
 ARTICLES_PER_BATCH = 64
 PAGE = 2000
 # Bump when sentence or passage splitting changes: stored offsets depend on it.
-SPLITTER_VERSION = "punkt-english-2"
+SPLITTER_VERSION = "punkt-english-3"
 # A build whose rebuild has not renewed its lease (`heartbeat_at`) for this long was
 # abandoned: its rebuild was killed. A running rebuild renews it as it goes.
 BUILD_LEASE = timedelta(minutes=15)

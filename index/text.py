@@ -25,10 +25,47 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for para_start, para_end in _paragraphs(text):
         paragraph = text[para_start:para_end]
-        for start, end in tokenizer.span_tokenize(paragraph):
-            if paragraph[start:end].strip():
-                spans.append((para_start + start, para_start + end))
+        pieces = [s for s in tokenizer.span_tokenize(paragraph) if paragraph[s[0] : s[1]].strip()]
+        spans += [(para_start + s, para_start + e) for s, e in _rejoined(paragraph, pieces)]
     return spans
+
+
+# Abbreviations that end no sentence but that the trained model lacks: Punkt splits
+# "born on 10 July [O.S. 28 June]" and "(e.g. apples)" after them. Punkt still splits
+# after one when the next word is a frequent sentence starter ("The").
+_EXTRA_ABBREVIATIONS = (
+    "e.g", "i.e", "o.s", "n.s", "cf", "viz", "vs", "approx", "ca", "fig", "figs", "vol",
+    "pp", "nos", "op", "al",
+)
+# "No." ends a sentence ("No. That is wrong.") unless a number follows ("No. 5").
+_NUMBER_SIGN = re.compile(r"\bNos?\.$")
+# A sentence may hold at most this many characters of a bracketed note that a split cut.
+_MAX_JOINED_CHARS = 800
+
+
+def _rejoined(paragraph: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Joins a piece to the next while it leaves a bracket open that the next one closes
+    ("(see Fig. 3)", "[O.S. 28 June]"), or ends in "No." before a number ("No. 5")."""
+    joined: list[tuple[int, int]] = []
+    for start, end in pieces:
+        if joined and _continues(paragraph, *joined[-1], start, end):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def _continues(paragraph: str, start: int, end: int, next_start: int, next_end: int) -> bool:
+    if next_end - start > _MAX_JOINED_CHARS:
+        return False
+    piece = paragraph[start:end]
+    if _NUMBER_SIGN.search(piece) and paragraph[next_start].isdigit():
+        return True
+    following = paragraph[next_start:next_end]
+    return any(
+        piece.count(opening) > piece.count(closing) and closing in following
+        for opening, closing in ("()", "[]")
+    )
 
 
 def _paragraphs(text: str) -> Iterator[tuple[int, int]]:
@@ -53,7 +90,9 @@ def _sentence_tokenizer() -> PunktTokenizer:
     # The trained English model knows abbreviations ("U.N.", "Mr.") that the untrained
     # tokenizer splits at; llama-index ships its data, so this works offline.
     globals_helper.wait_for_nltk_check()
-    return PunktTokenizer("english")
+    tokenizer = PunktTokenizer("english")
+    tokenizer._params.abbrev_types.update(_EXTRA_ABBREVIATIONS)
+    return tokenizer
 
 
 @lru_cache(maxsize=1)

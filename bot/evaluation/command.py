@@ -35,6 +35,12 @@ LABELS = {
     required=True,
     help="squad: a SQuAD v1.1 JSON file; realtimeqa: a folder with qa/, gold/ and gcs/.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["A", "B"]),
+    help="SQuAD only: index and ask only the articles of split A (sorted titles, even "
+    "positions: what the reader trains on) or B (odd positions: what measures it).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Ask N questions, sampled by --seed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every sample.")
 @click.option("--articles", type=click.IntRange(min=1), help="Index only N gold articles.")
@@ -55,6 +61,7 @@ LABELS = {
 def eval_command(
     path: Path,
     fmt: str,
+    split: str | None,
     limit: int | None,
     seed: int,
     articles: int | None,
@@ -81,14 +88,15 @@ def eval_command(
     from bot.evaluation.readers import read_eval_set
     from bot.evaluation.runner import ask_all, build_index
     from bot.evaluation.sampling import Sample, select
+    from bot.evaluation.splits import squad_split
     from index.errors import CitebotError
     from index.settings import load_settings
 
     settings = load_settings()
-    chosen = select(
-        read_eval_set(fmt, path),
-        Sample(seed, limit, articles, distractors, unanswerable),
-    )
+    eval_set = read_eval_set(fmt, path)
+    if split:
+        eval_set = squad_split(eval_set, split)
+    chosen = select(eval_set, Sample(seed, limit, articles, distractors, unanswerable))
     if not chosen.questions and not chosen.unanswerable:
         raise CitebotError(f"{path} has no questions to ask with these options")
     started = time.perf_counter()
@@ -104,6 +112,7 @@ def eval_command(
         "format": fmt,
         "path": str(path),
         "seed": seed,
+        "split": split,
         "articles": len(chosen.articles) - len(chosen.distractor_ids),
         "distractors": len(chosen.distractor_ids),
         "passages": len(built.index.stored_passages().ids),

@@ -1,0 +1,32 @@
+"""The fixed split of SQuAD v1.1 dev by article: what the shipped reader may train on (A)
+and what only measures it (B).
+
+The 48 article titles are sorted; even positions (0, 2, ...) are split A, odd positions
+split B. A question belongs to the split of its article, so no paragraph of B is ever seen
+in training.
+"""
+
+from __future__ import annotations
+
+from bot.evaluation.readers import EvalDataError, EvalSet
+
+SPLITS = ("A", "B")
+
+
+def split_titles(titles: list[str], split: str) -> list[str]:
+    """The titles of `split`: sorted, even positions for A, odd for B."""
+    if split not in SPLITS:
+        raise EvalDataError(f"split {split!r} does not exist: use A (training) or B (measuring)")
+    return sorted(titles)[SPLITS.index(split) :: 2]
+
+
+def squad_split(eval_set: EvalSet, split: str) -> EvalSet:
+    """The articles of `split` and the questions about them (distractors are dropped)."""
+    titles = [a.id for a in eval_set.articles if a.id not in eval_set.distractor_ids]
+    if not all(t.startswith("squad:") for t in titles):
+        raise EvalDataError("--split applies to SQuAD sets only (--format squad)")
+    keep = set(split_titles(titles, split))
+    return EvalSet(
+        articles=[a for a in eval_set.articles if a.id in keep],
+        questions=[q for q in eval_set.questions if set(q.gold_article_ids) <= keep],
+    )

@@ -1,0 +1,120 @@
+"""The sentence reader: a cross-encoder that reads the question together with one candidate
+sentence (and that sentence's title and the sentence before it) and scores how well the
+sentence answers it.
+
+citebot ships one, trained here from all-MiniLM-L6-v2 on SQuAD (bot/models/reader/,
+its model card beside the weights; `citebot train-reader` retrains it). `answer.reader`
+names another sentence-transformers cross-encoder (a name or a folder), or "none".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import CitebotError
+
+BUNDLED_READER = Path(__file__).resolve().parent / "models" / "reader"
+# Tokens of a (question, sentence with its context) pair: the sentence comes first, so a
+# long context is what gets cut.
+MAX_LENGTH = 128
+
+log = logging.getLogger(__name__)
+
+
+class ReaderError(CitebotError):
+    """The configured reader cannot be loaded; the message names the file and setting."""
+
+
+def reader_text(sentence: str, previous: str, title: str) -> str:
+    """What the reader reads beside the question: the sentence, then its article's title
+    and the sentence before it (what "it" or "he" may refer to)."""
+    context = " ".join(part for part in (f"{title}." if title else "", previous) if part)
+    return f"{sentence} [SEP] {context}" if context else sentence
+
+
+class SentenceReader:
+    """Scores (question, sentence) pairs with a cross-encoder; higher is a better answer.
+
+    The model is loaded on first use (once, also when several threads ask at the same
+    time), or at once with `load()`. `int8` quantizes its linear layers after loading
+    (docs/BENCHMARKS.md measures what that costs and saves).
+    """
+
+    def __init__(self, name_or_path: str, int8: bool = False) -> None:
+        self.name_or_path = name_or_path
+        self.int8 = int8
+        self._model = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_setting(cls, value: str, int8: bool = False) -> SentenceReader | None:
+        """The reader `answer.reader` names: "bundled", "none", or a model name or folder."""
+        if value == "none":
+            return None
+        return cls(str(BUNDLED_READER) if value == "bundled" else value, int8)
+
+    def load(self) -> SentenceReader:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+        return self
+
+    def _load(self):
+        path = Path(self.name_or_path).expanduser()
+        looks_local = path.is_absolute() or self.name_or_path.startswith((".", "~"))
+        if looks_local and not (path / "config.json").is_file():
+            raise ReaderError(
+                f"the reader {path} has no config.json: point answer.reader (CITEBOT_READER) "
+                'at a cross-encoder folder, or set it to "bundled" or "none"'
+            )
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        try:
+            model = CrossEncoder(
+                str(path) if path.exists() else self.name_or_path,
+                max_length=MAX_LENGTH,
+                device="cpu",
+                model_kwargs={"dtype": torch.float32},
+            )
+        except Exception as exc:  # a corrupt or foreign folder fails in many ways
+            raise ReaderError(
+                f"the reader {self.name_or_path} cannot be loaded ({type(exc).__name__}: "
+                f"{_first_line(exc)}): point answer.reader (CITEBOT_READER) at a "
+                'sentence-transformers cross-encoder, or set it to "none"'
+            ) from None
+        model.eval()
+        if self.int8:
+            hf_model = model[0].model
+            model[0].model = torch.ao.quantization.quantize_dynamic(
+                hf_model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        log.info("reader %s loaded%s", self.name_or_path, " (int8)" if self.int8 else "")
+        return model
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        """One raw score (a logit) per text, in order."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        import torch
+
+        model = self.load()._model
+        with torch.inference_mode():
+            scores = model.predict(
+                [(question, text) for text in texts],
+                batch_size=len(texts),
+                activation_fn=torch.nn.Identity(),
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no message"
