@@ -3,8 +3,9 @@
 Answers SQuAD dev questions from the benchmark index (built by `benchmarks.indexing`),
 or RealTime QA questions on their own dates (`--realtimeqa DIR`, for an index of news
 such as the one `citebot eval --format realtimeqa` builds), timing `Answerer.answer` as
-a whole and, inside it, the query embedding, the dense search, the keyword scoring and
-the sentence encoding.
+a whole and, inside it, the query embedding, the dense search, the keyword scoring, the
+sentence encoding and the reader. Each question is also answered with the reader off
+(`answer_ms_reader_off`), in the same run.
 
     python -m benchmarks.latency --questions 200 --threads 1
     python -m benchmarks.latency --home ~/.local/share/citebot/eval-cache/KEY \
@@ -100,14 +101,22 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--realtimeqa", type=Path, help="ask RealTime QA questions instead")
+    parser.add_argument("--reader-candidates", type=int, help="answer.reader_candidates")
+    parser.add_argument("--reader-int8", action="store_true", help="answer.reader_int8 = true")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = bench_settings(args.home)
+    changes: dict[str, object] = {"reader_int8": True} if args.reader_int8 else {}
+    if args.reader_candidates:
+        changes["reader_candidates"] = args.reader_candidates
+    settings = bench_settings(args.home, **changes)
     index = ArticleIndex(settings)
     answerer = Answerer(index, settings)
+    without_reader = Answerer(index, settings, reader=None)
+    if answerer.reader is not None:
+        answerer.reader.load()
     asked = questions(args.questions + args.warmup, args.realtimeqa)
     rss_start = rss_mb()
     with timed() as load:
@@ -124,16 +133,23 @@ def main() -> None:
     object.__setattr__(stored, "similarities", stopwatch.wrap("dense search", stored.similarities))
     stored.keywords.scores = stopwatch.wrap("keyword scoring", stored.keywords.scores)
     index.stored_passages = stopwatch.wrap("index state checks", index.stored_passages)
+    if answerer.reader is not None:
+        answerer.reader.score = stopwatch.wrap("reader", answerer.reader.score)
+    labels = ("query embedding", "dense search", "keyword scoring", "sentence encoding", "reader")
 
     totals: list[float] = []
+    reader_off: list[float] = []
     parts: dict[str, list[float]] = defaultdict(list)
     answered = 0
     for question, asked_on in asked[args.warmup :]:
+        start = time.perf_counter()
+        without_reader.answer(question, asked_on)
+        reader_off.append(time.perf_counter() - start)
         stopwatch.current.clear()
         start = time.perf_counter()
         answered += answerer.answer(question, asked_on).answered
         totals.append(time.perf_counter() - start)
-        for label in ("query embedding", "dense search", "keyword scoring", "sentence encoding"):
+        for label in labels:
             parts[label].append(stopwatch.current[label])
         parts["index state checks"].append(stopwatch.current["index state checks"])
         parts["other"].append(totals[-1] - sum(stopwatch.current.values()))
@@ -151,7 +167,14 @@ def main() -> None:
                 "passages": status.passages,
                 "questions": len(totals),
                 "answered": answered,
+                "reader": settings.reader,
+                "reader_candidates": settings.reader_candidates,
+                "reader_int8": settings.reader_int8,
                 "answer_ms": {"p50": percentile(totals, 50), "p95": percentile(totals, 95)},
+                "answer_ms_reader_off": {
+                    "p50": percentile(reader_off, 50),
+                    "p95": percentile(reader_off, 95),
+                },
                 "breakdown_ms": {
                     label: {"p50": percentile(v, 50), "p95": percentile(v, 95)}
                     for label, v in parts.items()

@@ -8,14 +8,16 @@ closest passages instead of citations.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import re
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
 from bot.answer_types import answer_kind, has_answer_kind
-from bot.answers import Answer, Citation, PassageHit
+from bot.answers import Answer, Citation, Outlet, PassageHit
 from bot.question_time import question_time
 from bot.reader import SentenceReader, reader_text
 from index.errors import CitebotError
@@ -65,6 +67,10 @@ READER_WEIGHT = 1.0
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
+# Two sentences whose words match this closely (difflib's ratio) are one sentence quoted
+# from two copies of a story.
+NEAR_COPY = 0.9
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class Answerer:
             return answer, ranking
         best = sentences[0]
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
-        citations = [citation_of(s) for s in cited[: self.settings.max_citations]]
+        citations = distinct_citations(cited, self.settings.max_citations)
         return Answer(question, True, citations, shown, confidence=confidence), ranking
 
     def rank(self, question: str, asked_on: date | None = None) -> Ranking:
@@ -256,6 +262,39 @@ def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float
         or when.is_recent(s.passage.metadata["published"])
     ]
     return max((s.support for s in eligible), default=0.0)
+
+
+def distinct_citations(sentences: list[ScoredSentence], limit: int) -> list[Citation]:
+    """Up to `limit` citations of `sentences`, best first, each sentence quoted once: a
+    copy of it in another article (the same wire story from two outlets) is listed in
+    the first one's `also_in` instead."""
+    citations: list[Citation] = []
+    keys: list[list[str]] = []
+    for sentence in sentences:
+        key = _WORDS.findall(sentence.text.casefold())
+        copy_of = next((i for i, k in enumerate(keys) if _same_words(k, key)), None)
+        if copy_of is None:
+            if len(citations) < limit:
+                citations.append(citation_of(sentence))
+                keys.append(key)
+            continue
+        first = citations[copy_of]
+        outlet = Outlet(**_article_fields(sentence.passage.metadata))
+        if sentence.passage.metadata["article_id"] != first.article_id and outlet not in (
+            first.also_in
+        ):
+            citations[copy_of] = dataclasses.replace(first, also_in=(*first.also_in, outlet))
+    return citations
+
+
+def _same_words(a: list[str], b: list[str]) -> bool:
+    """The same sentence but for punctuation, case and a word or two an outlet changed
+    ("(AP) --", "said on Tuesday")."""
+    if a == b:
+        return True
+    if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < NEAR_COPY:
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= NEAR_COPY
 
 
 def citation_of(sentence: ScoredSentence) -> Citation:

@@ -7,10 +7,21 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Outlet:
+    """Another article that has the same sentence (a copy of the same wire story)."""
+
+    title: str
+    source: str
+    url: str | None
+    published: str | None
+
+
+@dataclass(frozen=True)
 class Citation:
     """One sentence quoted verbatim from an article.
 
-    `start`/`end` are its character offsets in the article's stored text.
+    `start`/`end` are its character offsets in the article's stored text. `also_in` lists
+    the other articles that have the same sentence, quoted once.
     """
 
     text: str
@@ -22,6 +33,13 @@ class Citation:
     article_id: str
     start: int
     end: int
+    also_in: tuple[Outlet, ...] = ()
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> Citation:
+        """The inverse of `dataclasses.asdict`."""
+        outlets = tuple(Outlet(**o) for o in fields.get("also_in", ()))
+        return cls(**(fields | {"also_in": outlets}))
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,10 @@ class Answer:
             "question": self.question,
             "answered": self.answered,
             "confidence": round(self.confidence, 4),
-            "citations": [{k: asdict(c)[k] for k in keys} | {"url": c.url} for c in self.citations],
+            "citations": [
+                {k: asdict(c)[k] for k in keys}
+                | {"url": c.url, "also_in": [asdict(o) for o in c.also_in]}
+                for c in self.citations
+            ],
             "passages": [asdict(p) for p in self.passages],
         } | ({"summary": self.summary, "model": asdict(self.model)} if self.model else {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.answers import Answer, Citation, PassageHit
+from bot.answers import Answer, Citation, Outlet, PassageHit
 
 NOT_ANSWERED = "The indexed articles don't answer this question."
 LEFT_OUT = "Left out of the model's answer, not supported by the quotes it cited:"
@@ -21,6 +21,11 @@ def render_answer(answer: Answer, width: int = 88) -> str:
         for number, citation in enumerate(answer.citations, 1):
             lines += _quote(f"[{number}] \u201c{citation.text}\u201d", width)
             lines.append(f"    \u2014 {_attribution(citation)}")
+            if citation.also_in:
+                also = "; ".join(_attribution(outlet) for outlet in citation.also_in)
+                lines += textwrap.wrap(
+                    f"also in: {also}", width, initial_indent="      ", subsequent_indent="      "
+                )
             lines.append("")
     else:
         lines.append(NOT_ANSWERED)
@@ -37,7 +42,7 @@ def render_answer(answer: Answer, width: int = 88) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _attribution(item: Citation | PassageHit) -> str:
+def _attribution(item: Citation | PassageHit | Outlet) -> str:
     parts = [item.title, item.source]
     if item.published:
         parts.append(item.published)

@@ -16,16 +16,24 @@ def sentences(text: str) -> list[str]:
     [
         (
             "Tesla was born on 10 July [O.S. 28 June] 1856 in Smiljan. His father was a priest.",
-            ["Tesla was born on 10 July [O.S. 28 June] 1856 in Smiljan.",
-             "His father was a priest."],
+            [
+                "Tesla was born on 10 July [O.S. 28 June] 1856 in Smiljan.",
+                "His father was a priest.",
+            ],
         ),
         (
             "Many fruits (e.g. apples and pears) grow here. Others (i.e. Bananas) do not.",
             ["Many fruits (e.g. apples and pears) grow here.", "Others (i.e. Bananas) do not."],
         ),
         ("The U.S. Army said so. It left.", ["The U.S. Army said so.", "It left."]),
-        ("He lived at No. 5 Baker Street. He left.", ["He lived at No. 5 Baker Street.", "He left."]),
-        ("Prices rose (see Fig. 3). Then they fell.", ["Prices rose (see Fig. 3).", "Then they fell."]),
+        (
+            "He lived at No. 5 Baker Street. He left.",
+            ["He lived at No. 5 Baker Street.", "He left."],
+        ),
+        (
+            "Prices rose (see Fig. 3). Then they fell.",
+            ["Prices rose (see Fig. 3).", "Then they fell."],
+        ),
     ],
 )
 def test_notes_and_abbreviations_stay_in_their_sentence(text: str, expected: list[str]) -> None:

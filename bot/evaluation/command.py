@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,38 @@ LABELS = {
 }
 
 
+READER_OFF_KEYS = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "mrr",
+    "best_sentence_hit@1",
+    "citation_hit@1",
+    "citation_hit@3",
+    "answered",
+    "unanswerable_answered",
+    "min_confidence@90",
+    "unanswerable_answered@90",
+    "p50_ms",
+    "p95_ms",
+)
+
+
 @click.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["squad", "realtimeqa"]),
+    type=click.Choice(["squad", "realtimeqa", "realtimeqa-weeks"]),
     required=True,
-    help="squad: a SQuAD v1.1 JSON file; realtimeqa: a folder with qa/, gold/ and gcs/.",
+    help="squad: a SQuAD v1.1 JSON file; realtimeqa: a folder with qa/, gold/ and gcs/; "
+    "realtimeqa-weeks: a folder with qa/ and gcs/ only (no gold articles), each week's "
+    "questions asked against that week's search results.",
+)
+@click.option(
+    "--weeks",
+    type=click.IntRange(min=1),
+    help="realtimeqa-weeks only: ask N weeks, sampled by --seed (default: every week).",
 )
 @click.option(
     "--split",
@@ -61,6 +86,7 @@ LABELS = {
 def eval_command(
     path: Path,
     fmt: str,
+    weeks: int | None,
     split: str | None,
     limit: int | None,
     seed: int,
@@ -82,25 +108,87 @@ def eval_command(
     Examples:
       citebot eval --format squad dev-v1.1.json --limit 300
       citebot eval --format realtimeqa realtimeqa_2022/ --distractors 300 --json
+      citebot eval --format realtimeqa-weeks realtimeqa_2023_2024/ --weeks 40 --baselines
     """
-    from bot.answering import Answerer
     from bot.evaluation.metrics import aggregate
-    from bot.evaluation.readers import read_eval_set
-    from bot.evaluation.runner import ask_all, build_index
-    from bot.evaluation.sampling import Sample, select
+    from bot.evaluation.readers import read_eval_set, read_realtimeqa_weeks
+    from bot.evaluation.sampling import Sample, sample_weeks, select
     from bot.evaluation.splits import squad_split
     from index.errors import CitebotError
     from index.settings import load_settings
 
     settings = load_settings()
-    eval_set = read_eval_set(fmt, path)
-    if split:
-        eval_set = squad_split(eval_set, split)
-    chosen = select(eval_set, Sample(seed, limit, articles, distractors, unanswerable))
-    if not chosen.questions and not chosen.unanswerable:
+    if fmt == "realtimeqa-weeks":
+        sets = sample_weeks(read_realtimeqa_weeks(path), weeks, seed)
+    else:
+        eval_set = read_eval_set(fmt, path)
+        sets = [squad_split(eval_set, split) if split else eval_set]
+    samples = [
+        select(s, Sample(seed, limit, articles, distractors, unanswerable)) for s in sets
+    ]
+    if not any(c.questions or c.unanswerable for c in samples):
         raise CitebotError(f"{path} has no questions to ask with these options")
+    runs = [_run(chosen, settings, baselines) for chosen in samples]
+    results = [r for run in runs for r in run.results]
+    held_out = [r for run in runs for r in run.held_out]
+    summary: dict[str, Any] = aggregate(results, held_out) | {
+        "format": fmt,
+        "path": str(path),
+        "seed": seed,
+        "split": split,
+        "weeks": [run.name for run in runs] if fmt == "realtimeqa-weeks" else None,
+        "articles": sum(run.articles for run in runs),
+        "distractors": sum(run.distractors for run in runs),
+        "passages": sum(run.passages for run in runs),
+        "index_cached": all(run.cached for run in runs),
+        "passages_embedded": sum(run.embedded for run in runs),
+        "index_seconds": round(sum(run.index_seconds for run in runs), 1),
+        "cache_dir": ", ".join(run.cache_dir for run in runs),
+        "reader": settings.reader,
+    }
+    if baselines:
+        from bot.evaluation.baselines import summarize
+
+        summary["baselines"] = summarize([b for run in runs for b in run.baselines])
+        if settings.reader != "none":
+            off = aggregate(
+                [r for run in runs for r in run.reader_off],
+                [r for run in runs for r in run.reader_off_held_out],
+            )
+            summary["baselines"]["citebot with the reader off"] = {
+                k: v for k, v in off.items() if k in READER_OFF_KEYS
+            }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(_table(summary))
+
+
+@dataclass
+class _Run:
+    name: str
+    results: list
+    held_out: list
+    baselines: list
+    reader_off: list
+    reader_off_held_out: list
+    articles: int
+    distractors: int
+    passages: int
+    cached: bool
+    embedded: int
+    index_seconds: float
+    cache_dir: str
+
+
+def _run(chosen, settings, baselines: bool) -> _Run:
+    """Indexes one set (cached), asks its questions, and with `baselines` also the plain
+    methods and citebot with the reader off, on the same index."""
+    from bot.answering import Answerer
+    from bot.evaluation.runner import ask_all, build_index
+
     started = time.perf_counter()
-    with _bar("Indexing", len(chosen.articles), "article") as bar:
+    with _bar(f"Indexing {chosen.name}".strip(), len(chosen.articles), "article") as bar:
         built = build_index(chosen.articles, settings, bar.update)
     index_seconds = time.perf_counter() - started
     answerer = Answerer(built.index, built.index.settings)
@@ -108,31 +196,34 @@ def eval_command(
     with _bar("Asking", total, "question") as bar:
         results = ask_all(answerer, chosen.questions, bar.update)
         held_out = ask_all(answerer, chosen.unanswerable, bar.update)
-    summary: dict[str, Any] = aggregate(results, held_out) | {
-        "format": fmt,
-        "path": str(path),
-        "seed": seed,
-        "split": split,
-        "articles": len(chosen.articles) - len(chosen.distractor_ids),
-        "distractors": len(chosen.distractor_ids),
-        "passages": len(built.index.stored_passages().ids),
-        "index_cached": built.cached,
-        "passages_embedded": built.passages_embedded,
-        "index_seconds": round(index_seconds, 1),
-        "cache_dir": str(built.cache_dir),
-    }
+    plain, off, off_held = [], [], []
     if baselines:
-        from bot.evaluation.baselines import ask_baselines, summarize
+        from bot.evaluation.baselines import ask_baselines
 
         with _bar("Baselines", len(chosen.questions), "question") as bar:
             plain = ask_baselines(
                 answerer.retriever, built.index.encoder, chosen.questions, bar.update
             )
-        summary["baselines"] = summarize(plain)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        click.echo(_table(summary))
+        if answerer.reader is not None:
+            without = Answerer(built.index, built.index.settings, reader=None)
+            with _bar("Reader off", total, "question") as bar:
+                off = ask_all(without, chosen.questions, bar.update)
+                off_held = ask_all(without, chosen.unanswerable, bar.update)
+    return _Run(
+        name=chosen.name,
+        results=results,
+        held_out=held_out,
+        baselines=plain,
+        reader_off=off,
+        reader_off_held_out=off_held,
+        articles=len(chosen.articles) - len(chosen.distractor_ids),
+        distractors=len(chosen.distractor_ids),
+        passages=len(built.index.stored_passages().ids),
+        cached=built.cached,
+        embedded=built.passages_embedded,
+        index_seconds=index_seconds,
+        cache_dir=str(built.cache_dir),
+    )
 
 
 def _table(summary: dict[str, Any]) -> str:

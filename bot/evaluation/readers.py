@@ -50,10 +50,12 @@ class EvalSet:
     questions: list[EvalQuestion]
     distractor_ids: frozenset[str] = frozenset()
     unanswerable: list[EvalQuestion] = field(default_factory=list)
+    name: str = ""
 
 
 def read_eval_set(fmt: str, path: Path) -> EvalSet:
-    """Reads `path` as `fmt` ("squad" or "realtimeqa")."""
+    """Reads `path` as `fmt` ("squad" or "realtimeqa"; read_realtimeqa_weeks reads the
+    weeks without gold articles)."""
     readers = {"squad": read_squad, "realtimeqa": read_realtimeqa}
     try:
         return readers[fmt](Path(path))
@@ -146,6 +148,58 @@ def read_realtimeqa(folder: Path) -> EvalSet:
         questions=questions,
         distractor_ids=frozenset(a.id for a in distractors),
     )
+
+
+def read_realtimeqa_weeks(folder: Path) -> list[EvalSet]:
+    """One set per week of a RealTime QA folder without gold articles (qa/ and gcs/):
+    the week's search-result articles, and the questions whose correct choice's text
+    occurs in their own search results (those articles are their gold articles)."""
+    weeks = sorted((Path(folder) / "qa").glob("*_qa.jsonl"))
+    if not weeks:
+        raise EvalDataError(f"{folder} has no qa/*_qa.jsonl files: is it a RealTime QA folder?")
+    try:
+        return [_week(qa_path) for qa_path in weeks]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise EvalDataError(
+            f"{folder} does not follow the RealTime QA schema: {type(exc).__name__} {exc}"
+        ) from None
+
+
+def _week(qa_path: Path) -> EvalSet:
+    week = qa_path.name.split("_", 1)[0]
+    gcs = qa_path.parent.parent / "gcs"
+    found = [p for p in (gcs / f"{week}_gcs.jsonl.gz", gcs / f"{week}_gcs.jsonl") if p.exists()]
+    if not found:
+        raise EvalDataError(f"{gcs} has no {week}_gcs.jsonl(.gz) for {qa_path.name}")
+    articles: dict[str, Article] = {}
+    results: dict[str, list[str]] = {}
+    for record in _json_lines(found[0]):
+        for result in record["search_result"]:
+            if not result.get("text"):
+                continue
+            url = _without_fragment(result["url"])
+            articles.setdefault(url, _news_article(url, result, result.get("title")))
+            results.setdefault(record["question_id"], []).append(url)
+    questions = []
+    for qa in _json_lines(qa_path):
+        correct = [qa["choices"][int(i)].strip(CHOICE_QUOTES) for i in qa["answer"]]
+        golds = [c.casefold() for c in correct if c]
+        having = [
+            articles[url].id
+            for url in dict.fromkeys(results.get(qa["question_id"], []))
+            if any(g in articles[url].text.casefold() for g in golds)
+        ]
+        if having:
+            questions.append(
+                EvalQuestion(
+                    id=qa["question_id"],
+                    question=qa["question_sentence"],
+                    answers=_unique_texts(correct),
+                    gold_article_ids=having,
+                    question_date=_iso(qa.get("question_date")),
+                )
+            )
+    return EvalSet(articles=list(articles.values()), questions=questions, name=week)
 
 
 def _news_article(url: str, result: dict[str, Any], title: str | None) -> Article:

@@ -54,7 +54,13 @@ def select(eval_set: EvalSet, sample: Sample) -> EvalSet:
         questions=_sampled(questions, sample.limit, _rng(sample, "questions")),
         distractor_ids=frozenset(distractors),
         unanswerable=_sampled(unanswerable, sample.unanswerable, _rng(sample, "unanswerable")),
+        name=eval_set.name,
     )
+
+
+def sample_weeks(weeks: list[EvalSet], count: int | None, seed: int) -> list[EvalSet]:
+    """`count` of the weeks drawn by `seed` (every week when None), in date order."""
+    return _sampled(weeks, count, random.Random(f"{seed}:weeks"))
 
 
 def _rng(sample: Sample, purpose: str) -> random.Random:

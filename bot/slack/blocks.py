@@ -110,11 +110,20 @@ def fit(text: str, limit: int, escaped: bool = True) -> str:
     return render(text[:low].rstrip()) + "…"
 
 
+# Copies of a quoted sentence in other articles named under it; the rest are counted.
+MAX_OUTLETS = 4
+
+
 def _citation_section(citation: Citation, number: int | None = None) -> Block:
     """The quote; `number` ("[2]") when an LLM summary refers to it."""
     sentence = _one_line(citation.text)
     link = _source_link(citation.title, citation.source, citation.url, quote_text=sentence)
     attribution = "— " + link + _date_suffix(citation.published)
+    if citation.also_in:
+        shown = citation.also_in[:MAX_OUTLETS]
+        outlets = [_source_link(o.title, o.source, o.url, sentence) for o in shown]
+        more = len(citation.also_in) - len(shown)
+        attribution += "\nalso in: " + ", ".join(outlets) + (f" and {more} more" if more else "")
     prefix = f"[{number}] " if number else ""
     room = MAX_SECTION_TEXT - len(attribution) - len("> \n") - len(prefix)
     return _section("> " + prefix + fit(sentence, room) + "\n" + attribution)

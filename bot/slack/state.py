@@ -102,7 +102,7 @@ class SlackState:
         return Answer(
             question=fields["question"],
             answered=fields["answered"],
-            citations=[Citation(**c) for c in fields["citations"]],
+            citations=[Citation.from_json(c) for c in fields["citations"]],
             passages=[PassageHit(**p) for p in fields["passages"]],
             summary=fields.get("summary"),
             model=ModelReport(**fields["model"]) if fields.get("model") else None,

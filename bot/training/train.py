@@ -102,7 +102,7 @@ def train(
         scheduler.step()
         optimizer.zero_grad()
         if progress:
-            progress(step + 1, total, float(loss))
+            progress(step + 1, total, float(loss.detach()))
         if (step + 1) % plan.checkpoint_every == 0 and step + 1 < total:
             _save_checkpoint(work_dir, identity, step + 1, model, optimizer, scheduler)
     model.eval()

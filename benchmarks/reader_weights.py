@@ -1,0 +1,98 @@
+"""How much the reader should count, and over how many candidates: a grid, offline.
+
+Ranks every question of a set with the feature scorer (reader off), reads the best
+`--depth` sentences of each with the reader once, then re-scores offline for every
+reader weight and candidate count: best-sentence hit@1 and the confidence threshold that
+answers 90% of the questions. It measures; it trains nothing. Run it on the sets the
+weight may be chosen on (SQuAD split A, RealTime QA 2022), then check the choice on
+split B with `citebot eval --split B`.
+
+    python -m benchmarks.reader_weights --format squad --split A \
+        ../shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json
+    python -m benchmarks.reader_weights --format realtimeqa ../shared/evaldata/realtimeqa_2022
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import benchmarks.common  # noqa: F401  (offline, no telemetry: before a model loads)
+from bot.answering import Answerer, reader_input
+from bot.evaluation.metrics import citation_hit, percentile
+from bot.evaluation.readers import read_eval_set
+from bot.evaluation.runner import build_index
+from bot.evaluation.sampling import Sample, select
+from bot.evaluation.splits import squad_split
+from bot.reader import SentenceReader
+from index.settings import load_settings
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 100.0)
+CANDIDATES = (3, 4, 6, 8, 10, 12, 16)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=["squad", "realtimeqa"], required=True)
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--split", choices=["A", "B"])
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--depth", type=int, default=max(CANDIDATES))
+    parser.add_argument("--reader", default="bundled", help="answer.reader")
+    parser.add_argument("--int8", action="store_true")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    eval_set = read_eval_set(args.format, args.path)
+    if args.split:
+        eval_set = squad_split(eval_set, args.split)
+    chosen = select(eval_set, Sample(0, args.limit))
+    built = build_index(chosen.articles, settings)
+    answerer = Answerer(built.index, built.index.settings, reader=None)
+    reader = SentenceReader.from_setting(args.reader, args.int8).load()
+    rows = []
+    for question in chosen.questions:
+        asked_on = date.fromisoformat(question.question_date) if question.question_date else None
+        head = answerer.rank(question.question, asked_on).sentences[: args.depth]
+        if not head:
+            rows.append(None)
+            continue
+        logits = reader.score(question.question, [reader_input(s) for s in head])
+        rows.append(
+            (
+                np.array([s.score for s in head]),
+                np.array([s.support for s in head]),
+                1 / (1 + np.exp(-logits)),
+                np.array([citation_hit([s.text], question.answers, 1) for s in head]),
+            )
+        )
+    grid = {}
+    for count in CANDIDATES:
+        for weight in WEIGHTS:
+            hits, confidences = [], []
+            for row in rows:
+                if row is None:
+                    hits.append(0.0)
+                    confidences.append(0.0)
+                    continue
+                score, support, probability, hit = (a[:count] for a in row)
+                hits.append(float(hit[int(np.argmax(score + weight * probability))]))
+                confidences.append(float(np.max(support + weight * probability)))
+            grid[f"{count} candidates, weight {weight}"] = {
+                "best_sentence_hit@1": round(float(np.mean(hits)), 4),
+                "min_confidence@90": round(percentile(confidences, 10), 4),
+            }
+    print(
+        json.dumps(
+            {"format": args.format, "split": args.split, "questions": len(rows), "grid": grid},
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The sentence reader: the shipped cross-encoder picks the answering sentence first.
+
+Real components throughout: the reader shipped in bot/models/reader/, the bundled
+embedding model, real Chroma stores. The distractor articles are generated here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+
+from bot.answering import Answerer
+from bot.cli import main
+from bot.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
+from index.articles import Article
+from index.store import ArticleIndex
+
+REFERENCE_QUESTION = "who denied the crematorium claim"
+
+
+@pytest.fixture(scope="module")
+def reader() -> SentenceReader:
+    return SentenceReader.from_setting("bundled").load()
+
+
+def first_quote(index: ArticleIndex, question: str, **settings: object) -> str:
+    answerer = Answerer(index, dataclasses.replace(index.settings, **settings))
+    answer = answerer.answer(question)
+    assert answer.answered, (question, answer.passages)
+    return answer.citations[0].text
+
+
+def test_the_shipped_reader_loads_offline_with_its_model_card(reader: SentenceReader) -> None:
+    card = (BUNDLED_READER / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 4.0" in card and "citebot train-reader" in card
+    assert sum(f.stat().st_size for f in BUNDLED_READER.iterdir()) < 50 * 2**20
+    question = "Who won Super Bowl 50?"
+    scores = reader.score(
+        question,
+        [
+            reader_text("The Denver Broncos defeated the Carolina Panthers 24–10.", "", "Final"),
+            reader_text("The game was played on February 7, 2016.", "", "Final"),
+        ],
+    )
+    assert scores[0] > scores[1]
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Who won Super Bowl 50?", "Denver Broncos defeated"),
+        ("How many nations does the Amazon rainforest cover?", "nine nations"),
+        ("Which country has most of the Amazon rainforest?", "contained within Brazil"),
+        (REFERENCE_QUESTION, REFERENCE_QUOTE),
+    ],
+)
+def test_demo_questions_quote_the_answering_sentence_first(
+    demo_index: ArticleIndex, question: str, expected: str
+) -> None:
+    assert expected in first_quote(demo_index, question)
+
+
+def test_reader_off_restores_the_feature_ranking(demo_index: ArticleIndex) -> None:
+    settings = dataclasses.replace(demo_index.settings, reader="none")
+    off = Answerer(demo_index, settings)
+    assert off.reader is None
+    ranking = off.rank("Who won Super Bowl 50?")
+    stored = demo_index.stored_passages()
+    scored = off.score_sentences(
+        ranking.question, ranking.query, list(ranking.passages), stored.keywords, ranking.when
+    )
+    assert [s.text for s in ranking.sentences] == [s.text for s in scored]
+    # ...which quotes the sentence that repeats the question, not the winner's.
+    assert "Denver Broncos defeated" not in ranking.sentences[0].text
+    assert "Denver Broncos defeated" in first_quote(demo_index, "Who won Super Bowl 50?")
+
+
+def _distractors(count: int) -> list[Article]:
+    """Articles full of "deny" and "claim" that do not answer who denied the crematorium
+    claim."""
+    rng = random.Random(5)
+    who = ["The mayor", "A spokesman", "The league", "Officials", "The company", "A senator"]
+    what = ["the tax claim", "a claim about the bridge", "the doping claim", "the fraud claim"]
+    verbs = ["denied", "denies", "rejected", "disputed"]
+    days = ["Monday", "Friday"]
+    articles = []
+    for n in range(count):
+        sentences = [
+            f"{rng.choice(who)} {rng.choice(verbs)} {rng.choice(what)} on {rng.choice(days)}.",
+            f"The claim was first reported by a local paper, number {n}.",
+            f"{rng.choice(who)} said the denial would not end the inquiry.",
+            "Critics claim the statement was too late.",
+        ]
+        articles.append(
+            Article(f"gen:{n}", f"Claim denied, report {n}", "\n\n".join(sentences), f"gen:{n}")
+        )
+    return articles
+
+
+def test_reference_question_survives_a_hundred_deny_and_claim_articles(tmp_path: Path) -> None:
+    index = ArticleIndex(make_settings(tmp_path, sources=(str(DEMO_ARTICLES),)))
+    assert index.rebuild().ok
+    assert index.add_articles(_distractors(100)).ok
+    assert first_quote(index, REFERENCE_QUESTION) == REFERENCE_QUOTE
+
+
+def test_a_wire_story_in_two_outlets_is_quoted_once(tmp_path: Path) -> None:
+    sentence = "Harbor officials said the lighthouse would reopen on June 3."
+    copies = [
+        Article(
+            f"news:{outlet}",
+            f"Lighthouse to reopen ({outlet})",
+            f"{'(AP) ' if outlet == 'daily' else ''}{sentence}\n\nIt closed in 2019 for repairs.",
+            f"news:{outlet}",
+            url=f"https://{outlet}.example/lighthouse",
+        )
+        for outlet in ("gazette", "daily", "tribune")
+    ]
+    index = ArticleIndex(make_settings(tmp_path))
+    assert index.add_articles(copies).ok
+    answer = Answerer(index, index.settings).answer("When will the lighthouse reopen?")
+    assert answer.answered
+    first = answer.citations[0]
+    assert sentence in first.text
+    assert sum(sentence in c.text for c in answer.citations) == 1
+    assert len(first.also_in) == 2
+    assert {o.url for o in first.also_in} | {first.url} == {a.url for a in copies}
+    listed = answer.to_json()["citations"][0]["also_in"]
+    assert {o["title"] for o in listed} == {o.title for o in first.also_in}
+
+
+def test_a_missing_reader_is_one_line_naming_the_folder_and_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-reader"
+    with pytest.raises(ReaderError, match="answer.reader"):
+        SentenceReader(str(missing)).load()
+    monkeypatch.setenv("CITEBOT_READER", str(missing))
+    monkeypatch.setenv("CITEBOT_CONFIG", str(_config(tmp_path)))
+    runner = CliRunner()
+    assert runner.invoke(main, ["index", "rebuild"]).exit_code == 0
+    result = runner.invoke(main, ["ask", "Who won Super Bowl 50?"])
+    assert result.exit_code == 1
+    assert str(missing) in result.output and "answer.reader" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_corrupt_reader_is_one_line_naming_it(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt-reader"
+    corrupt.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        (corrupt / name).write_text((BUNDLED_READER / name).read_text(encoding="utf-8"))
+    (corrupt / "model.safetensors").write_bytes(b"\0" * 1024)
+    with pytest.raises(ReaderError) as raised:
+        SentenceReader(str(corrupt)).load()
+    message = str(raised.value)
+    assert str(corrupt) in message and "answer.reader" in message and "\n" not in message
+
+
+def _config(tmp_path: Path) -> Path:
+    config = tmp_path / "citebot.toml"
+    small = tmp_path / "articles"
+    small.mkdir()
+    (small / "sb.txt").write_text(
+        "Super Bowl 50\nThe Denver Broncos defeated the Carolina Panthers 24–10.\n",
+        encoding="utf-8",
+    )
+    config.write_text(f"[index]\nsources = [{json.dumps(str(small))}]\n", encoding="utf-8")
+    return config

