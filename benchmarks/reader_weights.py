@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--split", choices=["A", "B"])
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--unanswerable", type=int, default=0, help="also K questions whose article is held out"
+    )
     parser.add_argument("--depth", type=int, default=max(CANDIDATES))
     parser.add_argument("--reader", default="bundled", help="answer.reader")
     parser.add_argument("--int8", action="store_true")
@@ -50,48 +53,78 @@ def main() -> None:
     eval_set = read_eval_set(args.format, args.path)
     if args.split:
         eval_set = squad_split(eval_set, args.split)
-    chosen = select(eval_set, Sample(0, args.limit))
+    chosen = select(eval_set, Sample(0, args.limit, unanswerable=args.unanswerable))
     built = build_index(chosen.articles, settings)
     answerer = Answerer(built.index, built.index.settings, reader=None)
     reader = SentenceReader.from_setting(args.reader, args.int8).load()
-    rows = []
-    for question in chosen.questions:
-        asked_on = date.fromisoformat(question.question_date) if question.question_date else None
-        head = answerer.rank(question.question, asked_on).sentences[: args.depth]
-        if not head:
-            rows.append(None)
-            continue
-        logits = reader.score(question.question, [reader_input(s) for s in head])
-        rows.append(
-            (
-                np.array([s.score for s in head]),
-                np.array([s.support for s in head]),
-                1 / (1 + np.exp(-logits)),
-                np.array([citation_hit([s.text], question.answers, 1) for s in head]),
+
+    def read(questions):
+        rows = []
+        for question in questions:
+            asked_on = (
+                date.fromisoformat(question.question_date) if question.question_date else None
             )
-        )
+            head = answerer.rank(question.question, asked_on).sentences[: args.depth]
+            if not head:
+                rows.append(None)
+                continue
+            logits = reader.score(question.question, [reader_input(s) for s in head])
+            rows.append(
+                (
+                    np.array([s.score for s in head]),
+                    np.array([s.support for s in head]),
+                    1 / (1 + np.exp(-logits)),
+                    np.array([citation_hit([s.text], question.answers, 1) for s in head]),
+                )
+            )
+        return rows
+
+    rows, held = read(chosen.questions), read(chosen.unanswerable)
     grid = {}
     for count in CANDIDATES:
         for weight in WEIGHTS:
-            hits, confidences = [], []
-            for row in rows:
-                if row is None:
-                    hits.append(0.0)
-                    confidences.append(0.0)
-                    continue
-                score, support, probability, hit = (a[:count] for a in row)
-                hits.append(float(hit[int(np.argmax(score + weight * probability))]))
-                confidences.append(float(np.max(support + weight * probability)))
-            grid[f"{count} candidates, weight {weight}"] = {
-                "best_sentence_hit@1": round(float(np.mean(hits)), 4),
-                "min_confidence@90": round(percentile(confidences, 10), 4),
-            }
+            hits = [_pick(row, count, weight)[0] for row in rows]
+            figures = {"best_sentence_hit@1": round(float(np.mean(hits)), 4)}
+            for name in CONFIDENCES:
+                answerable = [_pick(row, count, weight)[1][name] for row in rows]
+                threshold = percentile(answerable, 10)
+                figures[f"{name}: min_confidence@90"] = round(threshold, 4)
+                if held:
+                    held_out = [_pick(row, count, weight)[1][name] for row in held]
+                    figures[f"{name}: unanswerable_answered@90"] = round(
+                        float(np.mean([c >= threshold for c in held_out])), 4
+                    )
+            grid[f"{count} candidates, weight {weight}"] = figures
     print(
         json.dumps(
-            {"format": args.format, "split": args.split, "questions": len(rows), "grid": grid},
+            {
+                "format": args.format,
+                "split": args.split,
+                "questions": len(rows),
+                "unanswerable": len(held),
+                "grid": grid,
+            },
             indent=1,
         )
     )
+
+
+# Confidences an answer threshold could be compared with: the best support plus the
+# reader's share, the reader's probability for the sentence ranked first, or its best one.
+CONFIDENCES = ("combined", "first_probability", "max_probability")
+
+
+def _pick(row, count: int, weight: float) -> tuple[float, dict[str, float]]:
+    """Whether the sentence ranked first holds the answer, and each confidence."""
+    if row is None:
+        return 0.0, dict.fromkeys(CONFIDENCES, 0.0)
+    score, support, probability, hit = (a[:count] for a in row)
+    first = int(np.argmax(score + weight * probability))
+    return float(hit[first]), {
+        "combined": float(np.max(support + weight * probability)),
+        "first_probability": float(probability[first]),
+        "max_probability": float(np.max(probability)),
+    }
 
 
 if __name__ == "__main__":

@@ -359,3 +359,126 @@ def test_recall_ranking_stops_at_the_deepest_cut_off(tmp_path: Path) -> None:
         ],
     )
     assert [r.rank for r in results] == [1, None]
+
+
+# -- RealTime QA weeks without gold articles -------------------------------------------
+
+
+def _write_week(folder: Path, week: str, pages: dict[str, str], questions: list[dict]) -> None:
+    (folder / "qa").mkdir(parents=True, exist_ok=True)
+    (folder / "gcs").mkdir(exist_ok=True)
+    with (folder / "qa" / f"{week}_qa.jsonl").open("w", encoding="utf-8") as out:
+        for q in questions:
+            out.write(json.dumps(q) + "\n")
+    with gzip.open(folder / "gcs" / f"{week}_gcs.jsonl.gz", "wt", encoding="utf-8") as out:
+        for q in questions:
+            results = [
+                {
+                    "url": url,
+                    "title": url.rsplit("/", 1)[-1],
+                    "text": text,
+                    "publish_date": f"{week[:4]}/{week[4:6]}/{week[6:]}",
+                }
+                for url, text in pages.items()
+                if url in q["results"]
+            ]
+            out.write(json.dumps({"question_id": q["question_id"], "search_result": results}))
+            out.write("\n")
+
+
+def _weeks_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "rtqa-weeks"
+    bridge = f"{NEWS}/bridge"
+    kites = f"{NEWS}/kites"
+    pages = {
+        bridge: "Brindmoor opened a floating bridge made of recycled sails on Tuesday.\n\n"
+        "The bridge crosses the old canal.",
+        kites: "The kite festival drew 4,000 visitors to the dunes.\n\nIt ends on Sunday.",
+    }
+
+    def question(week: str, n: int, text: str, choices: list[str], answer: int, results):
+        return {
+            "question_id": f"{week}_{n}",
+            "question_date": f"{week[:4]}/{week[4:6]}/{week[6:]}",
+            "question_sentence": text,
+            "choices": choices,
+            "answer": [str(answer)],
+            "results": results,
+        }
+
+    _write_week(
+        folder,
+        "20990107",
+        pages,
+        [
+            question(
+                "20990107",
+                0,
+                "Which town opened a floating bridge?",
+                ["Portavel", "“Brindmoor”"],
+                1,
+                [bridge, kites],
+            ),
+            # The correct choice is in no search result of its own: not scored.
+            question("20990107", 1, "Who designed the bridge?", ["Ada", "Vera"], 0, [bridge]),
+        ],
+    )
+    _write_week(
+        folder,
+        "20990114",
+        {kites: pages[kites]},
+        [
+            question(
+                "20990114",
+                0,
+                "How many visitors did the kite festival draw?",
+                ["4,000", "9,000"],
+                0,
+                [kites],
+            )
+        ],
+    )
+    return folder
+
+
+def test_weeks_without_gold_score_questions_whose_answer_is_in_their_results(
+    tmp_path: Path,
+) -> None:
+    from bot.evaluation.readers import read_realtimeqa_weeks
+
+    weeks = read_realtimeqa_weeks(_weeks_folder(tmp_path))
+    assert [w.name for w in weeks] == ["20990107", "20990114"]
+    first, second = weeks
+    assert len(first.articles) == 2 and len(second.articles) == 1
+    assert [(q.id, q.answers) for q in first.questions] == [("20990107_0", ["Brindmoor"])]
+    assert first.questions[0].gold_article_ids == [f"rtqa:{NEWS}/bridge"]
+    assert first.questions[0].question_date == "2099-01-07"
+    assert [q.id for q in second.questions] == ["20990114_0"]
+
+
+def test_a_smaller_sample_of_weeks_is_part_of_a_larger_one() -> None:
+    from bot.evaluation.readers import EvalSet
+    from bot.evaluation.sampling import sample_weeks
+
+    weeks = [EvalSet([], [], name=f"w{n:02}") for n in range(20)]
+    small = [w.name for w in sample_weeks(weeks, 5, seed=3)]
+    large = [w.name for w in sample_weeks(weeks, 12, seed=3)]
+    assert set(small) < set(large) and small == sorted(small)
+    assert [w.name for w in sample_weeks(weeks, None, seed=3)] == [w.name for w in weeks]
+    assert small != [w.name for w in sample_weeks(weeks, 5, seed=4)]
+
+
+@pytest.mark.slow
+def test_eval_weeks_asks_each_week_on_its_own_index_with_the_reader_off_beside(
+    tmp_path: Path,
+) -> None:
+    args = ["eval", "--format", "realtimeqa-weeks", str(_weeks_folder(tmp_path))]
+    result = CliRunner().invoke(main, [*args, "--baselines", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["weeks"] == ["20990107", "20990114"]
+    assert summary["questions"] == 2 and summary["articles"] == 3
+    assert summary["reader"] == "bundled"
+    off = summary["baselines"]["citebot with the reader off"]
+    assert {"best_sentence_hit@1", "recall@5", "mrr", "p50_ms"} <= set(off)
+    assert summary["best_sentence_hit@1"] == 1.0

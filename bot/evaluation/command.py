@@ -118,6 +118,10 @@ def eval_command(
     from index.settings import load_settings
 
     settings = load_settings()
+    if split and fmt != "squad":
+        raise CitebotError("--split applies to SQuAD sets only (--format squad)")
+    if weeks and fmt != "realtimeqa-weeks":
+        raise CitebotError("--weeks applies to --format realtimeqa-weeks only")
     if fmt == "realtimeqa-weeks":
         sets = sample_weeks(read_realtimeqa_weeks(path), weeks, seed)
     else:

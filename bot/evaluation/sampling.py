@@ -59,8 +59,12 @@ def select(eval_set: EvalSet, sample: Sample) -> EvalSet:
 
 
 def sample_weeks(weeks: list[EvalSet], count: int | None, seed: int) -> list[EvalSet]:
-    """`count` of the weeks drawn by `seed` (every week when None), in date order."""
-    return _sampled(weeks, count, random.Random(f"{seed}:weeks"))
+    """`count` of the weeks drawn by `seed` (every week when None), in date order. The
+    weeks are drawn in one seeded order, so a smaller sample is part of a larger one and
+    their cached indexes are shared."""
+    order = list(range(len(weeks)))
+    random.Random(f"{seed}:weeks").shuffle(order)
+    return [weeks[i] for i in sorted(order[:count] if count is not None else order)]
 
 
 def _rng(sample: Sample, purpose: str) -> random.Random:
