@@ -102,13 +102,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--realtimeqa", type=Path, help="ask RealTime QA questions instead")
     parser.add_argument("--reader-candidates", type=int, help="answer.reader_candidates")
-    parser.add_argument("--reader-int8", action="store_true", help="answer.reader_int8 = true")
+    parser.add_argument("--reader-precision", help="answer.reader_precision")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    changes: dict[str, object] = {"reader_int8": True} if args.reader_int8 else {}
+    changes: dict[str, object] = {}
+    if args.reader_precision:
+        changes["reader_precision"] = args.reader_precision
     if args.reader_candidates:
         changes["reader_candidates"] = args.reader_candidates
     settings = bench_settings(args.home, **changes)
@@ -169,7 +171,7 @@ def main() -> None:
                 "answered": answered,
                 "reader": settings.reader,
                 "reader_candidates": settings.reader_candidates,
-                "reader_int8": settings.reader_int8,
+                "reader_precision": answerer.reader.precision if answerer.reader else None,
                 "answer_ms": {"p50": percentile(totals, 50), "p95": percentile(totals, 95)},
                 "answer_ms_reader_off": {
                     "p50": percentile(reader_off, 50),

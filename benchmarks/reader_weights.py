@@ -46,7 +46,7 @@ def main() -> None:
     )
     parser.add_argument("--depth", type=int, default=max(CANDIDATES))
     parser.add_argument("--reader", default="bundled", help="answer.reader")
-    parser.add_argument("--int8", action="store_true")
+    parser.add_argument("--precision", default="auto", help="answer.reader_precision")
     args = parser.parse_args()
 
     settings = load_settings()
@@ -56,7 +56,7 @@ def main() -> None:
     chosen = select(eval_set, Sample(0, args.limit, unanswerable=args.unanswerable))
     built = build_index(chosen.articles, settings)
     answerer = Answerer(built.index, built.index.settings, reader=None)
-    reader = SentenceReader.from_setting(args.reader, args.int8).load()
+    reader = SentenceReader.from_setting(args.reader, args.precision).load()
 
     def read(questions):
         rows = []

@@ -120,7 +120,7 @@ class Answerer:
         self.settings = settings
         self.retriever = HybridRetriever(index)
         if reader == "settings":
-            reader = SentenceReader.from_setting(settings.reader, settings.reader_int8)
+            reader = SentenceReader.from_setting(settings.reader, settings.reader_precision)
         self.reader = reader
 
     def answer(self, question: str, asked_on: date | None = None) -> Answer:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import CitebotError
+from index.settings import READER_PRECISIONS
 
 BUNDLED_READER = Path(__file__).resolve().parent / "models" / "reader"
 # Tokens of a (question, sentence with its context) pair: the sentence comes first, so a
@@ -37,26 +38,45 @@ def reader_text(sentence: str, previous: str, title: str) -> str:
     return f"{sentence} [SEP] {context}" if context else sentence
 
 
+PRECISIONS = READER_PRECISIONS
+
+
+def auto_precision() -> str:
+    """bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
+    import torch
+
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
+        torch.cpu, "_is_amx_tile_supported", lambda: False
+    )()
+    return "bf16" if native else "fp32"
+
+
 class SentenceReader:
     """Scores (question, sentence) pairs with a cross-encoder; higher is a better answer.
 
     The model is loaded on first use (once, also when several threads ask at the same
-    time), or at once with `load()`. `int8` quantizes its linear layers after loading
-    (docs/BENCHMARKS.md measures what that costs and saves).
+    time), or at once with `load()`. `precision` is how it computes: "fp32", "bf16"
+    (autocast, fast where the CPU has AVX-512 BF16 or AMX), "int8" (linear layers
+    quantized after loading) or "auto" (bf16 where native, else fp32);
+    docs/BENCHMARKS.md measures what each costs and saves.
     """
 
-    def __init__(self, name_or_path: str, int8: bool = False) -> None:
+    def __init__(self, name_or_path: str, precision: str = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise ReaderError(
+                f"answer.reader_precision is {precision!r}: use one of {', '.join(PRECISIONS)}"
+            )
         self.name_or_path = name_or_path
-        self.int8 = int8
+        self.precision = precision
         self._model = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_setting(cls, value: str, int8: bool = False) -> SentenceReader | None:
+    def from_setting(cls, value: str, precision: str = "auto") -> SentenceReader | None:
         """The reader `answer.reader` names: "bundled", "none", or a model name or folder."""
         if value == "none":
             return None
-        return cls(str(BUNDLED_READER) if value == "bundled" else value, int8)
+        return cls(str(BUNDLED_READER) if value == "bundled" else value, precision)
 
     def load(self) -> SentenceReader:
         with self._lock:
@@ -89,12 +109,14 @@ class SentenceReader:
                 'sentence-transformers cross-encoder, or set it to "none"'
             ) from None
         model.eval()
-        if self.int8:
+        if self.precision == "auto":
+            self.precision = auto_precision()
+        if self.precision == "int8":
             hf_model = model[0].model
             model[0].model = torch.ao.quantization.quantize_dynamic(
                 hf_model, {torch.nn.Linear}, dtype=torch.qint8
             )
-        log.info("reader %s loaded%s", self.name_or_path, " (int8)" if self.int8 else "")
+        log.info("reader %s loaded (%s)", self.name_or_path, self.precision)
         return model
 
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
@@ -104,15 +126,16 @@ class SentenceReader:
         import torch
 
         model = self.load()._model
-        with torch.inference_mode():
+        bf16 = self.precision == "bf16"
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             scores = model.predict(
                 [(question, text) for text in texts],
                 batch_size=len(texts),
                 activation_fn=torch.nn.Identity(),
                 show_progress_bar=False,
-                convert_to_numpy=True,
+                convert_to_tensor=True,
             )
-        return np.asarray(scores, dtype=np.float32).reshape(-1)
+        return scores.float().numpy().reshape(-1)
 
 
 def _first_line(exc: Exception) -> str:

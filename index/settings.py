@@ -18,6 +18,7 @@ from index.errors import SettingsError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "citebot.toml"
 BACKENDS = ("torch", "onnx", "onnx-int8")
+READER_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Settings:
     # or folder; it re-reads the best `reader_candidates` sentences of each answer.
     reader: str = "bundled"
     reader_candidates: int = 12
-    reader_int8: bool = False
+    reader_precision: str = "auto"
     # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -118,8 +119,19 @@ def settings_from_dict(
         min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.72),
         reader=reader.text("answer", "reader", "CITEBOT_READER") or "bundled",
         reader_candidates=reader.integer("answer", "reader_candidates", minimum=1, default=12),
+        reader_precision=_choice(
+            reader.text("answer", "reader_precision", "CITEBOT_READER_PRECISION") or "auto",
+            "answer.reader_precision (CITEBOT_READER_PRECISION)",
+            READER_PRECISIONS,
+        ),
         extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
     )
+
+
+def _choice(value: str, label: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{label} is {value!r}: use one of {', '.join(choices)}")
+    return value
 
 
 def _resolve(base: Path, value: str) -> Path:
