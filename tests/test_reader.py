@@ -18,6 +18,7 @@ from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 from bot.answering import Answerer
 from bot.cli import main
 from bot.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
+from bot.render import render_answer
 from index.articles import Article
 from index.store import ArticleIndex
 
@@ -133,6 +134,9 @@ def test_a_wire_story_in_two_outlets_is_quoted_once(tmp_path: Path) -> None:
     assert {o.url for o in first.also_in} | {first.url} == {a.url for a in copies}
     listed = answer.to_json()["citations"][0]["also_in"]
     assert {o["title"] for o in listed} == {o.title for o in first.also_in}
+    printed = render_answer(answer)
+    assert printed.count("Harbor officials said") == 1
+    assert "also in: Lighthouse to reopen" in printed
 
 
 def test_a_missing_reader_is_one_line_naming_the_folder_and_the_setting(

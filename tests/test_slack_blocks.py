@@ -165,3 +165,21 @@ def test_fit_never_cuts_an_escape_in_half():
         assert cut.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").count("&") == 0
     assert fit("short", 10) == "short"
     assert escape("<&>") == "&lt;&amp;&gt;"
+
+
+def test_a_sentence_in_several_outlets_names_them_under_the_quote() -> None:
+    from bot.answers import Outlet
+
+    outlets = tuple(
+        Outlet(
+            f"Wire copy {n} <!channel>", f"https://o{n}.example/a", f"https://o{n}.example/a", None
+        )
+        for n in range(6)
+    )
+    blocks = answer_blocks(answered(citation(also_in=outlets)), "a1")
+    quote = next(t for t in texts(blocks) if SENTENCE[:20] in t)
+    assert "also in: " in quote
+    assert "<https://o0.example/a#:~:text=" in quote and "Wire copy 3" in quote
+    assert "Wire copy 4" not in quote and " and 2 more" in quote
+    assert "<!channel>" not in quote
+    assert len(quote) <= MAX_SECTION_TEXT
