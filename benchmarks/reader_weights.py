@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--split", choices=["A", "B"])
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--distractors", type=int, help="RealTime QA: at most N distractors")
     parser.add_argument(
         "--unanswerable", type=int, default=0, help="also K questions whose article is held out"
     )
@@ -53,7 +54,10 @@ def main() -> None:
     eval_set = read_eval_set(args.format, args.path)
     if args.split:
         eval_set = squad_split(eval_set, args.split)
-    chosen = select(eval_set, Sample(0, args.limit, unanswerable=args.unanswerable))
+    chosen = select(
+        eval_set,
+        Sample(0, args.limit, distractors=args.distractors, unanswerable=args.unanswerable),
+    )
     built = build_index(chosen.articles, settings)
     answerer = Answerer(built.index, built.index.settings, reader=None)
     reader = SentenceReader.from_setting(args.reader, args.precision).load()

@@ -170,9 +170,12 @@ def serve(port: int, host: str) -> None:
 
         set_torch_threads(config.torch_threads)
         store = ArticleIndex(settings)
+        answerer = Answerer(store, settings)
+        if answerer.reader is not None:
+            answerer.reader.load()  # before the first question, not during it
         return create_app(
             config,
-            ask=answer_function(Answerer(store, settings), settings),
+            ask=answer_function(answerer, settings),
             add_sources=store.add,
             add_upload=store.add_bytes,
             state_dir=settings.home / "slack",
