@@ -100,9 +100,17 @@ def fake_model() -> Iterator[FakeModel]:
         yield fake
 
 
+def features_only(index: ArticleIndex):
+    return dataclasses.replace(index.settings, reader="none")
+
+
 def checked(index: ArticleIndex, fake: FakeModel, **table: Any) -> CheckedAnswerer:
+    # The feature scorer alone (no reader): these tests number the quotes the model gets,
+    # so they fix the order the quotes come in; the reader's own order is tested in
+    # test_reader.py.
     settings = dataclasses.replace(
         index.settings,
+        reader="none",
         extra={"llm": {"api_base": fake.url, "model": "test-model", "max_retries": 0} | table},
     )
     config = LlmConfig.from_settings(settings, environ={})
@@ -177,7 +185,7 @@ def test_citations_follow_the_order_the_summary_cites_them(
 def test_with_no_supported_claim_the_quotes_stand_alone(
     demo_index: ArticleIndex, fake_model: FakeModel, reply: str, reason: str
 ) -> None:
-    extractive = Answerer(demo_index, demo_index.settings).answer(QUESTION)
+    extractive = Answerer(demo_index, features_only(demo_index)).answer(QUESTION)
     fake_model.replies.append(reply)
     answer = checked(demo_index, fake_model).answer(QUESTION)
 
@@ -191,7 +199,7 @@ def test_with_no_supported_claim_the_quotes_stand_alone(
 def test_a_failing_model_leaves_the_extractive_answer(
     demo_index: ArticleIndex, fake_model: FakeModel
 ) -> None:
-    extractive = Answerer(demo_index, demo_index.settings).answer(QUESTION)
+    extractive = Answerer(demo_index, features_only(demo_index)).answer(QUESTION)
     fake_model.replies.append(503)
     answer = checked(demo_index, fake_model).answer(QUESTION)
 
@@ -339,5 +347,5 @@ def test_ask_uses_the_configured_model(
 
 
 def test_without_llm_settings_answers_are_extractive(demo_index: ArticleIndex) -> None:
-    answerer = Answerer(demo_index, demo_index.settings)
+    answerer = Answerer(demo_index, features_only(demo_index))
     assert answer_function(answerer, demo_index.settings) == answerer.answer
