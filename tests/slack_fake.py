@@ -491,7 +491,10 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker stuck at shutdown: the test's own
+                self.kill()  # error (if any) is the one to see
         self._stderr.seek(0)
         self.log = self._stderr.read()
         self._stderr.close()
