@@ -18,6 +18,7 @@ import numpy as np
 
 from bot.answer_types import answer_kind, has_answer_kind
 from bot.answers import Answer, Citation, Outlet, PassageHit
+from bot.context import QuestionContext
 from bot.question_time import question_time
 from bot.reader import SentenceReader, reader_text
 from index.errors import CitebotError
@@ -123,18 +124,26 @@ class Answerer:
             reader = SentenceReader.from_setting(settings.reader, settings.reader_precision)
         self.reader = reader
 
-    def answer(self, question: str, asked_on: date | None = None) -> Answer:
+    def answer(
+        self,
+        question: str,
+        asked_on: date | None = None,
+        context: QuestionContext | None = None,
+    ) -> Answer:
         """Answer `question` as asked on `asked_on` (default today): articles published
         after that day are left out, and "this week" or "recently" favour the articles of
-        the days before it."""
-        return self.answer_and_rank(question, asked_on)[0]
+        the days before it. `context`: the thread and sources it is asked in (Slack)."""
+        return self.answer_and_rank(question, asked_on, context)[0]
 
     def answer_and_rank(
-        self, question: str, asked_on: date | None = None
+        self,
+        question: str,
+        asked_on: date | None = None,
+        context: QuestionContext | None = None,
     ) -> tuple[Answer, Ranking]:
         """The answer, and the ranking it was chosen from (what the evaluation measures
         recall on), from one embedding of the question."""
-        ranking = self.rank(question, asked_on)
+        ranking = self.rank(question, asked_on, context)
         question = ranking.question
         sentences = ranking.sentences
         shown = [_passage_hit(p) for p in ranking.passages[:PASSAGES_SHOWN]]
@@ -149,7 +158,12 @@ class Answerer:
         citations = distinct_citations(cited, self.settings.max_citations)
         return Answer(question, True, citations, shown, confidence=confidence), ranking
 
-    def rank(self, question: str, asked_on: date | None = None) -> Ranking:
+    def rank(
+        self,
+        question: str,
+        asked_on: date | None = None,
+        context: QuestionContext | None = None,
+    ) -> Ranking:
         """The retrieved passages, ordered by their best sentence, and all their sentences,
         best first."""
         question = " ".join(question.split())
@@ -158,12 +172,23 @@ class Answerer:
         when = question_time(question, asked_on or date.today())
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
         stored = self.index.stored_passages()
+        # A thread's context (bot/context.py): the retrieval also reads the earlier
+        # questions, sentences of the articles already cited rank higher.
+        context = context or QuestionContext()
+        scope = context.scope.mask(stored.key, stored.metadatas) if context.scope else None
         passages = self.retriever.search(
-            question, query.tolist(), self.settings.candidate_passages, stored, when
+            question,
+            context.query_vector(query, self.index.encoder).tolist(),
+            self.settings.candidate_passages,
+            stored,
+            when,
+            context=context.earlier_text,
+            only=scope,
         )
         if not passages:
             return Ranking(question, query, when, [], [])
         sentences = self.score_sentences(question, query, passages, stored.keywords, when)
+        sentences = context.favour_cited(sentences)
         if self.reader is not None:
             sentences = self.read(question, sentences)
         best: dict[str, float] = {}

@@ -154,7 +154,7 @@ def serve(port: int, host: str) -> None:
       SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... citebot serve --port 3000
     """
     from bot.llm import LlmConfig
-    from bot.slack import SlackConfig, create_app
+    from bot.slack import SlackConfig, citebot_app
     from bot.slack import serve as serve_slack
 
     settings = load_settings()
@@ -163,23 +163,10 @@ def serve(port: int, host: str) -> None:
 
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
-        from bot.answering import Answerer
-        from bot.llm import answer_function
         from index.embedding import set_torch_threads
-        from index.store import ArticleIndex
 
         set_torch_threads(config.torch_threads)
-        store = ArticleIndex(settings)
-        answerer = Answerer(store, settings)
-        if answerer.reader is not None:
-            answerer.reader.load()  # before the first question, not during it
-        return create_app(
-            config,
-            ask=answer_function(answerer, settings),
-            add_sources=store.add,
-            add_upload=store.add_bytes,
-            state_dir=settings.home / "slack",
-        )
+        return citebot_app(config, settings)
 
     serve_slack(config, make_app, port=port, host=host)
 

@@ -19,7 +19,7 @@ import importlib.util
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.answering import Answerer, ScoredSentence, citation_of
 from bot.answers import Answer, ModelReport
+from bot.context import QuestionContext
 from index.errors import SettingsError
 from index.settings import PROJECT_ROOT, Settings
 from index.text import TermMatcher, sentence_spans, terms
@@ -34,6 +35,10 @@ from index.text import TermMatcher, sentence_spans, terms
 log = logging.getLogger(__name__)
 
 DEFAULT_PROMPT = PROJECT_ROOT / "prompts" / "answer.txt"
+# How a follow-up in a Slack thread is rewritten into a standalone question.
+FOLLOW_UP_PROMPT = PROJECT_ROOT / "prompts" / "follow_up.txt"
+# A rewrite longer than this (a reply that answers instead of rewriting) is not used.
+MAX_REWRITE_CHARS = 300
 DEFAULT_KEY_VARIABLE = "CITEBOT_LLM_API_KEY"
 # The reply the prompt asks for when the quotes don't answer the question.
 NO_ANSWER_REPLY = "NOT IN THE QUOTES"
@@ -151,8 +156,10 @@ class CheckedAnswerer:
         self.llm = llm
         self.config = config
 
-    def answer(self, question: str, asked_on: date | None = None) -> Answer:
-        answer, ranking = self.answerer.answer_and_rank(question, asked_on)
+    def answer(
+        self, question: str, asked_on: date | None = None, context: QuestionContext | None = None
+    ) -> Answer:
+        answer, ranking = self.answerer.answer_and_rank(question, asked_on, context)
         if not answer.answered:
             return answer
         quotes = _evidence(ranking.sentences, self.config.max_quotes)
@@ -188,6 +195,23 @@ class CheckedAnswerer:
             summary=summary,
             model=ModelReport(self.config.model, left_out),
         )
+
+    def rewrite_follow_up(self, question: str, earlier: Sequence[str]) -> str | None:
+        """The follow-up `question` rewritten by the model into a standalone question,
+        from the thread's `earlier` questions (prompts/follow_up.txt); None when the model
+        fails, or its reply is empty, unchanged or too long to be a question."""
+        prompt = _read_prompt(FOLLOW_UP_PROMPT, fields=("{earlier}", "{question}"))
+        prompt = prompt.replace("{earlier}", "\n".join(f"- {q}" for q in earlier))
+        prompt = prompt.replace("{question}", question)
+        try:
+            reply = self.llm.complete(prompt).text or ""
+        except Exception as exc:  # noqa: BLE001 - the follow-up is then asked as it is
+            log.warning("the LLM at %s did not rewrite a follow-up: %r", self.config.api_base, exc)
+            return None
+        rewritten = " ".join(_THINKING.sub("", reply).split())
+        if not rewritten or len(rewritten) > MAX_REWRITE_CHARS or rewritten == question:
+            return None
+        return rewritten
 
     def _quotes_alone(
         self, answer: Answer, failure: str, left_out: list[str] | None = None
@@ -324,7 +348,7 @@ def _number(table: Mapping[str, Any], key: str, default: float, minimum: float) 
     return float(value)
 
 
-def _read_prompt(path: Path) -> str:
+def _read_prompt(path: Path, fields: Sequence[str] = ("{question}", "{quotes}")) -> str:
     try:
         prompt = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -332,7 +356,7 @@ def _read_prompt(path: Path) -> str:
             f"llm.prompt: cannot read the prompt template {path} ({exc.strerror}): "
             f"point llm.prompt at a text file, or leave it unset for {DEFAULT_PROMPT}"
         ) from None
-    for field in ("{question}", "{quotes}"):
+    for field in fields:
         if field not in prompt:
             raise SettingsError(f"llm.prompt: the template {path} lacks {field}: add it")
     return prompt

@@ -19,6 +19,11 @@ RRF_K = 60
 # the recent passages among what it finds are ranked on their own. (Chroma's own filtered
 # search, `where` on the dates, found the same candidates at twice the answer time.)
 RECENT_POOL = 4
+# With `only` (a subset of the passages), the dense search looks this many times deeper,
+# so the subset's passages are among what it finds.
+SUBSET_POOL = 10
+# Keywords of `context` (a follow-up's earlier questions) count this much of the question's.
+CONTEXT_KEYWORD_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -72,21 +77,28 @@ class HybridRetriever(BaseRetriever):
         k: int,
         stored: StoredPassages | None = None,
         when: PublishedWindow | None = None,
+        context: str = "",
+        only: np.ndarray | None = None,
     ) -> list[RetrievedPassage]:
         """The `k` best passages; `stored` is the snapshot to search (default: the
         current one, which costs a read of the index state). With `when`, passages
         published after its latest day are left out, and the passages of its recent days
         are also ranked on their own (from a deeper dense search, and by keywords) and
         fused in, so that they are among the candidates even when older articles match
-        the question better."""
+        the question better. `context` is text the question is read with (a follow-up's
+        earlier questions), whose keywords count CONTEXT_KEYWORD_WEIGHT of the question's;
+        `only`, a bool per stored passage, keeps the others out."""
         stored = stored or self.index.stored_passages()
         days = self._days(stored)
         allowed = (days <= when.latest.toordinal()) | (days == 0) if when else days >= 0
+        if only is not None:
+            allowed = allowed & only
         recent = None
         if when and when.recent_from:
             recent = (days >= when.recent_from.toordinal()) & (days <= when.latest.toordinal())
         # Recent passages may rank low among all: search deeper, keep both rankings.
         dense_depth = self.depth * (RECENT_POOL if recent is not None else 1)
+        dense_depth *= SUBSET_POOL if only is not None else 1
         # A passage another process added after this snapshot was taken waits for the next.
         found = [
             (pid, stored.row[pid], similarity)
@@ -95,6 +107,8 @@ class HybridRetriever(BaseRetriever):
         ]
         dense = [(pid, sim) for pid, row, sim in found if allowed[row]][: self.depth]
         keyword_scores = stored.keywords.scores(question)
+        if context:
+            keyword_scores += CONTEXT_KEYWORD_WEIGHT * stored.keywords.scores(context)
         rankings = [dense, self._top(stored, keyword_scores * allowed)]
         if recent is not None:
             recent_dense = [(pid, sim) for pid, row, sim in found if recent[row]][: self.depth]

@@ -190,9 +190,15 @@ class ArticleIndex:
 
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = Encoder.from_settings(self.settings)
-        return self._encoder
+        # Under the lock: questions arriving together must not load the model each.
+        with self._client_lock:
+            if self._encoder is None:
+                self._encoder = Encoder.from_settings(self.settings)
+            return self._encoder
+
+    def index_state(self) -> dict[str, Any]:
+        """The index's state: the active build, its generation, updated_at, rebuilt_at."""
+        return dict(self._state().metadata or {})
 
     def _state(self) -> Any:
         return self.client.get_or_create_collection(STATE_COLLECTION)
@@ -426,6 +432,33 @@ class ArticleIndex:
             collection.delete(ids=chunk)
         if to_embed:
             self._switch(collection, rebuilt=False)
+        return report
+
+    def remove(self, sources: Sequence[str]) -> IndexReport:
+        """Removes from the active index the articles of `sources`: a file or URL, or a
+        folder (every article under it) or export (its records), as they were added."""
+        report = IndexReport()
+        with self._writing():
+            collection = self.active_collection()
+            if collection is None:
+                raise IndexMissingError("there is no index yet: nothing to remove")
+            doomed: list[str] = []
+            for source in sources:
+                found = [
+                    pid
+                    for page in _pages(collection, include=["metadatas"])
+                    for pid, meta in zip(page["ids"], page["metadatas"], strict=True)
+                    if _from_source(meta, source)
+                ]
+                if found:
+                    report.removed.append(source)
+                    doomed += found
+                else:
+                    report.failed.append(Failure(source, "not in the index"))
+            for chunk in _chunks(doomed, PAGE):
+                collection.delete(ids=list(chunk))
+            if doomed:
+                self._switch(collection, rebuilt=False)
         return report
 
     def _embed_into(
@@ -731,6 +764,16 @@ def _lease_time(metadata: dict[str, Any] | None) -> datetime:
 def _source_of(collection: Any, versions: dict[str, list[str]]) -> str:
     any_id = next(iter(versions.values()))[0]
     return collection.get(ids=[any_id], include=["metadatas"])["metadatas"][0]["source"]
+
+
+def _from_source(meta: dict[str, Any], source: str) -> bool:
+    """Whether a passage's article came from `source` (itself, a folder or an export)."""
+    base = source.rstrip("/")
+    return any(
+        value == source or value.startswith((base + "/", base + "#"))
+        for value in (meta["source"], meta["article_id"], meta.get("url") or "")
+        if value
+    )
 
 
 def _failed_source(article_id: str, failures: Iterable[Failure]) -> bool:

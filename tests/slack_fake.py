@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,8 +29,9 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
+
+from bot.slack.front import SlackFront
 
 BOT_USER_ID = "UCITEBOT"
 BOT_ID = "BCITEBOT"
@@ -235,6 +237,56 @@ class FakeSlack:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self.post(app_url, body, "application/x-www-form-urlencoded")
 
+    def send_home_click(
+        self, app_url: str, action_id: str, value: str, user: str
+    ) -> tuple[int, str]:
+        """A click on a button of the Home tab (no channel, no response_url)."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": user},
+            "api_app_id": "A0CITEBOT",
+            "container": {"type": "view", "view_id": "V0HOME"},
+            "view": {"id": "V0HOME", "type": "home"},
+            "trigger_id": "1.2.3",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "home",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.post(app_url, body, "application/x-www-form-urlencoded")
+
+    def send_view_submission(
+        self, app_url: str, callback_id: str, values: dict[str, Any], user: str
+    ) -> tuple[int, str]:
+        """A modal submitted with its inputs' `values` (block id -> action id -> value)."""
+        state = {
+            block: {action: {"type": "plain_text_input", "value": value}}
+            for block, actions in values.items()
+            for action, value in actions.items()
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID},
+            "user": {"id": user},
+            "api_app_id": "A0CITEBOT",
+            "trigger_id": "1.2.3",
+            "view": {
+                "id": "V0MODAL",
+                "type": "modal",
+                "callback_id": callback_id,
+                "state": {"values": state},
+            },
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.post(app_url, body, "application/x-www-form-urlencoded")
+
     def post(
         self,
         url: str,
@@ -381,9 +433,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def running(app: App) -> Iterator[str]:
-    """Serves a bolt App over HTTP on loopback; yields its URL; waits for its background work."""
-    with serving(SlackRequestHandler(app, path="/slack/events")) as url:
+def running(app: App, backend: Any = None, signing_secret: str = SIGNING_SECRET) -> Iterator[str]:
+    """Serves a bolt App over HTTP on loopback, behind the front `citebot serve` runs
+    (`backend` answers its /healthz); yields its URL; waits for its background work."""
+    with serving(SlackFront(app, signing_secret, backend)) as url:
         try:
             yield url
         finally:
@@ -425,12 +478,23 @@ class ServerProcess:
             cwd=root,
             env=os.environ | {"PYTHONPATH": root} | self.env,
             stderr=self._stderr,
+            # Its own process group: kill() ends gunicorn's worker with its master.
+            start_new_session=True,
         )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
+    def kill(self) -> None:
+        """SIGKILL to the server and its worker, as a crash or an OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker stuck at shutdown: the test's own
+                self.kill()  # error (if any) is the one to see
         self._stderr.seek(0)
         self.log = self._stderr.read()
         self._stderr.close()
@@ -501,6 +565,30 @@ def message(
 
 def direct_message(text: str, user: str = ALICE, **extra: Any) -> dict:
     return message(text, channel=DM_CHANNEL, user=user, channel_type="im", **extra)
+
+
+def assistant_thread_started(user: str = ALICE, channel: str = DM_CHANNEL) -> dict:
+    """Someone opened a new thread in the assistant view (from a channel: CHANNEL)."""
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": {"channel_id": CHANNEL, "team_id": TEAM_ID, "enterprise_id": None},
+            "channel_id": channel,
+            "thread_ts": new_ts(),
+        },
+        "event_ts": new_ts(),
+    }
+
+
+def app_home_opened(user: str) -> dict:
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0HOME",
+        "tab": "home",
+        "event_ts": new_ts(),
+    }
 
 
 def file_upload(file: dict, user: str = ALICE) -> dict:

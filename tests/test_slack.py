@@ -5,9 +5,10 @@ that records every call.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,8 @@ from slack_fake import (
 )
 
 from bot.answering import Answerer
-from bot.slack import SlackConfig, create_app, messages
+from bot.slack import IndexBackend, SlackConfig, create_app, messages
 from bot.slack.state import SlackState
-from index.errors import SourceError
-from index.report import Failure, IndexReport
-from index.sources import read_bytes
 from index.store import ArticleIndex
 
 pytestmark = pytest.mark.slow
@@ -52,32 +50,19 @@ had knocked out its lamp for nine days. Fishing boats had used radio beacons in 
 LIGHTHOUSE_QUESTION = "who relit the lighthouse at Vardo"
 
 
-def slack_callables(
-    index: ArticleIndex,
-) -> tuple[Callable[[str], object], Callable, Callable[[str, bytes], IndexReport]]:
-    """What `citebot serve` hands to create_app: ask, add sources, add an upload."""
-    settings = index.settings
-
-    def add_upload(name: str, data: bytes) -> IndexReport:
-        try:
-            loaded = read_bytes(name, data, name, settings.json_keys)
-        except SourceError as err:
-            return IndexReport(failed=[Failure(err.source, err.reason)])
-        report = index.add_articles(loaded.articles)
-        report.failed[:0] = loaded.failures
-        return report
-
-    return Answerer(index, settings).answer, index.add, add_upload
+def backend_of(index: ArticleIndex) -> IndexBackend:
+    """What `citebot serve` answers from (without an LLM)."""
+    return IndexBackend(index, Answerer(index, index.settings), index.settings)
 
 
-def start(fake: FakeSlack, state_dir: Path, index: ArticleIndex) -> App:
+def start(fake: FakeSlack, state_dir: Path, index: ArticleIndex, **changes: object) -> App:
     config = SlackConfig(
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
         api_url=fake.api_url,
         admins=frozenset({ALICE}),
     )
-    return create_app(config, *slack_callables(index), state_dir)
+    return create_app(dataclasses.replace(config, **changes), backend_of(index), state_dir)
 
 
 @pytest.fixture
@@ -298,9 +283,45 @@ def test_serve_answers_from_the_real_index_behind_gunicorn(fake, tmp_path):
         "CITEBOT_SLACK_API_URL": fake.api_url,
     }
     with ServerProcess(SERVE_SCRIPT, str(tmp_path / "state"), article, env=env) as server:
-        assert server.send_first_event(fake, mention(REFERENCE_QUESTION), "Ev1") == (200, "")
+        # The worker loads the model and the reader before it accepts the first request.
+        first = server.send_first_event(fake, mention(REFERENCE_QUESTION), "Ev1", timeout=300)
+        assert first == (200, "")
         [answer] = fake.wait_for("chat.postMessage", timeout=120)
     assert first_quote(answer).startswith("> ")
     assert "(syria-denies-burning-prisoners-bodies-claim.txt)" in first_quote(answer)
     assert "Using worker: gthread" in server.log
     assert "PyTorch uses 1 thread(s) per operation" in server.log
+
+
+TESLA = str(DEMO_ARTICLES / "wikipedia-nikola-tesla.md")
+SUPER_BOWL = str(DEMO_ARTICLES / "wikipedia-super-bowl-50.md")
+FOLLOW_UP = "when was it?"
+
+
+def test_a_follow_up_is_answered_from_the_article_the_thread_cited(fake, tmp_path, demo_index):
+    # Asked alone, the follow-up is answered from another article: the thread makes the difference.
+    alone = Answerer(demo_index, demo_index.settings).rank(FOLLOW_UP)
+    assert alone.sentences[0].passage.metadata["article_id"] != SUPER_BOWL
+    with running(start(fake, tmp_path, demo_index)) as url:
+        question = mention("who won Super Bowl 50")
+        fake.send_event(url, question, "Ev1")
+        fake.wait_for("chat.postMessage")
+        fake.send_event(url, message(FOLLOW_UP, thread_ts=question["ts"]), "Ev2")
+        _, follow_up = fake.wait_for("chat.postMessage", count=2)
+    assert follow_up.body["thread_ts"] == question["ts"]
+    # The first quote (or, unanswered, the first passage) is from the Super Bowl article.
+    assert "Super Bowl 50" in json.dumps(follow_up.body["blocks"][:2])
+
+
+def test_a_scoped_channel_answers_only_from_its_sources(fake, tmp_path, demo_index):
+    app = start(fake, tmp_path, demo_index, channel_sources={"C0SCIENCE": (TESLA,)})
+    with running(app) as url:
+        fake.send_event(url, mention(REFERENCE_QUESTION, channel="C0SCIENCE"), "Ev1")
+        fake.send_event(url, mention(REFERENCE_QUESTION, channel=CHANNEL), "Ev2")
+        answers = fake.wait_for("chat.postMessage", count=2)
+    scoped = next(a for a in answers if a.body["channel"] == "C0SCIENCE")
+    everywhere = next(a for a in answers if a.body["channel"] == CHANNEL)
+    assert "syria-denies" not in scoped.text and REFERENCE_QUOTE not in scoped.text
+    assert "Nikola" in scoped.text
+    assert messages.SCOPED.format(sources=TESLA) in scoped.text
+    assert REFERENCE_QUOTE in everywhere.text

@@ -11,6 +11,8 @@ import json
 import textwrap
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,21 +25,28 @@ from slack_fake import (
     BOT_TOKEN,
     BOT_USER_ID,
     CHANNEL,
+    DM_CHANNEL,
     SIGNING_SECRET,
     FakeSlack,
     ServerProcess,
+    app_home_opened,
+    assistant_thread_started,
     direct_message,
     event_callback,
     mention,
     message,
+    new_ts,
     running,
 )
 
 from bot.answers import Answer, Citation
+from bot.context import QuestionContext
 from bot.slack import SlackConfig, create_app, messages
+from bot.slack.backend import Asked, IndexedSource, Overview
+from bot.slack.blocks import block_text_length
 from bot.slack.state import SlackState
 from index.errors import SettingsError
-from index.report import IndexReport
+from index.report import Failure, IndexReport
 from index.settings import PROJECT_ROOT, load_settings
 
 QUOTE = "Syrian officials assure that this is a lie to justify the aggressive policy."
@@ -62,6 +71,43 @@ def no_adding(*args: object) -> IndexReport:
     raise AssertionError("nothing should be added")
 
 
+class CannedBackend:
+    """The backend with stand-ins: `ask` answers, the index never changes, and the
+    overview is whatever the test sets (an exception: the store is unreachable)."""
+
+    def __init__(self, ask: Callable[[str], Answer] = canned_answer) -> None:
+        self._ask = ask
+        self.contexts: list[QuestionContext | None] = []
+        self.removed: list[str] = []
+        self.overview_result: Overview | Exception = Overview(
+            generation="gen-1",
+            articles=2031,
+            sources=(
+                IndexedSource("/srv/news", 2030, True),
+                IndexedSource("https://example.com/x", 1, False),
+            ),
+            headlines=("Syria denies the claim", "Vardo lighthouse relit"),
+        )
+
+    def ask(self, question: str, context: QuestionContext | None = None) -> Asked:
+        self.contexts.append(context)
+        return Asked(self._ask(question))
+
+    add_sources = add_upload = staticmethod(no_adding)
+
+    def remove_source(self, source: str) -> IndexReport:
+        self.removed.append(source)
+        return IndexReport(removed=[source])
+
+    def overview(self) -> Overview:
+        if isinstance(self.overview_result, Exception):
+            raise self.overview_result
+        return self.overview_result
+
+    def warm_up(self) -> None:
+        pass
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     slack = FakeSlack().start()
@@ -77,9 +123,14 @@ def config_for(fake: FakeSlack, **changes: object) -> SlackConfig:
 
 
 def make_app(
-    fake: FakeSlack, tmp_path: Path, ask: Callable[[str], Answer] = canned_answer, **changes: object
+    fake: FakeSlack,
+    tmp_path: Path,
+    ask: Callable[[str], Answer] = canned_answer,
+    backend: CannedBackend | None = None,
+    **changes: object,
 ) -> App:
-    return create_app(config_for(fake, **changes), ask, no_adding, no_adding, tmp_path / "state")
+    backend = backend or CannedBackend(ask)
+    return create_app(config_for(fake, **changes), backend, tmp_path / "state")
 
 
 def test_a_mention_is_answered_in_its_thread_with_eyes_while_working(fake, tmp_path):
@@ -285,26 +336,40 @@ def test_the_shipped_settings_file_has_a_valid_slack_table():
 SERVER_SCRIPT = textwrap.dedent(
     """
     import sys
+    import time
     from pathlib import Path
 
     from bot.answers import Answer, Citation
     from bot.slack import SlackConfig, create_app, serve
+    from bot.slack.backend import Asked, Overview
     from index.settings import load_settings
 
     port, state_dir, quote = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    # A file whose presence makes every answer wait: the server is killed meanwhile.
+    hold = Path(sys.argv[4]) if len(sys.argv) > 4 else None
 
 
-    def ask(question):
-        citation = Citation(quote, "Title", "a.txt", None, None, 1.0, "a.txt", 0, len(quote))
-        return Answer(question, answered=True, citations=[citation])
+    class Backend:
+        def ask(self, question, context=None):
+            while hold is not None and hold.exists():
+                time.sleep(0.05)
+            citation = Citation(quote, "Title", "a.txt", None, None, 1.0, "a.txt", 0, len(quote))
+            return Asked(Answer(question, answered=True, citations=[citation]))
+
+        def overview(self):
+            return Overview(generation="gen-1", articles=1)
+
+        def warm_up(self):
+            pass
 
 
-    def add(*args):
-        raise AssertionError("nothing should be added")
+    def make_app():
+        backend = Backend()
+        return create_app(config, backend, state_dir), backend
 
 
     config = SlackConfig.from_settings(load_settings())
-    serve(config, lambda: create_app(config, ask, add, add, state_dir), port, host="127.0.0.1")
+    serve(config, make_app, port, host="127.0.0.1")
     """
 )
 
@@ -326,6 +391,44 @@ def test_serve_runs_the_app_behind_gunicorn(fake, tmp_path):
         [answer] = fake.wait_for("chat.postMessage")
     assert QUOTE in answer.text
     assert "Using worker: gthread" in server.log
+    assert "will be unused" not in server.log
+
+
+def test_a_question_acknowledged_before_a_crash_is_answered_once_after_restart(fake, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()
+    state, env = str(tmp_path / "state"), server_env(fake)
+    event = mention("who denied it?")
+    with ServerProcess(SERVER_SCRIPT, state, QUOTE, str(hold), env=env) as server:
+        assert server.send_first_event(fake, event, "Ev1") == (200, "")
+        fake.wait_for("reactions.add")  # the answer is under way...
+        server.kill()  # ...when the server dies
+    assert fake.calls_to("chat.postMessage") == []
+    hold.unlink()
+    with ServerProcess(SERVER_SCRIPT, state, QUOTE, env=env) as server:
+        # Slack re-delivers an event whose answer never came (here: as a retry).
+        assert server.send_first_event(fake, event, "Ev1") == (200, "")
+        [answer] = fake.wait_for("chat.postMessage")
+        assert fake.send_event(server.url, event, "Ev1", retry=2) == (200, "")
+        assert fake.send_event(server.url, event | {"type": "message"}, "Ev2") == (200, "")
+        fake.wait_for("reactions.remove")
+    assert QUOTE in answer.text
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_a_10_mb_unsigned_body_is_refused_with_one_short_log_line(fake, tmp_path):
+    with ServerProcess(
+        SERVER_SCRIPT, str(tmp_path / "state"), QUOTE, env=server_env(fake)
+    ) as server:
+        assert server.send_first_event(fake, mention("warm?"), "Ev1")[0] == 200
+        huge = '{"type": "event_callback", "junk": "' + "x" * (10 * 2**20) + '"}'
+        status, _ = fake.post(server.url, huge, "application/json", signature="v0=forged")
+        assert status in (401, 413)
+        assert fake.post(server.url, "{oops", "application/json", signature="v0=forged")[0] == 401
+    refused = [line for line in server.log.splitlines() if "refused a request" in line]
+    assert len(refused) == 2
+    assert max(len(line) for line in server.log.splitlines()) < 500
+    assert "Traceback" not in server.log
 
 
 def test_serve_connects_over_socket_mode_with_an_app_token(fake, tmp_path):
@@ -360,21 +463,29 @@ def test_the_manifest_asks_for_what_the_app_uses():
     features, settings = manifest["features"], manifest["settings"]
     assert {c["command"] for c in features["slash_commands"]} == {"/ask", "/citebot"}
     assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_home_opened",
         "app_mention",
+        "assistant_thread_context_changed",
+        "assistant_thread_started",
         "message.channels",
         "message.groups",
         "message.im",
+        "message.mpim",
     }
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",
+        "assistant:write",
         "channels:history",
         "chat:write",
         "commands",
         "files:read",
         "groups:history",
         "im:history",
+        "mpim:history",
         "reactions:write",
     }
+    assert features["assistant_view"]["assistant_description"]
+    assert features["app_home"]["home_tab_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     urls = [c["url"] for c in features["slash_commands"]]
     urls += [
@@ -383,3 +494,254 @@ def test_the_manifest_asks_for_what_the_app_uses():
     ]
     assert all(url == "https://YOUR-HOST/slack/events" for url in urls)
     assert features["app_home"]["messages_tab_enabled"] is True
+
+
+# --- the assistant view ---
+
+
+def test_a_new_assistant_thread_gets_prompts_from_the_latest_headlines(fake, tmp_path):
+    with running(make_app(fake, tmp_path)) as url:
+        started = assistant_thread_started()
+        assert fake.send_event(url, started, "Ev1") == (200, "")
+        [prompts] = fake.wait_for("assistant.threads.setSuggestedPrompts")
+    thread = started["assistant_thread"]
+    assert (prompts.body["channel_id"], prompts.body["thread_ts"]) == (
+        thread["channel_id"],
+        thread["thread_ts"],
+    )
+    assert [p["message"] for p in prompts.body["prompts"]] == [
+        "What happened with Syria denies the claim?",
+        "What happened with Vardo lighthouse relit?",
+    ]
+
+
+def test_suggested_prompts_may_be_fixed_by_a_setting(fake, tmp_path):
+    app = make_app(fake, tmp_path, suggested_prompts=("Who won Super Bowl 50?",))
+    with running(app) as url:
+        fake.send_event(url, assistant_thread_started(), "Ev1")
+        [prompts] = fake.wait_for("assistant.threads.setSuggestedPrompts")
+    assert prompts.body["prompts"] == [
+        {"title": "Who won Super Bowl 50?", "message": "Who won Super Bowl 50?"}
+    ]
+
+
+def test_an_assistant_question_gets_a_title_a_status_then_the_answer(fake, tmp_path):
+    backend = CannedBackend()
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        thread_ts = new_ts()
+        question = direct_message("who denied the claim?", thread_ts=thread_ts)
+        assert fake.send_event(url, question, "Ev1") == (200, "")
+        [answer] = fake.wait_for("chat.postMessage")
+        statuses = fake.wait_for("assistant.threads.setStatus", count=2)
+    [title] = fake.calls_to("assistant.threads.setTitle")
+    assert (title.body["title"], title.body["thread_ts"]) == ("who denied the claim?", thread_ts)
+    assert [s.body["status"] for s in statuses] == ["Searching 2,031 articles…", ""]
+    assert statuses[0].time < answer.time < statuses[1].time
+    assert (answer.body["channel"], answer.body["thread_ts"]) == (DM_CHANNEL, thread_ts)
+    assert QUOTE in answer.text
+    [feedback] = [b for b in answer.body["blocks"] if b["type"] == "context_actions"]
+    buttons = feedback["elements"][0]
+    assert buttons["type"] == "feedback_buttons"
+    assert buttons["negative_button"]["value"].startswith("down:")
+
+
+def test_feedback_buttons_element_clicks_are_recorded(fake, tmp_path):
+    state = SlackState(tmp_path / "state")
+    answer_id = state.save_answer(canned_answer("who denied it?"))
+    with running(make_app(fake, tmp_path)) as url:
+        assert fake.send_click(url, "feedback", f"down:{answer_id}", BOB)[0] == 200
+        fake.wait_for("response")
+    [vote] = state.feedback()
+    assert (vote.user, vote.vote, vote.question) == (BOB, "down", "who denied it?")
+
+
+def test_a_follow_up_is_asked_with_the_threads_earlier_question_and_articles(fake, tmp_path):
+    backend = CannedBackend()
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        first = mention("who denied the claim?")
+        fake.send_event(url, first, "Ev1")
+        fake.wait_for("chat.postMessage")
+        fake.send_event(url, message("and when was that?", thread_ts=first["ts"]), "Ev2")
+        fake.wait_for("chat.postMessage", count=2)
+    assert backend.contexts[0].earlier_questions == ()
+    assert backend.contexts[1].earlier_questions == ("who denied the claim?",)
+    assert backend.contexts[1].cited_articles == {"/articles/syria.txt"}
+
+
+# --- the Home tab ---
+
+
+def home_of(fake: FakeSlack, user: str) -> dict:
+    [published] = [c for c in fake.calls_to("views.publish") if c.body["user_id"] == user][-1:]
+    return published.body["view"]
+
+
+def action_ids(view: dict) -> set[str]:
+    found = set()
+    for block in view["blocks"]:
+        elements = block.get("elements", []) + [block.get("accessory") or {}]
+        found |= {e["action_id"] for e in elements if "action_id" in e}
+    return found
+
+
+def test_the_home_tab_shows_admin_controls_to_admins_only(fake, tmp_path):
+    state = SlackState(tmp_path / "state")
+    answer_id = state.save_answer(canned_answer("who denied it?"))
+    state.record_feedback(BOB, answer_id, "down")
+    with running(make_app(fake, tmp_path)) as url:
+        fake.send_event(url, app_home_opened(ALICE), "Ev1")
+        fake.send_event(url, app_home_opened(BOB), "Ev2")
+        fake.wait_for("views.publish", count=2)
+    admin, everyone = home_of(fake, ALICE), home_of(fake, BOB)
+    assert admin["type"] == everyone["type"] == "home"
+    assert action_ids(admin) == {"home_add_source", "home_remove_source"}
+    assert action_ids(everyone) == set()
+    assert "2,031 articles from 2 sources" in json.dumps(everyone)
+    assert "who denied it?" in json.dumps(admin) and "who denied it?" not in json.dumps(everyone)
+    # A configured source is removed in the settings file, an added one by its button.
+    [remove] = [b["accessory"] for b in admin["blocks"] if b.get("accessory")]
+    assert remove["value"] == "https://example.com/x"
+
+
+def test_an_admins_remove_button_removes_the_source_and_updates_the_home_tab(fake, tmp_path):
+    backend = CannedBackend()
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        assert (
+            fake.send_home_click(url, "home_remove_source", "https://example.com/x", BOB)[0] == 200
+        )
+        assert (
+            fake.send_home_click(url, "home_remove_source", "https://example.com/x", ALICE)[0]
+            == 200
+        )
+        fake.wait_for("views.publish")
+    assert backend.removed == ["https://example.com/x"]
+    assert "Removed `https://example.com/x`: 0 added" in json.dumps(home_of(fake, ALICE))
+
+
+def test_the_add_modal_opens_and_refuses_what_is_not_a_url(fake, tmp_path):
+    with running(make_app(fake, tmp_path)) as url:
+        fake.send_home_click(url, "home_add_source", "", ALICE)
+        [opened] = fake.wait_for("views.open")
+        status, text = fake.send_view_submission(
+            url, opened.body["view"]["callback_id"], {"urls": {"urls": "/etc/passwd"}}, ALICE
+        )
+    assert status == 200
+    assert json.loads(text) == {
+        "response_action": "errors",
+        "errors": {"urls": messages.NOT_A_URL.format(text="/etc/passwd")},
+    }
+
+
+# --- what reaches Slack is escaped and bounded ---
+
+PINGING = "Everyone <!channel> look: <@U0BOSS> said <https://evil.example|click> & left."
+
+
+def test_markup_in_a_quote_or_title_reaches_slack_escaped(fake, tmp_path):
+    def pinging(question: str) -> Answer:
+        answer = canned_answer(question)
+        citation = dataclasses.replace(answer.citations[0], text=PINGING, title="<!here> news")
+        return dataclasses.replace(answer, citations=[citation])
+
+    with running(make_app(fake, tmp_path, ask=pinging)) as url:
+        fake.send_event(url, mention("who?"), "Ev1")
+        [answer] = fake.wait_for("chat.postMessage")
+    posted = json.dumps([answer.body["text"], answer.body["blocks"]])
+    for markup in ("<!channel>", "<@U0BOSS>", "<https://evil", "<!here>"):
+        assert markup not in posted
+    assert "&lt;!channel&gt;" in answer.body["text"]
+    assert "&lt;!channel&gt;" in json.dumps(answer.body["blocks"])
+
+
+def test_an_answer_with_60_long_citations_stays_within_slacks_limits(fake, tmp_path):
+    def long_answer(question: str) -> Answer:
+        answer = canned_answer(question)
+        quotes = [
+            dataclasses.replace(answer.citations[0], text=f"Quote {n} " + "word " * 500)
+            for n in range(60)
+        ]
+        return dataclasses.replace(answer, citations=quotes)
+
+    with running(make_app(fake, tmp_path, ask=long_answer)) as url:
+        fake.send_event(url, mention("who?"), "Ev1")
+        [answer] = fake.wait_for("chat.postMessage")
+    blocks = answer.body["blocks"]
+    assert len(blocks) <= 50
+    assert sum(block_text_length(b) for b in blocks) <= 12_000
+    assert len(answer.body["text"]) <= 4000
+    kept = sum(1 for b in blocks if b["type"] == "section" and b["text"]["text"].startswith("> "))
+    assert 0 < kept < 60
+    more = messages.MORE_QUOTES.format(count=60 - kept)
+    assert more in json.dumps(blocks, ensure_ascii=False)
+    in_text = sum(1 for line in answer.body["text"].splitlines() if line.startswith("“"))
+    assert answer.body["text"].endswith(messages.MORE_QUOTES.format(count=60 - in_text))
+
+
+def test_an_add_report_escapes_the_remote_servers_reason(fake, tmp_path):
+    backend = CannedBackend()
+    backend.add_sources = lambda urls: IndexReport(
+        failed=[Failure(urls[0], "HTTP 404 <!channel> gotcha")]
+    )
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        fake.send_command(url, "/citebot", "add https://example.com/gone", ALICE)
+        [report] = fake.wait_for("response")
+    assert "<!channel>" not in report.body["text"]
+    assert "HTTP 404 &lt;!channel&gt; gotcha" in report.body["text"]
+
+
+# --- group DMs ---
+
+
+def test_a_group_dm_gets_answers_to_mentions_and_follow_ups(fake, tmp_path):
+    app = make_app(fake, tmp_path, channels=frozenset({"C0ALLOWED"}))
+    with running(app) as url:
+        first = mention("who denied it?", channel="G0GROUP", channel_type="mpim")
+        fake.send_event(url, first, "Ev1")
+        fake.wait_for("chat.postMessage")
+        follow_up = message(
+            "and why?", channel="G0GROUP", channel_type="mpim", thread_ts=first["ts"]
+        )
+        fake.send_event(url, follow_up, "Ev2")
+        fake.send_event(url, message("chatter", channel="G0GROUP", channel_type="mpim"), "Ev3")
+        answers = fake.wait_for("chat.postMessage", count=2)
+    assert [a.body["thread_ts"] for a in answers] == [first["ts"], first["ts"]]
+    assert fake.calls_to("chat.postEphemeral") == []
+
+
+# --- the HTTP front: refusals, health ---
+
+
+def test_malformed_or_unsigned_requests_get_4xx_never_500(fake, tmp_path):
+    with running(make_app(fake, tmp_path)) as url:
+        assert fake.post(url, "{not json", "application/json")[0] == 400
+        assert fake.post(url, "[1, 2]", "application/json")[0] == 400
+        assert fake.post(url, "payload=%7Bnot", "application/x-www-form-urlencoded")[0] == 400
+        assert fake.post(url, "{not json", "application/json", signature="v0=bad")[0] == 401
+        unsigned = {"X-Slack-Request-Timestamp": "soon"}
+        assert fake.post(url, "{not json", "application/json", headers=unsigned)[0] == 401
+    assert fake.calls == []
+
+
+def test_healthz_reports_the_index_generation_and_503_while_the_store_is_down(fake, tmp_path):
+    backend = CannedBackend()
+    with running(make_app(fake, tmp_path, backend=backend), backend) as url:
+        health = url.replace("/slack/events", "/healthz")
+        with urllib.request.urlopen(health, timeout=10) as response:
+            assert response.status == 200
+            assert json.loads(response.read()) == {
+                "status": "ok",
+                "generation": "gen-1",
+                "articles": 2031,
+            }
+        backend.overview_result = ConnectionError("chroma at 10.0.0.9:8000 refused")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(health, timeout=10)
+    assert refused.value.code == 503
+    assert json.loads(refused.value.read())["status"] == "unavailable"
+
+
+def test_answers_kept_for_buttons_are_bounded(tmp_path):
+    state = SlackState(tmp_path / "state", answers_kept=3)
+    ids = [state.save_answer(canned_answer(f"question {n}")) for n in range(5)]
+    assert state.answer_count() == 3
+    assert state.load_answer(ids[0]) is None and state.load_answer(ids[-1]) is not None

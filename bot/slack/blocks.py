@@ -1,7 +1,10 @@
 """Renders an Answer as a Slack message: Block Kit blocks plus the plain-text fallback.
 
 Pure functions, kept within Slack's limits: at most 50 blocks, 3000 characters of section
-text, 2000 characters of button value and 40000 characters of message text.
+text, 2000 characters of button value, and MAX_BLOCKS_TEXT characters of text in all the
+blocks of a message (quotes that don't fit are counted in a "…and N more" line). Every text
+from an article or a remote server is escaped, in the blocks and in the fallback text: a
+quote's "<!channel>" must not ping anyone.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from urllib.parse import quote
 
 from bot.answers import Answer, Citation, PassageHit
 from bot.slack import messages
+from bot.slack.messages import escape
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -20,6 +24,11 @@ MAX_SECTION_TEXT = 3000
 MAX_NOTE_TEXT = 2000
 MAX_BUTTON_VALUE = 2000
 MAX_MESSAGE_TEXT = 40000
+# The text of all a message's blocks together: Slack refuses a message at around 12,000
+# to 13,000 characters in total (measured with 60 long quotes), whatever each block holds.
+MAX_BLOCKS_TEXT = 11_000
+# The plain-text fallback (notifications, screen readers) is kept short.
+MAX_FALLBACK_TEXT = 3000
 # A quoted passage (shown when nothing is cited) is cut to this many characters.
 PASSAGE_CHARS = 600
 # Longer links are shown without their text fragment, then without the link.
@@ -31,17 +40,27 @@ Block = dict[str, Any]
 
 
 def answer_blocks(
-    answer: Answer, answer_id: str, *, share: bool = False, asked_by: str | None = None
+    answer: Answer,
+    answer_id: str,
+    *,
+    share: bool = False,
+    asked_by: str | None = None,
+    notes: tuple[str, ...] = (),
+    feedback_element: bool = False,
 ) -> list[Block]:
     """The message for `answer`; its buttons carry `answer_id` so a click finds the answer.
 
     `share` adds the "Share to channel" button (for the private `/ask` answer);
-    `asked_by` (a user id) puts "<@user> asked: question" on top (for a shared answer).
+    `asked_by` (a user id) puts "<@user> asked: question" on top (for a shared answer);
+    `notes` (raw text, escaped here) go on top in small print: how a follow-up was read,
+    which sources the channel answers from. `feedback_element` shows 👍 / 👎 with Slack's
+    feedback buttons element (the assistant view) instead of two buttons.
     """
     head: list[Block] = []
     if asked_by:
         question = fit(_one_line(answer.question), MAX_SECTION_TEXT // 2)
         head.append(_section(messages.ASKED.format(user=asked_by, question=question)))
+    head += [_context(fit(_one_line(note), MAX_NOTE_TEXT)) for note in notes]
     if answer.answered:
         head += _model_blocks(answer)
         quotes = [
@@ -51,25 +70,72 @@ def answer_blocks(
     else:
         head.append(_section(messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND))
         quotes = [_passage_section(p) for p in answer.passages]
-    tail = [_sources_footer(answer), _buttons(answer_id, share)]
+    buttons = _feedback_element(answer_id) if feedback_element and not share else None
+    tail = [_sources_footer(answer), buttons or _buttons(answer_id, share)]
     tail = [block for block in tail if block]
-    room = MAX_BLOCKS - len(head) - len(tail)
-    if len(quotes) > room:
-        left_out = len(quotes) - (room - 1)
-        quotes = quotes[: room - 1] + [_context(messages.MORE_QUOTES.format(count=left_out))]
-    return head + quotes + tail
+    return head + _fitting(quotes, head + tail) + tail
+
+
+def _fitting(quotes: list[Block], others: list[Block]) -> list[Block]:
+    """As many of `quotes` as fit in the message beside `others`, and a line saying how
+    many more were left out."""
+    room_blocks = MAX_BLOCKS - len(others)
+    room_text = MAX_BLOCKS_TEXT - sum(map(block_text_length, others))
+    note_room = len(messages.MORE_QUOTES.format(count=len(quotes)))
+    kept: list[Block] = []
+    used = 0
+    for n, block in enumerate(quotes):
+        last = n == len(quotes) - 1
+        # Room for this quote, and for the "…and N more" line unless it is the last.
+        blocks_needed = 1 if last else 2
+        text_needed = block_text_length(block) + (0 if last else note_room)
+        if len(kept) + blocks_needed > room_blocks or used + text_needed > room_text:
+            left_out = len(quotes) - len(kept)
+            return kept + [_context(messages.MORE_QUOTES.format(count=left_out))]
+        kept.append(block)
+        used += block_text_length(block)
+    return kept
+
+
+def block_text_length(block: Block) -> int:
+    """The characters of every text in a block (what Slack's total limit counts)."""
+    if isinstance(block, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else block_text_length(v)
+            for k, v in block.items()
+        )
+    if isinstance(block, list):
+        return sum(map(block_text_length, block))
+    return 0
 
 
 def answer_text(answer: Answer) -> str:
-    """The plain-text fallback Slack shows in notifications and where blocks can't render."""
+    """The plain-text fallback Slack shows in notifications and where blocks can't render.
+
+    Escaped like the blocks, and cut (with "…and N more") to MAX_FALLBACK_TEXT."""
     if answer.answered:
         # The model's words go out escaped: a "<!channel>" in a reply must not ping anyone.
-        lines = [escape(answer.summary)] if answer.summary else []
-        lines += [f"“{_one_line(c.text)}” ({c.title})" for c in answer.citations]
+        head = [escape(answer.summary)] if answer.summary else []
+        items = [
+            f"“{escape(_one_line(c.text))}” ({escape(_one_line(c.title))})"
+            for c in answer.citations
+        ]
     else:
-        lines = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
-        lines += [f"“{_one_line(p.text)[:PASSAGE_CHARS]}” ({p.title})" for p in answer.passages]
-    return fit("\n".join(lines), MAX_MESSAGE_TEXT, escaped=False)
+        head = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
+        items = [
+            f"“{escape(_one_line(p.text)[:PASSAGE_CHARS])}” ({escape(_one_line(p.title))})"
+            for p in answer.passages
+        ]
+    lines = [fit(line, MAX_FALLBACK_TEXT // 2, escaped=False) for line in head]
+    used = sum(len(line) + 1 for line in lines)
+    for n, item in enumerate(items):
+        more = messages.MORE_QUOTES.format(count=len(items) - n)
+        if used + len(item) + 1 + (len(more) + 1 if n < len(items) - 1 else 0) > MAX_FALLBACK_TEXT:
+            lines.append(more)
+            break
+        lines.append(item)
+        used += len(item) + 1
+    return "\n".join(lines)
 
 
 def text_fragment_url(url: str, sentence: str) -> str:
@@ -85,11 +151,6 @@ def text_fragment_url(url: str, sentence: str) -> str:
         directive = _fragment_part(" ".join(words))
     # An existing fragment stays; the text directive follows it after ":~:".
     return url + (":~:" if "#" in url else "#:~:") + "text=" + directive
-
-
-def escape(text: str) -> str:
-    """Escapes the three characters Slack's mrkdwn treats as markup."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def fit(text: str, limit: int, escaped: bool = True) -> str:
@@ -185,6 +246,31 @@ def _buttons(answer_id: str, share: bool) -> Block:
     if share:
         elements.append(_button(messages.SHARE, "share_answer", value) | {"style": "primary"})
     return {"type": "actions", "block_id": "citebot_answer", "elements": elements}
+
+
+def _feedback_element(answer_id: str) -> Block:
+    """👍 / 👎 as Slack's feedback buttons element; each value is "up:ID" or "down:ID"."""
+    value = answer_id[: MAX_BUTTON_VALUE - 5]
+
+    def side(label: str, vote: str, accessible: str) -> Block:
+        return {
+            "text": {"type": "plain_text", "text": label, "emoji": True},
+            "value": f"{vote}:{value}",
+            "accessibility_label": accessible,
+        }
+
+    return {
+        "type": "context_actions",
+        "block_id": "citebot_answer",
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": "feedback",
+                "positive_button": side(messages.HELPFUL, "up", messages.HELPFUL_LABEL),
+                "negative_button": side(messages.NOT_HELPFUL, "down", messages.NOT_HELPFUL_LABEL),
+            }
+        ],
+    }
 
 
 def _button(label: str, action_id: str, value: str) -> Block:

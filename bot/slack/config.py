@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack import messages
@@ -20,6 +20,9 @@ class SlackConfig:
 
     `channels` empty means: answer in any channel the bot is a member of.
     `app_token` set means: connect over Socket Mode instead of serving HTTP.
+    `channel_sources` maps a channel id to the sources its questions are answered from
+    (paths or URLs as indexed, as prefixes or shell patterns); other channels: all.
+    `suggested_prompts` empty means: the assistant view suggests the latest headlines.
     """
 
     bot_token: str
@@ -33,6 +36,10 @@ class SlackConfig:
     # PyTorch's threads per operation in the serving process; 0: torch's default (one per
     # core). One answered fastest on a shared 2-core host (docs/BENCHMARKS.md).
     torch_threads: int = 1
+    # Answers kept for their buttons; a click on an older one says it is gone.
+    answers_kept: int = 10_000
+    channel_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    suggested_prompts: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -72,7 +79,47 @@ class SlackConfig:
             admins=frozenset(_ids(table, "admins", "U012ABCDEF")),
             channels=frozenset(_ids(table, "channels", "C012ABCDEF")),
             torch_threads=_torch_threads(env, table),
+            answers_kept=_count(table, "answers_kept", 10_000),
+            channel_sources=_channel_sources(table),
+            suggested_prompts=tuple(_prompts(table)),
         )
+
+
+def _count(table: Mapping[str, Any], key: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(f"slack.{key} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _channel_sources(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    value = table.get("channel_sources", {})
+    example = '[slack.channel_sources] C012ABCDEF = ["https://example.com/news/"]'
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"slack.channel_sources must be a table like {example}")
+    scopes = {}
+    for channel, sources in value.items():
+        if not (
+            isinstance(sources, list)
+            and sources
+            and all(isinstance(s, str) and s.strip() for s in sources)
+        ):
+            raise SettingsError(
+                f"slack.channel_sources.{channel} must be a non-empty list of sources "
+                f"(paths or URLs as indexed), like {example}; got {sources!r}"
+            )
+        scopes[channel.strip()] = tuple(s.strip() for s in sources)
+    return scopes
+
+
+def _prompts(table: Mapping[str, Any]) -> list[str]:
+    value = table.get("suggested_prompts", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise SettingsError(
+            "slack.suggested_prompts must be a list of questions like "
+            f'["Who denied the crematorium claim?"], got {value!r}'
+        )
+    return [v.strip() for v in value]
 
 
 def _torch_threads(env: Mapping[str, str], table: Mapping[str, Any]) -> int:

@@ -18,18 +18,22 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.answers import Answer
+from bot.context import QuestionContext, Scope
 from bot.slack import messages
+from bot.slack.backend import Backend, Overview
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.config import SlackConfig
 from bot.slack.files import MAX_UPLOAD_BYTES, UploadTooLarge, download
+from bot.slack.home import add_source_modal, home_view
+from bot.slack.messages import escape
+from bot.slack.middleware import finish_delivery, message_key
 from bot.slack.state import SlackState
 from index.errors import CitebotError
 from index.report import IndexReport
 
-Ask = Callable[[str], Answer]
-AddSources = Callable[[list[str]], IndexReport]
-AddUpload = Callable[[str, bytes], IndexReport]
 Payload = dict[str, Any]
+# Conversations that are the bot's by invitation: a DM, a group DM.
+DIRECT = ("im", "mpim")
 
 WORKING_REACTION = "eyes"
 
@@ -37,20 +41,12 @@ WORKING_REACTION = "eyes"
 class Citebot:
     """Listeners' bodies, with the callables that do the real work passed in."""
 
-    def __init__(
-        self,
-        config: SlackConfig,
-        state: SlackState,
-        ask: Ask,
-        add_sources: AddSources,
-        add_upload: AddUpload,
-    ) -> None:
+    def __init__(self, config: SlackConfig, state: SlackState, backend: Backend) -> None:
         self.config = config
         self.state = state
-        self.ask = ask
-        self.add_sources = add_sources
-        self.add_upload = add_upload
-        # One add at a time: two admins adding at once would race on the index.
+        self.backend = backend
+        self.scopes = {c: Scope(sources) for c, sources in config.channel_sources.items()}
+        # One change at a time: two admins adding at once would race on the index.
         self._index_writes = threading.Lock()
 
     # --- questions answered in a thread: mentions, DMs, follow-ups ---
@@ -65,29 +61,140 @@ class Citebot:
     def answer_in_thread(
         self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
     ) -> None:
-        channel, ts = event["channel"], event["ts"]
+        """A mention, a DM or a follow-up: answered in its thread, with 👀 while working."""
+        key = message_key(event)
         # A mention arrives twice (app_mention, and message in a DM or answered thread).
-        if not self.state.first_delivery(f"message:{channel}:{ts}"):
+        if not self.state.claim(key):
             return
-        if not self._allowed(channel, direct=event.get("channel_type") == "im"):
-            _quietly(
-                logger,
-                client.chat_postEphemeral,
-                channel=channel,
-                user=event.get("user"),
-                text=messages.CHANNEL_NOT_ALLOWED,
-            )
-            return
-        thread_ts = event.get("thread_ts") or ts
-        question = without_mention(event.get("text", ""), context.bot_user_id)
-        with self._working(client, channel, ts, thread_ts, logger, messages.APOLOGY):
-            if not question:
-                client.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, text=messages.EMPTY_QUESTION
+        try:
+            channel, ts = event["channel"], event["ts"]
+            if not self._allowed(channel, direct=event.get("channel_type") in DIRECT):
+                _quietly(
+                    logger,
+                    client.chat_postEphemeral,
+                    channel=channel,
+                    user=event.get("user"),
+                    text=messages.CHANNEL_NOT_ALLOWED,
                 )
                 return
-            self._post_answer(client, channel, self.ask(question), thread_ts=thread_ts)
-            self.state.remember_thread(channel, thread_ts)
+            thread_ts = event.get("thread_ts") or ts
+            question = without_mention(event.get("text", ""), context.bot_user_id)
+            with self._working(client, channel, ts, thread_ts, logger, messages.APOLOGY):
+                if not question:
+                    client.chat_postMessage(
+                        channel=channel, thread_ts=thread_ts, text=messages.EMPTY_QUESTION
+                    )
+                    return
+                self._answer(client, channel, thread_ts, question)
+        finally:
+            finish_delivery(self.state, context, key)
+
+    # --- the assistant view (slack_bolt's Assistant middleware routes its events) ---
+
+    def suggest_prompts(
+        self, set_suggested_prompts: Callable[..., Any], context: BoltContext, logger: Logger
+    ) -> None:
+        """A new assistant thread: questions to start from (settings, or latest headlines)."""
+        try:
+            prompts = list(self.config.suggested_prompts)
+            overview = None if prompts else self._overview(logger)
+            if overview is not None:
+                prompts = [messages.HEADLINE_PROMPT.format(headline=h) for h in overview.headlines]
+            prompts = prompts[: messages.MAX_SUGGESTED_PROMPTS] or [messages.EXAMPLE_QUESTION]
+            _quietly(
+                logger,
+                set_suggested_prompts,
+                prompts=[_prompt(p) for p in prompts],
+                title=messages.PROMPTS_TITLE,
+            )
+        finally:
+            finish_delivery(self.state, context)
+
+    def answer_in_assistant_thread(
+        self,
+        payload: Payload,
+        context: BoltContext,
+        client: WebClient,
+        set_status: Callable[..., Any],
+        set_title: Callable[[str], Any],
+        logger: Logger,
+    ) -> None:
+        """A question in the assistant view: a title, a status while searching, the answer."""
+        key = message_key(payload)
+        if not self.state.claim(key):
+            return
+        channel, thread_ts = payload["channel"], payload["thread_ts"]
+        try:
+            question = without_mention(payload.get("text", ""), context.bot_user_id)
+            if not question:
+                _quietly(
+                    logger,
+                    client.chat_postMessage,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=messages.EMPTY_QUESTION,
+                )
+                return
+            if not self.state.answered_in_thread(channel, thread_ts):
+                _quietly(logger, set_title, title=_one_line(question)[: messages.MAX_TITLE])
+            _quietly(logger, set_status, status=self._searching_status(logger))
+            post = lambda text: client.chat_postMessage(  # noqa: E731
+                channel=channel, thread_ts=thread_ts, text=text
+            )
+            with _apologizing(post, messages.APOLOGY, logger):
+                self._answer(client, channel, thread_ts, question, feedback_element=True)
+        finally:
+            _quietly(logger, set_status, status="")
+            finish_delivery(self.state, context, key)
+
+    def _answer(
+        self,
+        client: WebClient,
+        channel: str,
+        thread_ts: str,
+        question: str,
+        feedback_element: bool = False,
+    ) -> None:
+        """Answers `question` in the thread, read with the thread's earlier questions and
+        cited articles, from the channel's sources; remembers it for the next follow-up."""
+        turns = self.state.thread_turns(channel, thread_ts)
+        scope = self.scopes.get(channel)
+        context = QuestionContext(
+            earlier_questions=tuple(t.question for t in turns),
+            cited_articles=frozenset(a for t in turns for a in t.article_ids),
+            scope=scope,
+        )
+        asked = self.backend.ask(question, context)
+        notes = []
+        if asked.read_as:
+            notes.append(messages.READ_AS.format(question=asked.read_as))
+        if scope is not None:
+            notes.append(messages.SCOPED.format(sources=", ".join(scope.patterns)))
+        # Remembered before it is posted: a follow-up may come as soon as the answer shows.
+        cited = tuple(dict.fromkeys(c.article_id for c in asked.answer.citations))
+        self.state.remember_thread(channel, thread_ts, asked.read_as or question, cited)
+        self._post_answer(
+            client,
+            channel,
+            asked.answer,
+            thread_ts=thread_ts,
+            notes=tuple(notes),
+            feedback_element=feedback_element,
+        )
+
+    def _searching_status(self, logger: Logger) -> str:
+        overview = self._overview(logger)
+        if overview is None:
+            return messages.SEARCHING_SOME
+        return messages.SEARCHING.format(count=f"{overview.articles:,}")
+
+    def _overview(self, logger: Logger) -> Overview | None:
+        """What is indexed, or None (logged) when the index can't be read."""
+        try:
+            return self.backend.overview()
+        except Exception as err:  # noqa: BLE001 - Chroma raises many kinds; the cause is logged
+            logger.warning("reading the index failed: %s", err)
+            return None
 
     # --- /ask: a private answer with a share button ---
 
@@ -98,10 +205,14 @@ class Citebot:
         if self._ask_refusal(command):
             return
         with _apologizing(_privately(respond), messages.APOLOGY, logger):
-            answer = self.ask(command["text"].strip())
+            scope = self.scopes.get(command.get("channel_id", ""))
+            answer = self.backend.ask(command["text"].strip(), QuestionContext(scope=scope)).answer
+            notes = (messages.SCOPED.format(sources=", ".join(scope.patterns)),) if scope else ()
             respond(
                 text=answer_text(answer),
-                blocks=answer_blocks(answer, self.state.save_answer(answer), share=True),
+                blocks=answer_blocks(
+                    answer, self.state.save_answer(answer), share=True, notes=notes
+                ),
                 response_type="ephemeral",
             )
 
@@ -109,7 +220,8 @@ class Citebot:
         """Why `/ask` won't answer this command ("" when it will)."""
         if not command.get("text", "").strip():
             return messages.ASK_USAGE
-        direct = command.get("channel_name") == "directmessage"
+        name = command.get("channel_name", "")
+        direct = name == "directmessage" or name.startswith("mpdm-")
         if not self._allowed(command.get("channel_id", ""), direct=direct):
             return messages.CHANNEL_NOT_ALLOWED
         return ""
@@ -118,15 +230,16 @@ class Citebot:
 
     def record_vote(self, ack: Ack, body: Payload, action: Payload) -> None:
         # Recorded before acknowledging, so an acknowledged vote is a stored vote.
-        vote = "up" if action["action_id"] == "feedback_up" else "down"
-        self.state.record_feedback(body["user"]["id"], action["value"], vote)
+        vote, answer_id = _vote(action)
+        self.state.record_feedback(body["user"]["id"], answer_id, vote)
         ack()
 
     def thank_for_vote(self, action: Payload, respond: Respond) -> None:
-        if self.state.load_answer(action["value"]) is None:
+        vote, answer_id = _vote(action)
+        if self.state.load_answer(answer_id) is None:
             text = messages.ANSWER_GONE
         else:
-            up = action["action_id"] == "feedback_up"
+            up = vote == "up"
             text = messages.FEEDBACK_THANKS.format(
                 vote=messages.HELPFUL if up else messages.NOT_HELPFUL
             )
@@ -165,7 +278,7 @@ class Citebot:
         what = ", ".join(urls)
         say = _privately(respond)
         with _apologizing(say, messages.ADD_APOLOGY.format(what=what), logger):
-            say(self._add(what, lambda: self.add_sources(urls)))
+            say(self._add(what, lambda: self.backend.add_sources(urls)))
 
     def _citebot_command(self, command: Payload) -> tuple[list[str], str]:
         """`/citebot add URL …` or help: the URLs to add (maybe none), and the immediate reply."""
@@ -182,11 +295,17 @@ class Citebot:
                 return [], messages.NOT_A_URL.format(text=url)
         return urls, messages.ADDING.format(count=len(urls))
 
-    def add_uploaded_files(self, event: Payload, client: WebClient, logger: Logger) -> None:
+    def add_uploaded_files(
+        self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
+    ) -> None:
         """A file sent to me in a DM: indexed when an admin sent it, refused otherwise."""
+        try:
+            self._add_uploaded_files(event, client, logger)
+        finally:
+            finish_delivery(self.state, context)
+
+    def _add_uploaded_files(self, event: Payload, client: WebClient, logger: Logger) -> None:
         channel, ts = event["channel"], event["ts"]
-        if not self.state.first_delivery(f"message:{channel}:{ts}"):
-            return
 
         def say(text: str) -> None:
             client.chat_postMessage(channel=channel, thread_ts=ts, text=text)
@@ -212,15 +331,88 @@ class Citebot:
         except (OSError, SlackClientError) as err:
             logger.warning("downloading %s failed: %s", name, err)
             return messages.DOWNLOAD_FAILED.format(name=name)
-        return self._add(f"`{name}`", lambda: self.add_upload(name, data))
+        return self._add(f"`{escape(name)}`", lambda: self.backend.add_upload(name, data))
 
-    def _add(self, what: str, add: Callable[[], IndexReport]) -> str:
+    def _add(self, what: str, add: Callable[[], IndexReport], verb: str = "Indexed") -> str:
+        """Runs an add (or a removal) and returns its report, kept for the Home tab."""
         try:
             with self._index_writes:
                 report = add()
         except CitebotError as err:  # its message says what to fix, and is meant to be shown
-            return messages.ADD_FAILED.format(what=what, reason=err)
-        return messages.report_text(what, report)
+            text = messages.ADD_FAILED.format(what=what, reason=escape(str(err)))
+        else:
+            text = messages.report_text(what, report, verb)
+        self.state.save_report("index", text)
+        return text
+
+    # --- the Home tab ---
+
+    def publish_home(
+        self, event: Payload, client: WebClient, logger: Logger, context: BoltContext
+    ) -> None:
+        try:
+            if event.get("tab", "home") == "home":
+                self._publish_home(client, event["user"], logger)
+        finally:
+            finish_delivery(self.state, context)
+
+    def _publish_home(self, client: WebClient, user: str, logger: Logger) -> None:
+        admin = user in self.config.admins
+        view = home_view(
+            overview=self._overview(logger),
+            admin=admin,
+            report=self.state.latest_report() if admin else None,
+            down_votes=self.state.feedback(vote="down", limit=messages.DOWN_VOTES_SHOWN)
+            if admin
+            else [],
+        )
+        _quietly(logger, client.views_publish, user_id=user, view=view)
+
+    def check_admin_click(self, ack: Ack, body: Payload) -> None:
+        ack()
+
+    def remove_source(
+        self, body: Payload, action: Payload, client: WebClient, logger: Logger
+    ) -> None:
+        """An admin's Remove button on the Home tab: the source leaves the index."""
+        user = body["user"]["id"]
+        if user not in self.config.admins:
+            return  # the button is only shown to admins; a forged click changes nothing
+        source = action["value"]
+        self._add(f"`{escape(source)}`", lambda: self.backend.remove_source(source), "Removed")
+        self._publish_home(client, user, logger)
+
+    def open_add_source(self, body: Payload, client: WebClient, logger: Logger) -> None:
+        if body["user"]["id"] not in self.config.admins:
+            return
+        _quietly(logger, client.views_open, trigger_id=body["trigger_id"], view=add_source_modal())
+
+    def check_add_source(self, ack: Ack, body: Payload, view: Payload) -> None:
+        """The modal's submission: URLs checked while Slack waits; errors shown in the field."""
+        if body["user"]["id"] not in self.config.admins:
+            ack(response_action="errors", errors={"urls": messages.NOT_ADMIN})
+            return
+        urls, error = _submitted_urls(view)
+        if error:
+            ack(response_action="errors", errors={"urls": error})
+        else:
+            ack()
+
+    def add_from_modal(
+        self, body: Payload, view: Payload, client: WebClient, logger: Logger
+    ) -> None:
+        user = body["user"]["id"]
+        urls, error = _submitted_urls(view)
+        if error or user not in self.config.admins:
+            return
+        what = escape(", ".join(urls))
+        with _apologizing(
+            lambda text: self.state.save_report("index", text),
+            messages.ADD_APOLOGY.format(what=what),
+            logger,
+        ):
+            self._add(what, lambda: self.backend.add_sources(urls))
+        self._publish_home(client, user, logger)
 
     # --- helpers ---
 
@@ -235,13 +427,18 @@ class Citebot:
         answer_id: str | None = None,
         thread_ts: str | None = None,
         asked_by: str | None = None,
+        notes: tuple[str, ...] = (),
+        feedback_element: bool = False,
     ) -> None:
         answer_id = answer_id or self.state.save_answer(answer)
+        blocks = answer_blocks(
+            answer, answer_id, asked_by=asked_by, notes=notes, feedback_element=feedback_element
+        )
         client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
             text=answer_text(answer),
-            blocks=answer_blocks(answer, answer_id, asked_by=asked_by),
+            blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
         )
@@ -295,6 +492,37 @@ def _privately(respond: Respond) -> Callable[[str], Any]:
         return respond(text=text, response_type="ephemeral", replace_original=False)
 
     return say
+
+
+def _vote(action: Payload) -> tuple[str, str]:
+    """("up" or "down", answer id) of a click on 👍 / 👎 (two buttons, or the feedback
+    buttons element, whose values are "up:ID" and "down:ID")."""
+    if action["action_id"] == "feedback":
+        vote, _, answer_id = action.get("value", "").partition(":")
+        return ("up" if vote == "up" else "down"), answer_id
+    return ("up" if action["action_id"] == "feedback_up" else "down"), action["value"]
+
+
+def _submitted_urls(view: Payload) -> tuple[list[str], str]:
+    """The URLs typed into the "Add a URL" modal, and what is wrong with them ("" if nothing)."""
+    values = view.get("state", {}).get("values", {})
+    text = values.get("urls", {}).get("urls", {}).get("value") or ""
+    urls = [_unwrap_link(word) for word in text.split()]
+    if not urls:
+        return [], messages.ADD_USAGE_MODAL
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            return [], messages.NOT_A_URL.format(text=url)
+    return urls, ""
+
+
+def _prompt(question: str) -> dict[str, str]:
+    """A suggested prompt: its title cut to what Slack shows, the message whole."""
+    return {"title": _one_line(question)[: messages.MAX_PROMPT_TITLE], "message": question}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def without_mention(text: str, bot_user_id: str | None) -> str:

@@ -43,6 +43,8 @@ MORE_QUOTES = "…and {count} more, left out to fit Slack's limits."
 ASKED = "<@{user}> asked: {question}"
 HELPFUL = "👍"
 NOT_HELPFUL = "👎"
+HELPFUL_LABEL = "This answer was helpful"
+NOT_HELPFUL_LABEL = "This answer was not helpful"
 SHARE = "Share to channel"
 FEEDBACK_THANKS = "Thanks, your {vote} is recorded."
 EMPTY_QUESTION = (
@@ -59,6 +61,57 @@ SHARE_NOT_IN_CHANNEL = (
     "I can't post in this channel because I'm not a member. "
     "Invite me with `/invite @citebot`, then share again."
 )
+
+SCOPED = "Answered only from this channel's sources: {sources}"
+READ_AS = "Read as: {question}"
+
+# --- the assistant view ---
+
+PROMPTS_TITLE = "Ask about the articles, for example:"
+HEADLINE_PROMPT = "What happened with {headline}?"
+EXAMPLE_QUESTION = "Who denied the crematorium claim?"
+# Slack shows up to four suggested prompts; a longer title is cut.
+MAX_SUGGESTED_PROMPTS = 4
+MAX_PROMPT_TITLE = 75
+MAX_TITLE = 100
+SEARCHING = "Searching {count} articles…"
+SEARCHING_SOME = "Searching the articles…"
+
+# --- the Home tab ---
+
+HOME_TITLE = "citebot"
+HOME_HOW_TO_ASK = (
+    "*How to ask.* citebot answers questions about the indexed news articles with "
+    "sentences quoted word for word, each linked to its article.\n"
+    "• Open citebot in the assistant view (the top bar, or the app's *Chat* tab) and ask.\n"
+    "• Mention @citebot in a channel it is in; reply in its thread for a follow-up.\n"
+    "• Send it a direct message, or use `/ask QUESTION` for an answer only you see."
+)
+HOME_INDEXED = (
+    "*What is indexed.* {articles} articles from {sources} sources; last change {updated}{rebuilt}."
+)
+HOME_REBUILT = ", last rebuild {rebuilt}"
+HOME_UNREACHABLE = "*What is indexed.* The index can't be read right now: see the server's log."
+HOME_ADMIN = "Admin"
+HOME_SOURCES = "*Sources*"
+HOME_CONFIGURED = "configured in the settings file (`index.sources`); remove it there"
+HOME_SOURCE = "`{source}`: {articles} article(s); {how}"
+HOME_ADDED = "added from Slack or `citebot add`"
+HOME_MORE_SOURCES = "…and {count} more sources (`citebot status` lists the index)."
+HOME_REMOVE = "Remove"
+HOME_REMOVE_CONFIRM = "Remove {source} and its {articles} article(s) from the index?"
+HOME_ADD = "Add a URL"
+HOME_REPORT = "*Latest change from Slack* ({when}):\n{report}"
+HOME_NO_REPORT = "*Latest change from Slack:* none yet."
+HOME_DOWN_VOTES = "*Latest 👎 answers*"
+HOME_NO_DOWN_VOTES = "No 👎 yet."
+HOME_DOWN_VOTE = "<@{user}> ({when}) asked: *{question}*\n{answer}"
+DOWN_VOTES_SHOWN = 5
+MODAL_TITLE = "Add a URL"
+MODAL_LABEL = "Web addresses, one or more"
+MODAL_HINT = "Each is fetched, read and indexed; the report appears on the Home tab."
+MODAL_SUBMIT = "Add"
+ADD_USAGE_MODAL = "Give at least one web address, like https://example.com/news/story"
 
 # --- adding sources ---
 
@@ -83,14 +136,22 @@ ADD_FAILED = "I couldn't add {what}: {reason}"
 ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
 
 
-def report_text(what: str, report: IndexReport) -> str:
-    """The admin's report of an add: the CLI's lines, plus which sources landed where."""
-    lines = [f"Indexed {what}: " + report.lines()[0]]
+def escape(text: str) -> str:
+    """Escapes the three characters Slack's mrkdwn treats as markup: text from an article,
+    a file name or a remote server's reply must not ping (`<!channel>`) or link anyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def report_text(what: str, report: IndexReport, verb: str = "Indexed") -> str:
+    """The admin's report of an add (or a removal): the CLI's lines, plus which sources
+    landed where. `what` is mrkdwn already; sources and reasons are escaped here."""
+    lines = [f"{verb} {what}: " + report.summary()]
     for label, sources in (
         ("added", report.added),
         ("changed", report.changed),
         ("unchanged", report.unchanged),
+        ("removed", report.removed if verb != "Indexed" else []),
     ):
-        lines += [f"{label}: {source}" for source in sources]
-    lines += report.lines()[1:]
+        lines += [f"{label}: {escape(source)}" for source in sources]
+    lines += [f"failed: {escape(f.source)}: {escape(f.reason)}" for f in report.failed]
     return "\n".join(lines)

@@ -10,39 +10,45 @@ from urllib.error import URLError
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import messages
 from bot.slack.app import web_client
+from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
+from bot.slack.front import SlackFront
 from index.errors import CitebotError
 
-EVENTS_PATH = "/slack/events"
 # Request threads in the one worker process; answering happens on the app's own executor.
 HTTP_THREADS = 8
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def serve(
-    config: SlackConfig, make_app: Callable[[], App], port: int, host: str = "0.0.0.0"
+    config: SlackConfig,
+    make_app: Callable[[], tuple[App, Backend]],
+    port: int,
+    host: str = "0.0.0.0",
 ) -> None:
-    """Serves until interrupted: over Socket Mode when `config.app_token` is set, else HTTP.
+    """Serves until interrupted: over Socket Mode when `config.app_token` is set, else HTTP
+    (`/slack/events`, and `/healthz` for load balancers).
 
-    `make_app` builds the App and everything it holds (the index, the model). It runs in
-    the process that serves, which over HTTP is gunicorn's worker after the fork: an open
-    Chroma store or a used torch does not survive a fork, so open neither before `serve`.
+    `make_app` builds the App and the backend it answers from (the index, the model),
+    loaded (`citebot_app`). It runs in the process that serves, which over HTTP is
+    gunicorn's worker after the fork, before it accepts a request: an open Chroma store or
+    a used torch does not survive a fork, so open neither before `serve`.
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     check_bot_token(config)
     if config.app_token:
-        app = make_app()
+        app, _ = make_app()
         SocketModeHandler(app, config.app_token, web_client=app.client).start()
     else:
 
-        def load() -> SlackRequestHandler:
-            return SlackRequestHandler(make_app(), path=EVENTS_PATH)
+        def load() -> SlackFront:
+            app, backend = make_app()
+            return SlackFront(app, config.signing_secret, backend)
 
         GunicornServer(load, bind=f"{host}:{port}").run()
 

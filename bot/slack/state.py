@@ -1,15 +1,19 @@
 """What the Slack app remembers across restarts, in one small SQLite file in the state directory.
 
-Deliveries it has seen (so a re-delivered event is answered once), threads it answered in
-(so follow-ups need no mention), answers behind buttons, and 👍 / 👎 feedback.
+Deliveries it has claimed and answered (so a re-delivered event is answered once, also when
+the process died before answering it), threads it answered in with their questions and
+cited articles (so follow-ups need no mention and keep their context), answers behind
+buttons (the newest `answers_kept`), 👍 / 👎 feedback, and the admins' latest reports.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
@@ -17,17 +21,35 @@ from pathlib import Path
 
 from bot.answers import Answer, Citation, ModelReport, PassageHit
 
-# Slack re-delivers for minutes, not days; older delivery keys are dropped at start-up.
-DELIVERY_MEMORY_SECONDS = 7 * 24 * 3600
+# Slack re-delivers for minutes, not days; older delivery keys are dropped.
+DELIVERY_MEMORY_SECONDS = 24 * 3600
+# A claim not finished after this long belongs to a process that hung: the next delivery
+# takes it over. An answer takes seconds; with an LLM, at most its timeout and retries.
+CLAIM_LEASE_SECONDS = 10 * 60
+# Old delivery keys are dropped every this many claims (and at start-up).
+PRUNE_EVERY = 1000
+# A follow-up is read with this many of the thread's earlier questions, newest last.
+THREAD_TURNS_KEPT = 3
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, seen REAL NOT NULL);
+DROP TABLE IF EXISTS deliveries;
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,
+    claimed REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS threads (
     channel TEXT NOT NULL, thread_ts TEXT NOT NULL, PRIMARY KEY (channel, thread_ts)
 );
+CREATE TABLE IF NOT EXISTS turns (
+    channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question TEXT NOT NULL,
+    article_ids TEXT NOT NULL, time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_by_thread ON turns (channel, thread_ts, time);
 CREATE TABLE IF NOT EXISTS answers (
     id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS answers_by_age ON answers (created);
+CREATE TABLE IF NOT EXISTS reports (kind TEXT PRIMARY KEY, text TEXT NOT NULL, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS feedback (
     user TEXT NOT NULL, answer_id TEXT NOT NULL, question TEXT NOT NULL,
     answer_json TEXT NOT NULL, vote TEXT NOT NULL, time REAL NOT NULL,
@@ -45,18 +67,39 @@ class Feedback:
     time: float
 
 
-class SlackState:
-    """The state file `state_dir/slack.sqlite3`; safe to use from several threads."""
+@dataclass(frozen=True)
+class Turn:
+    """An earlier question in a thread and the articles its answer cited."""
 
-    def __init__(self, state_dir: Path) -> None:
+    question: str
+    article_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    text: str
+    time: float
+
+
+class SlackState:
+    """The state file `state_dir/slack.sqlite3`; safe to use from several threads.
+
+    `answers_kept` bounds the answers stored for their buttons (the oldest go first; a
+    click on one says it is gone). Votes keep their own copy of question and answer.
+    """
+
+    def __init__(self, state_dir: Path, answers_kept: int = 10_000) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "slack.sqlite3"
+        self.answers_kept = answers_kept
+        # Who holds a claim: this object, in this process. A restarted process (even one
+        # given the same pid, as in a container) is another owner.
+        self._owner = uuid.uuid4().hex
+        self._claims = 0
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            db.execute(
-                "DELETE FROM deliveries WHERE seen < ?", (time.time() - DELIVERY_MEMORY_SECONDS,)
-            )
+        self._prune_claims()
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -64,17 +107,70 @@ class SlackState:
         with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
             yield db
 
-    def first_delivery(self, key: str) -> bool:
-        """Records `key`; True the first time it is seen, False ever after."""
-        with self._db() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO deliveries (key, seen) VALUES (?, ?)", (key, time.time())
-            )
-            return cursor.rowcount == 1
+    def claim(self, key: str) -> bool:
+        """Claims the delivery `key` for this process: True when it is to be handled here.
 
-    def remember_thread(self, channel: str, thread_ts: str) -> None:
+        False when it was handled already, or is being handled by a live process. A claim
+        whose process died (or that is older than CLAIM_LEASE_SECONDS) is taken over, so
+        Slack's retry after a crash is answered, once.
+        """
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT owner, pid, claimed, done FROM claims WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                owner, pid, claimed, done = row
+                if done or owner == self._owner:
+                    return False
+                if claimed > now - CLAIM_LEASE_SECONDS and _alive(pid):
+                    return False
+            db.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, 0)",
+                (key, self._owner, os.getpid(), now),
+            )
+        self._claims += 1
+        if self._claims % PRUNE_EVERY == 0:
+            self._prune_claims()
+        return True
+
+    def finish(self, key: str) -> None:
+        """Marks a claimed delivery as handled: later deliveries of it are dropped."""
+        with self._db() as db:
+            db.execute("UPDATE claims SET done = 1 WHERE key = ?", (key,))
+
+    def _prune_claims(self) -> None:
+        with self._db() as db:
+            db.execute(
+                "DELETE FROM claims WHERE claimed < ?", (time.time() - DELIVERY_MEMORY_SECONDS,)
+            )
+
+    def remember_thread(
+        self,
+        channel: str,
+        thread_ts: str,
+        question: str | None = None,
+        article_ids: tuple[str, ...] = (),
+    ) -> None:
+        """Remembers that I answered in the thread, and the question and cited articles."""
         with self._db() as db:
             db.execute("INSERT OR IGNORE INTO threads VALUES (?, ?)", (channel, thread_ts))
+            if question is not None:
+                db.execute(
+                    "INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
+                    (channel, thread_ts, question, json.dumps(list(article_ids)), time.time()),
+                )
+
+    def thread_turns(self, channel: str, thread_ts: str) -> list[Turn]:
+        """The thread's latest THREAD_TURNS_KEPT questions I answered, oldest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT question, article_ids FROM turns WHERE channel = ? AND thread_ts = ? "
+                "ORDER BY time DESC LIMIT ?",
+                (channel, thread_ts, THREAD_TURNS_KEPT),
+            ).fetchall()
+        return [Turn(question, tuple(json.loads(ids))) for question, ids in reversed(rows)]
 
     def answered_in_thread(self, channel: str, thread_ts: str) -> bool:
         with self._db() as db:
@@ -91,7 +187,16 @@ class SlackState:
                 "INSERT INTO answers VALUES (?, ?, ?, ?)",
                 (answer_id, answer.question, json.dumps(asdict(answer)), time.time()),
             )
+            db.execute(
+                "DELETE FROM answers WHERE created < (SELECT created FROM answers "
+                "ORDER BY created DESC LIMIT 1 OFFSET ?)",
+                (self.answers_kept - 1,),
+            )
         return answer_id
+
+    def answer_count(self) -> int:
+        with self._db() as db:
+            return db.execute("SELECT count(*) FROM answers").fetchone()[0]
 
     def load_answer(self, answer_id: str) -> Answer | None:
         with self._db() as db:
@@ -130,10 +235,37 @@ class SlackState:
             )
         return True
 
-    def feedback(self) -> list[Feedback]:
-        """All recorded votes, oldest first."""
+    def feedback(self, vote: str | None = None, limit: int = -1) -> list[Feedback]:
+        """Recorded votes (only `vote`s, when given), oldest first; `limit`: the latest."""
+        where, args = ("WHERE vote = ?", (vote,)) if vote else ("", ())
         with self._db() as db:
             rows = db.execute(
-                "SELECT user, question, answer_json, vote, time FROM feedback ORDER BY time"
+                "SELECT user, question, answer_json, vote, time FROM feedback "
+                f"{where} ORDER BY time DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
-        return [Feedback(*row) for row in rows]
+        return [Feedback(*row) for row in reversed(rows)]
+
+    def save_report(self, kind: str, text: str) -> None:
+        """Keeps the latest report of `kind` ("add", "remove") for the Home tab."""
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)", (kind, text, time.time()))
+
+    def latest_report(self) -> Report | None:
+        with self._db() as db:
+            row = db.execute("SELECT text, time FROM reports ORDER BY time DESC LIMIT 1").fetchone()
+        return Report(*row) if row else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (the state file is local to it). This
+    process's own pid held by another owner is a predecessor that had the same pid."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,184 @@
+"""The Home tab and the "Add a URL" modal, as Block Kit views: pure functions.
+
+Everyone sees how to ask and what is indexed; admins also see the sources (added ones
+with a Remove button), an "Add a URL" button, the latest change made from Slack and the
+latest 👎 answers with their questions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.slack import messages
+from bot.slack.backend import Overview
+from bot.slack.blocks import MAX_SECTION_TEXT, fit
+from bot.slack.messages import escape
+from bot.slack.state import Feedback, Report
+
+View = dict[str, Any]
+ADD_SOURCE_MODAL = "citebot_add_source"
+# A Home tab holds at most 100 blocks; sources beyond this are counted, not listed.
+SOURCES_SHOWN = 40
+MAX_BUTTON_VALUE = 2000
+
+
+def home_view(
+    overview: Overview | None,
+    admin: bool,
+    report: Report | None = None,
+    down_votes: Sequence[Feedback] = (),
+) -> View:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(messages.HOME_TITLE)},
+        _section(messages.HOME_HOW_TO_ASK),
+        _section(_indexed(overview)),
+    ]
+    if admin:
+        blocks += [{"type": "divider"}, {"type": "header", "text": _plain(messages.HOME_ADMIN)}]
+        blocks += _sources(overview)
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "home_admin",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": _plain(messages.HOME_ADD),
+                        "action_id": "home_add_source",
+                        "style": "primary",
+                    }
+                ],
+            }
+        )
+        blocks.append(_section(_report(report)))
+        blocks.append(_section(messages.HOME_DOWN_VOTES))
+        blocks += [_section(_down_vote(f)) for f in down_votes] or [
+            _context(messages.HOME_NO_DOWN_VOTES)
+        ]
+    return {"type": "home", "blocks": blocks}
+
+
+def add_source_modal() -> View:
+    return {
+        "type": "modal",
+        "callback_id": ADD_SOURCE_MODAL,
+        "title": _plain(messages.MODAL_TITLE),
+        "submit": _plain(messages.MODAL_SUBMIT),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "urls",
+                "label": _plain(messages.MODAL_LABEL),
+                "hint": _plain(messages.MODAL_HINT),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "urls",
+                    "multiline": True,
+                    "placeholder": _plain("https://example.com/news/story"),
+                },
+            }
+        ],
+    }
+
+
+def _indexed(overview: Overview | None) -> str:
+    if overview is None:
+        return messages.HOME_UNREACHABLE
+    rebuilt = (
+        messages.HOME_REBUILT.format(rebuilt=_day(overview.rebuilt_at))
+        if overview.rebuilt_at
+        else ""
+    )
+    return messages.HOME_INDEXED.format(
+        articles=f"{overview.articles:,}",
+        sources=f"{len(overview.sources):,}",
+        updated=_day(overview.updated_at) or "never",
+        rebuilt=rebuilt,
+    )
+
+
+def _sources(overview: Overview | None) -> list[dict[str, Any]]:
+    if overview is None:
+        return []
+    blocks = [_section(messages.HOME_SOURCES)]
+    for source in overview.sources[:SOURCES_SHOWN]:
+        how = messages.HOME_CONFIGURED if source.configured else messages.HOME_ADDED
+        text = messages.HOME_SOURCE.format(
+            source=fit(source.source, 500), articles=source.articles, how=how
+        )
+        block = _section(text)
+        if not source.configured and len(source.source) <= MAX_BUTTON_VALUE:
+            block["accessory"] = {
+                "type": "button",
+                "text": _plain(messages.HOME_REMOVE),
+                "action_id": "home_remove_source",
+                "value": source.source,
+                "style": "danger",
+                "confirm": {
+                    "title": _plain(messages.HOME_REMOVE),
+                    "text": _plain(
+                        fit(
+                            messages.HOME_REMOVE_CONFIRM.format(
+                                source=source.source, articles=source.articles
+                            ),
+                            300,
+                            escaped=False,
+                        )
+                    ),
+                    "confirm": _plain(messages.HOME_REMOVE),
+                    "deny": _plain("Cancel"),
+                    "style": "danger",
+                },
+            }
+        blocks.append(block)
+    if len(overview.sources) > SOURCES_SHOWN:
+        more = len(overview.sources) - SOURCES_SHOWN
+        blocks.append(_context(messages.HOME_MORE_SOURCES.format(count=more)))
+    return blocks
+
+
+def _report(report: Report | None) -> str:
+    if report is None:
+        return messages.HOME_NO_REPORT
+    # The report is mrkdwn already, its remote parts escaped when it was made.
+    text = messages.HOME_REPORT.format(when=_day(_iso(report.time)), report=report.text)
+    return text if len(text) <= MAX_SECTION_TEXT else text[: MAX_SECTION_TEXT - 1] + "…"
+
+
+def _down_vote(vote: Feedback) -> str:
+    answer = json.loads(vote.answer_json)
+    quotes = [c["text"] for c in answer.get("citations", [])] or [
+        p["text"] for p in answer.get("passages", [])[:1]
+    ]
+    shown = "> " + fit(" ".join(quotes[0].split()), 600) if quotes else "(no passage found)"
+    text = messages.HOME_DOWN_VOTE.format(
+        user=escape(vote.user),
+        when=_day(_iso(vote.time)),
+        question=fit(" ".join(vote.question.split()), 500),
+        answer=shown,
+    )
+    return text[:MAX_SECTION_TEXT]
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="minutes")
+
+
+def _day(iso: str | None) -> str:
+    return escape(iso.replace("T", " ")[:16]) if iso else ""
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
