@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bot.slack import messages
 from index.errors import SettingsError
-from index.settings import Settings
+from index.settings import Settings, SlackSettings
 
-SLACK_API_URL = "https://slack.com/api/"
+SLACK_API_URL = SlackSettings.api_url
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,11 @@ class SlackConfig:
     ) -> SlackConfig:
         """Reads tokens from `environ` (default os.environ) and the rest from `[slack]`.
 
-        Raises SettingsError naming the missing variable or the invalid setting.
+        Raises SettingsError naming the missing variable. The [slack] settings were read
+        (and checked) with all the others by `load_settings`.
         """
         env = os.environ if environ is None else environ
-        table = settings.extra.get("slack", {})
-        if not isinstance(table, Mapping):
-            raise SettingsError("[slack] in the settings file must be a table")
+        table = settings.slack
         app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
         if app_token is not None and not app_token.startswith("xapp-"):
             raise SettingsError(messages.BAD_APP_TOKEN)
@@ -58,48 +56,12 @@ class SlackConfig:
         # Socket Mode requests arrive over an authenticated websocket and carry no signature.
         if not signing_secret and app_token is None:
             raise SettingsError(messages.MISSING_SIGNING_SECRET)
-        api_url = env.get("CITEBOT_SLACK_API_URL", "").strip() or _text(table, "api_url")
-        if api_url and not api_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"slack.api_url (CITEBOT_SLACK_API_URL) is {api_url!r}: "
-                f"use a URL like {SLACK_API_URL!r}"
-            )
         return cls(
             bot_token=bot_token,
             signing_secret=signing_secret,
             app_token=app_token,
-            api_url=api_url or SLACK_API_URL,
-            admins=frozenset(_ids(table, "admins", "U012ABCDEF")),
-            channels=frozenset(_ids(table, "channels", "C012ABCDEF")),
-            torch_threads=_torch_threads(env, table),
+            api_url=table.api_url,
+            admins=frozenset(table.admins),
+            channels=frozenset(table.channels),
+            torch_threads=table.torch_threads,
         )
-
-
-def _torch_threads(env: Mapping[str, str], table: Mapping[str, Any]) -> int:
-    value: Any = env.get("CITEBOT_TORCH_THREADS", "").strip() or table.get("torch_threads", 1)
-    try:
-        threads = int(value) if not isinstance(value, bool | float) else -1
-    except (TypeError, ValueError):
-        threads = -1
-    if threads < 0:
-        raise SettingsError(
-            f"slack.torch_threads (CITEBOT_TORCH_THREADS) is {value!r}: use a whole number "
-            "of threads like 1, or 0 for PyTorch's default"
-        )
-    return threads
-
-
-def _text(table: Mapping[str, Any], key: str) -> str:
-    value = table.get(key, "")
-    if not isinstance(value, str):
-        raise SettingsError(f"slack.{key} must be a string, got {value!r}")
-    return value.strip()
-
-
-def _ids(table: Mapping[str, Any], key: str, example: str) -> list[str]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SettingsError(
-            f"slack.{key} must be a list of Slack ids like [{example!r}], got {value!r}"
-        )
-    return [v.strip() for v in value]
