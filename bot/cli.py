@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +17,18 @@ import click
 from bot.render import render_answer
 from index.errors import CitebotError
 from index.report import IndexReport
-from index.settings import Settings, load_settings
+from index.settings import EXAMPLE_CONFIG, SETTINGS, Settings, load_settings, settings_file
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _environment_help() -> str:
+    """The epilog of `citebot --help`: every environment variable, from the settings."""
+    names = [f"{'CITEBOT_CONFIG':<24}the settings file (see `citebot config`)"]
+    names += [f"{s.env:<24}{s.name}" for s in SETTINGS.values() if s.env]
+    names += [f"{'CITEBOT_PORT':<24}citebot serve --port"]
+    names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
+    return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
 
 class CitebotGroup(click.Group):
@@ -25,9 +40,24 @@ class CitebotGroup(click.Group):
         except CitebotError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+        except _connection_errors() as exc:  # the Chroma server went away mid-command
+            from index.store import unreachable
+
+            url = load_settings().chroma_url or "chroma.url"
+            click.echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
+            ctx.exit(1)
 
 
-@click.group(cls=CitebotGroup)
+def _connection_errors() -> tuple[type[Exception], ...]:
+    """What Chroma's HTTP client raises when its server stops answering."""
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - chromadb depends on it
+        return ()
+    return (httpx.TransportError,)
+
+
+@click.group(cls=CitebotGroup, context_settings=CONTEXT, epilog=_environment_help())
 @click.version_option(package_name="citebot")
 def main() -> None:
     """citebot answers questions about news articles with quoted, cited sentences.
@@ -36,10 +66,14 @@ def main() -> None:
     Quick start:
       citebot index rebuild
       citebot ask "who denied the crematorium claim"
+
+    \b
+    Shell completion (bash; for zsh or fish, zsh_source or fish_source):
+      eval "$(_CITEBOT_COMPLETE=bash_source citebot)"
     """
 
 
-@main.group(cls=CitebotGroup)
+@main.group(cls=CitebotGroup, context_settings=CONTEXT)
 def index() -> None:
     """Build and inspect the index."""
 
@@ -52,7 +86,8 @@ def index() -> None:
     metavar="PATH_OR_URL",
     help="Index these instead of index.sources (repeatable).",
 )
-def index_rebuild(sources: tuple[str, ...]) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+def index_rebuild(sources: tuple[str, ...], verbose: bool) -> None:
     """Rebuild the index from the configured sources (or --sources).
 
     Unchanged articles keep their vectors; articles no longer in the sources are removed.
@@ -65,12 +100,13 @@ def index_rebuild(sources: tuple[str, ...]) -> None:
     store = _store(load_settings())
     with _progress("Indexing") as (progress, on_total):
         report = store.rebuild(list(sources) or None, progress=progress, on_total=on_total)
-    _finish(report)
+    _finish(report, verbose)
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
-def add(sources: tuple[str, ...]) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+def add(sources: tuple[str, ...], verbose: bool) -> None:
     """Add or update articles (files, folders, http(s) URLs) in the index.
 
     \b
@@ -80,7 +116,7 @@ def add(sources: tuple[str, ...]) -> None:
     store = _store(load_settings())
     with _progress("Adding") as (progress, on_total):
         report = store.add(list(sources), progress=progress, on_total=on_total)
-    _finish(report)
+    _finish(report, verbose)
 
 
 @main.command()
@@ -110,7 +146,9 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
     settings = load_settings()
     asked_on = as_of.date() if as_of else None
     answerer = Answerer(_store(settings), settings)
-    answer = answer_function(answerer, settings, use_llm=not no_llm)(" ".join(question), asked_on)
+    ask_one = answer_function(answerer, settings, use_llm=not no_llm)
+    with _note("Loading the models and answering…"):
+        answer = ask_one(" ".join(question), asked_on)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -142,9 +180,21 @@ index.add_command(status, "status")
 
 @main.command()
 @click.option(
-    "--port", default=3000, show_default=True, help="HTTP port (not used in Socket Mode)."
+    "--port",
+    default=3000,
+    show_default=True,
+    envvar="CITEBOT_PORT",
+    show_envvar=True,
+    help="HTTP port (not used in Socket Mode).",
 )
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="0.0.0.0",
+    show_default=True,
+    envvar="CITEBOT_BIND_HOST",
+    show_envvar=True,
+    help="Address to listen on.",
+)
 def serve(port: int, host: str) -> None:
     """Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on
     /slack/events behind gunicorn. Needs SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET over HTTP).
@@ -160,6 +210,8 @@ def serve(port: int, host: str) -> None:
     settings = load_settings()
     config = SlackConfig.from_settings(settings)
     LlmConfig.from_settings(settings)  # a bad [llm] table stops the start, not the first answer
+    if not config.app_token:
+        check_port_free(host, port)
 
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
@@ -171,17 +223,101 @@ def serve(port: int, host: str) -> None:
     serve_slack(config, make_app, port=port, host=host)
 
 
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--example", is_flag=True, help="Print the example settings file, every setting.")
+def config_command(as_json: bool, example: bool) -> None:
+    """Show every setting's effective value and where it came from: the default in code,
+    the settings file, or an environment variable.
+
+    \b
+    Examples:
+      citebot config
+      citebot config --example > ~/.config/citebot/citebot.toml
+    """
+    if example:
+        click.echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
+        return
+    import os
+
+    path = settings_file(os.environ)
+    settings = load_settings()
+    rows = list(settings.effective())
+    if as_json:
+        values = {name: {"value": _plain(v), "origin": o} for name, v, o in rows}
+        click.echo(json.dumps({"settings_file": path and str(path), "settings": values}, indent=2))
+        return
+    click.echo(f"# settings file: {path or 'none (the defaults in code)'}")
+    shown = [(f"{name} = {_toml(value)}", origin) for name, value, origin in rows]
+    width = max(len(line) for line, _ in shown)
+    for line, origin in shown:
+        click.echo(f"{line:<{width}}  # {origin}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return json.dumps(_plain(value), ensure_ascii=False)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raises CitebotError naming the port when `serve` could not listen on it (gunicorn
+    would retry for seconds, then exit with a traceback)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = "is already in use"
+            elif exc.errno == errno.EACCES:
+                reason = "needs privileges to listen on"
+            else:
+                reason = f"cannot be listened on ({exc.strerror})"
+            raise CitebotError(
+                f"port {port} on {host} {reason}: stop what is listening there, or pick "
+                "another with --port (CITEBOT_PORT)"
+            ) from None
+
+
 def _store(settings: Settings) -> Any:
     from index.store import ArticleIndex
 
     return ArticleIndex(settings)
 
 
-class _progress:
-    """A tqdm bar on stderr, sized once the index knows how many articles to embed."""
+@contextmanager
+def _note(message: str) -> Iterator[None]:
+    """`message` on a terminal's stderr while something slow runs, then erased."""
+    shown = sys.stderr.isatty()
+    if shown:
+        sys.stderr.write(message)
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
-    def __init__(self, label: str) -> None:
+
+class _progress:
+    """A tqdm bar on stderr, sized once the index knows how many articles to embed; it says
+    the model is loading until the first article is done."""
+
+    LOADING = "loading the embedding model"
+
+    def __init__(self, label: str, file: Any = None) -> None:
         self.label = label
+        self.file = file
         self.bar: Any = None
 
     def __enter__(self) -> tuple[Callable[[int], None], Callable[[int], None]]:
@@ -192,13 +328,20 @@ class _progress:
                 total=total,
                 desc=self.label,
                 unit="article",
-                file=sys.stderr,
+                file=self.file or sys.stderr,
                 disable=None if total else True,
+                postfix=self.LOADING,
+                mininterval=0.2,
             )
 
         def progress(done: int) -> None:
             if self.bar is not None:
+                first = self.bar.n == 0
+                if first:
+                    self.bar.set_postfix_str("", refresh=False)
                 self.bar.update(done)
+                if first:
+                    self.bar.refresh()  # the loading note goes at once
 
         return progress, on_total
 
@@ -207,8 +350,8 @@ class _progress:
             self.bar.close()
 
 
-def _finish(report: IndexReport) -> None:
-    for line in report.lines():
+def _finish(report: IndexReport, verbose: bool = False) -> None:
+    for line in report.lines(verbose):
         click.echo(line)
     if not report.ok:
         sys.exit(1)

@@ -39,7 +39,6 @@ DEFAULT_PROMPT = PROJECT_ROOT / "prompts" / "answer.txt"
 FOLLOW_UP_PROMPT = PROJECT_ROOT / "prompts" / "follow_up.txt"
 # A rewrite longer than this (a reply that answers instead of rewriting) is not used.
 MAX_REWRITE_CHARS = 300
-DEFAULT_KEY_VARIABLE = "CITEBOT_LLM_API_KEY"
 # The reply the prompt asks for when the quotes don't answer the question.
 NO_ANSWER_REPLY = "NOT IN THE QUOTES"
 # Every word of a claim (stemmed, stopwords aside; close variants count) must be in the
@@ -60,7 +59,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 @dataclass(frozen=True)
 class LlmConfig:
-    """The `[llm]` table of the settings file, validated once at start-up."""
+    """What the checked LLM answer needs, from `[llm]` (read with every other setting by
+    `load_settings`), the API key's environment variable and the prompt file."""
 
     api_base: str
     model: str
@@ -74,21 +74,18 @@ class LlmConfig:
     def from_settings(
         cls, settings: Settings, environ: Mapping[str, str] | None = None
     ) -> LlmConfig | None:
-        """None when no LLM is configured. Raises SettingsError naming the bad setting."""
+        """None when no LLM is configured. Raises SettingsError naming the bad setting, or
+        the missing extra; the key is read from `environ` (default os.environ)."""
         env = os.environ if environ is None else environ
-        table = settings.extra.get("llm", {})
-        if not isinstance(table, Mapping):
-            raise SettingsError("[llm] in the settings file must be a table")
-        api_base = env.get("CITEBOT_LLM_URL") or _text(table, "api_base")
-        model = env.get("CITEBOT_LLM_MODEL") or _text(table, "model")
-        if not api_base and not model:
+        table = settings.llm
+        if not table.api_base and not table.model:
             return None
-        if not api_base:
+        if not table.api_base:
             raise SettingsError(
                 "llm.model is set but llm.api_base (CITEBOT_LLM_URL) is not: set it to the "
                 "OpenAI-compatible server's base URL, e.g. http://localhost:8000/v1"
             )
-        if not model:
+        if not table.model:
             raise SettingsError(
                 "llm.api_base is set but llm.model (CITEBOT_LLM_MODEL) is not: set it to "
                 "the name the server knows the model by"
@@ -98,17 +95,14 @@ class LlmConfig:
                 "[llm] is configured but llama-index-llms-openai-like is not installed: "
                 "pip install 'citebot[llm]'"
             )
-        key_variable = _text(table, "api_key_env") or DEFAULT_KEY_VARIABLE
-        # A relative path is taken from the project folder, like the default.
-        prompt_path = PROJECT_ROOT / Path(_text(table, "prompt") or DEFAULT_PROMPT).expanduser()
         return cls(
-            api_base=api_base,
-            model=model,
-            prompt=_read_prompt(prompt_path),
-            api_key=env.get(key_variable) or None,
-            timeout=_number(table, "timeout", 60.0, minimum=1),
-            max_retries=int(_number(table, "max_retries", 1, minimum=0)),
-            max_quotes=int(_number(table, "max_quotes", 6, minimum=1)),
+            api_base=table.api_base,
+            model=table.model,
+            prompt=_read_prompt(table.prompt or DEFAULT_PROMPT),
+            api_key=env.get(table.api_key_env) or None,
+            timeout=table.timeout,
+            max_retries=table.max_retries,
+            max_quotes=table.max_quotes,
         )
 
 
@@ -332,20 +326,6 @@ def _kind(exc: Exception) -> str:
     return {"APITimeoutError": "timed out", "APIConnectionError": "could not connect"}.get(
         name, name
     )
-
-
-def _text(table: Mapping[str, Any], key: str) -> str:
-    value = table.get(key, "")
-    if not isinstance(value, str):
-        raise SettingsError(f"llm.{key} must be a string, got {value!r}")
-    return value.strip()
-
-
-def _number(table: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise SettingsError(f"llm.{key} must be a number of at least {minimum:g}, got {value!r}")
-    return float(value)
 
 
 def _read_prompt(path: Path, fields: Sequence[str] = ("{question}", "{quotes}")) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from functools import lru_cache
@@ -11,7 +12,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from index.errors import SettingsError
+from index.errors import MissingExtraError, SettingsError
 from index.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
     # The CLI has its own progress bar; the per-load "Loading weights" bar is noise.
     transformers_logging.disable_progress_bar()
 
+    if backend != "torch":
+        require_onnx(backend)
     try:
         if backend != "torch":
             from index.onnx import load_onnx_encoder
@@ -39,6 +42,16 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
             'Use "bundled", a local sentence-transformers folder, or a model name '
             "already in the Hugging Face cache."
         ) from None
+
+
+def require_onnx(backend: str) -> None:
+    """Raises MissingExtraError unless ONNX Runtime and onnx (the `onnx` extra) are installed."""
+    missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(
+            f"index.backend (CITEBOT_BACKEND) is {backend!r}, which needs {' and '.join(missing)}: "
+            "pip install 'citebot[onnx]', or set the backend to \"torch\""
+        )
 
 
 def set_torch_threads(threads: int) -> None:
@@ -96,8 +109,27 @@ class Encoder(BaseEmbedding):
         token vectors over character spans, a vector per span read in its context.
 
         Returns the text vectors and, per text, one unit row per span. A span cut off by
-        the model's length limit is encoded on its own instead.
+        the model's length limit is encoded on its own instead. The texts are encoded
+        `embed_batch_size` at a time and only the pooled rows are kept, so memory is
+        bounded by the batch, not by how many texts (one long article's passages) come in.
         """
+        text_vectors: list[np.ndarray] = []
+        span_vectors: list[np.ndarray] = []
+        size = self.embed_batch_size
+        for start in range(0, len(texts), size):
+            vectors, rows = self._encode_batch(
+                texts[start : start + size], spans[start : start + size]
+            )
+            text_vectors.append(vectors)
+            span_vectors += rows
+        if not text_vectors:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        return _unit(np.concatenate(text_vectors)), span_vectors
+
+    def _encode_batch(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        # output_value=None keeps every token vector of the call: hence one batch per call.
         outputs = self._model.encode(
             texts, batch_size=self.embed_batch_size, output_value=None, show_progress_bar=False
         )
@@ -124,7 +156,7 @@ class Encoder(BaseEmbedding):
                 for i, vector in zip(cut, alone, strict=True):
                     rows[i] = vector
             span_vectors.append(_unit(np.stack(rows)) if rows else np.zeros((0, self.dimension)))
-        return _unit(text_vectors), span_vectors
+        return text_vectors, span_vectors
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

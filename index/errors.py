@@ -24,3 +24,11 @@ class IndexMissingError(CitebotError):
 
 class IndexMismatchError(CitebotError):
     """The index was built with other settings (for instance another embedding model)."""
+
+
+class StoreUnavailableError(CitebotError):
+    """The Chroma server (`chroma.url`) cannot be reached."""
+
+
+class MissingExtraError(CitebotError):
+    """A setting needs an optional part of citebot that is not installed."""

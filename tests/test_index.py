@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 
-import index.store as index_module
 from bot.answering import Answerer
 from index.embedding import Encoder, load_encoder
 from index.errors import IndexMissingError
@@ -196,13 +195,9 @@ def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -
     write_articles(folder, {f"more-{i}.txt": f"Story {i}\n\nLine {i}." for i in range(3)})
     (folder / "orchard.txt").write_text("Orchard\n\nApples everywhere, changed.")
     failing = _FailingEncoder(load_encoder(settings.model_path), batch_size=1)
-    index_module.ARTICLES_PER_BATCH, saved = 1, index_module.ARTICLES_PER_BATCH
 
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            ArticleIndex(settings, encoder=failing).rebuild()
-    finally:
-        index_module.ARTICLES_PER_BATCH = saved
+    with pytest.raises(KeyboardInterrupt):
+        ArticleIndex(settings, encoder=failing).rebuild()
 
     index = ArticleIndex(settings)
     assert index.status().articles == 2

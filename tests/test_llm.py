@@ -31,6 +31,7 @@ from bot.render import render_answer
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.state import SlackState
 from index.errors import SettingsError
+from index.settings import Settings, settings_from_dict
 from index.store import ArticleIndex
 
 QUESTION = "who denied the crematorium claim"
@@ -100,18 +101,25 @@ def fake_model() -> Iterator[FakeModel]:
         yield fake
 
 
-def features_only(index: ArticleIndex):
+def features_only(index: ArticleIndex) -> Settings:
     return dataclasses.replace(index.settings, reader="none")
+
+
+def with_llm(
+    settings: Settings, table: dict[str, Any], environ: dict[str, str] | None = None
+) -> Settings:
+    """`settings` with the [llm] table `table` (read as in a settings file) and `environ`."""
+    read = settings_from_dict({"llm": table}, base=Path.cwd(), environ=environ or {})
+    return dataclasses.replace(settings, llm=read.llm)
 
 
 def checked(index: ArticleIndex, fake: FakeModel, **table: Any) -> CheckedAnswerer:
     # The feature scorer alone (no reader): these tests number the quotes the model gets,
     # so they fix the order the quotes come in; the reader's own order is tested in
     # test_reader.py.
-    settings = dataclasses.replace(
-        index.settings,
-        reader="none",
-        extra={"llm": {"api_base": fake.url, "model": "test-model", "max_retries": 0} | table},
+    settings = with_llm(
+        features_only(index),
+        {"api_base": fake.url, "model": "test-model", "max_retries": 0} | table,
     )
     config = LlmConfig.from_settings(settings, environ={})
     assert config is not None
@@ -275,7 +283,7 @@ def test_numbers_and_possessives_are_compared_whole() -> None:
 
 def test_llm_settings(tmp_path: Path, demo_index: ArticleIndex) -> None:
     def config(table: dict[str, Any], environ: dict[str, str] | None = None) -> LlmConfig | None:
-        settings = dataclasses.replace(demo_index.settings, extra={"llm": table})
+        settings = with_llm(demo_index.settings, table, environ)
         return LlmConfig.from_settings(settings, environ or {})
 
     assert config({}) is None
@@ -287,15 +295,18 @@ def test_llm_settings(tmp_path: Path, demo_index: ArticleIndex) -> None:
     )  # fmt: skip
     assert "{quotes}" in loaded.prompt  # prompts/answer.txt
 
+    URL = "http://127.0.0.1:9/v1"
     missing_prompt = tmp_path / "nope.txt"
     no_quotes = tmp_path / "short.txt"
     no_quotes.write_text("Answer {question}", encoding="utf-8")
     for table, named in [
         ({"model": "m"}, "llm.api_base (CITEBOT_LLM_URL)"),
         ({"api_base": "http://127.0.0.1:9/v1"}, "llm.model (CITEBOT_LLM_MODEL)"),
-        ({"model": "m", "api_base": "u", "timeout": 0}, "llm.timeout"),
-        ({"model": "m", "api_base": "u", "prompt": str(missing_prompt)}, str(missing_prompt)),
-        ({"model": "m", "api_base": "u", "prompt": str(no_quotes)}, "lacks {quotes}"),
+        ({"model": "m", "api_base": "u"}, "llm.api_base (CITEBOT_LLM_URL) must be an http(s) URL"),
+        ({"model": "m", "api_base": URL, "timeout": 0}, "llm.timeout"),
+        ({"model": "m", "api_base": URL, "max_retries": 1.5}, "llm.max_retries must be a whole"),
+        ({"model": "m", "api_base": URL, "prompt": str(missing_prompt)}, str(missing_prompt)),
+        ({"model": "m", "api_base": URL, "prompt": str(no_quotes)}, "lacks {quotes}"),
     ]:
         with pytest.raises(SettingsError, match=named.replace("(", r"\(").replace(")", r"\)")):
             config(table)

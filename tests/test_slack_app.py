@@ -265,10 +265,10 @@ def test_slack_url_verification_is_answered(fake, tmp_path):
 # --- settings ---
 
 
-def slack_settings(tmp_path: Path, slack_table: str):
+def slack_settings(tmp_path: Path, slack_table: str, environ: dict[str, str] | None = None):
     path = tmp_path / "citebot.toml"
     path.write_text(f"[index]\nsources = []\n\n[slack]\n{slack_table}\n", encoding="utf-8")
-    return load_settings({"CITEBOT_CONFIG": str(path)})
+    return load_settings({"CITEBOT_CONFIG": str(path)} | (environ or {}))
 
 
 TOKENS = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret"}
@@ -295,7 +295,7 @@ def test_settings_read_admins_channels_and_the_api_url(tmp_path):
     assert config.api_url == "http://127.0.0.1:9/api/"
     assert config.app_token is None
     env = TOKENS | {"CITEBOT_SLACK_API_URL": "http://127.0.0.1:8/api/", "SLACK_APP_TOKEN": "xapp-1"}
-    config = SlackConfig.from_settings(settings, env)
+    config = SlackConfig.from_settings(slack_settings(tmp_path, "", env), env)
     assert (config.api_url, config.app_token) == ("http://127.0.0.1:8/api/", "xapp-1")
     # Socket Mode needs no signing secret.
     assert SlackConfig.from_settings(
@@ -312,7 +312,7 @@ def test_settings_reject_a_malformed_slack_table(tmp_path):
 
 def test_settings_read_the_torch_threads_for_serving(tmp_path):
     def threads(table: str, env: dict[str, str] = TOKENS) -> int:
-        return SlackConfig.from_settings(slack_settings(tmp_path, table), env).torch_threads
+        return SlackConfig.from_settings(slack_settings(tmp_path, table, env), env).torch_threads
 
     assert threads("") == 1
     assert threads("torch_threads = 0") == 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +15,10 @@ from loopback import QuietHandler, serving
 
 from index.errors import SourceError
 from index.report import Failure
-from index.settings import JsonKeys
+from index.settings import PROJECT_ROOT, JsonKeys
 from index.sources import (
     SUPPORTED_EXTENSIONS,
+    USER_AGENT,
     load_bytes,
     load_file,
     load_sources,
@@ -276,10 +280,84 @@ def test_jsonl_with_a_bad_record_loads_the_others(tmp_path: Path) -> None:
     assert [a.title for a in result.articles] == ["Storm", "Crews"]
     assert [a.id for a in result.articles] == [f"{path.resolve()}#1", f"{path.resolve()}#2"]
     assert result.failures == [
-        Failure(str(path.resolve()), "record 3: no 'text' field (set sources.json.text_key)"),
-        Failure(str(path.resolve()), "record 4: empty 'text' field"),
+        Failure(str(path.resolve()), "line 4: no 'text' field (set sources.json.text_key)"),
+        Failure(str(path.resolve()), "line 5: empty 'text' field"),
     ]
     assert [a.title for a in load_file(path)] == ["Storm", "Crews"]
+
+
+def test_jsonl_with_a_broken_line_loads_the_others_and_names_the_line(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"title": "Storm", "text": STORY}),
+        '{"title": "Cut off", "text": "half a rec',
+        json.dumps({"title": "Crews", "text": FOLLOW_UP}),
+    ]
+    path = write(tmp_path / "feed.jsonl", "\n".join(lines) + "\n")
+
+    result = load_sources([str(path)])
+
+    assert [a.title for a in result.articles] == ["Storm", "Crews"]
+    # Numbered as if the broken line were a record: fixing it changes no other id.
+    assert [a.id for a in result.articles] == [f"{path.resolve()}#1", f"{path.resolve()}#3"]
+    [failure] = result.failures
+    assert failure.source == str(path.resolve())
+    assert failure.reason.startswith("line 2: not valid JSON (column ")
+
+
+def test_an_article_over_the_size_cap_is_refused_by_name(tmp_path: Path) -> None:
+    long_text = write(tmp_path / "long.txt", "Long story\n\n" + "word " * 400)
+    huge_text = write(tmp_path / "huge.md", "# Huge\n\n" + "x" * 4000)  # refused unread
+    feed = write(
+        tmp_path / "feed.jsonl",
+        json.dumps({"title": "Short", "text": STORY})
+        + "\n"
+        + json.dumps({"title": "Long", "text": "word " * 400}),
+    )
+
+    result = load_sources([str(long_text), str(huge_text), str(feed)], max_chars=1000)
+
+    assert [a.title for a in result.articles] == ["Short"]
+    assert [(Path(f.source).name, f.reason.split(":")[0]) for f in result.failures] == [
+        ("long.txt", "the article is 1,999 characters, more than index.max_article_chars (1,000)"),
+        (
+            "huge.md",
+            "the article is over 1,002 characters, more than index.max_article_chars (1,000)",
+        ),
+        ("feed.jsonl", "line 2"),
+    ]
+    assert "more than index.max_article_chars (1,000)" in result.failures[2].reason
+    assert len(load_sources([str(long_text)]).articles) == 1  # no cap, no failure
+
+
+def shifted_xref(pdf: bytes) -> bytes:
+    """`pdf` with its cross-reference table's offset 3 bytes off, which pypdf repairs."""
+    pointer = re.search(rb"startxref\n(\d+)", pdf)
+    assert pointer is not None
+    return pdf[: pointer.start(1)] + b"%d" % (int(pointer.group(1)) + 3) + pdf[pointer.end(1) :]
+
+
+def test_pdf_warnings_do_not_reach_stderr(tmp_path: Path) -> None:
+    """pypdf logs what it repairs on stderr unless told otherwise; the reason for a
+    failure carries it instead, and a PDF it can read goes in without a word."""
+    readable = write(tmp_path / "shifted.pdf", shifted_xref(make_pdf(["Storm", "Hello world"])))
+    scanned = write(tmp_path / "scanned.pdf", shifted_xref(make_pdf([])))
+    script = (
+        "import sys; from index.sources import load_sources; "
+        "r = load_sources(sys.argv[1:]); "
+        "print(len(r.articles)); [print(f.reason) for f in r.failures]"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(readable), str(scanned)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    count, reason = run.stdout.splitlines()[:2]
+    assert count == "1"
+    assert "pypdf:" in reason and "startxref" in reason
 
 
 def test_read_bytes_keeps_record_failures_and_load_bytes_raises_when_none_load() -> None:
@@ -301,7 +379,7 @@ def test_read_bytes_keeps_record_failures_and_load_bytes_raises_when_none_load()
     ("name", "content", "reason"),
     [
         ("bad.json", '[{"text": "a"},\n {"text": }]', "not valid JSON (line 2, column 11)"),
-        ("bad.jsonl", '{"text": "a"}\n\n{"text": \n', "not valid JSON (line 3, column 10)"),
+        ("bad.jsonl", '{"text": \n\n{"text": \n', "line 1: not valid JSON (column 10)"),
         ("empty-list.json", "[]", "no records in the JSON"),
         ("scalar.json", '"just a string"', "JSON must be a list of records or an object"),
     ],
@@ -469,7 +547,7 @@ def test_url_html_is_read_by_content_type(site: Site) -> None:
     assert (article.id, article.source) == (url, url)
     assert article.url == "https://news.example/storm"  # the page's canonical link
     assert article.title == "Storm hits coast" and STORY in article.text
-    assert site.user_agents == ["citebot/0.1"]
+    assert site.user_agents == [USER_AGENT]
 
 
 def test_url_reader_by_extension_when_the_content_type_is_generic(site: Site) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.slack import messages
 from index.errors import SettingsError
-from index.settings import Settings
+from index.settings import Settings, SlackSettings
 
-SLACK_API_URL = "https://slack.com/api/"
+SLACK_API_URL = SlackSettings.api_url
 
 
 @dataclass(frozen=True)
@@ -47,12 +46,11 @@ class SlackConfig:
     ) -> SlackConfig:
         """Reads tokens from `environ` (default os.environ) and the rest from `[slack]`.
 
-        Raises SettingsError naming the missing variable or the invalid setting.
+        Raises SettingsError naming the missing variable. The [slack] settings were read
+        (and checked) with all the others by `load_settings`.
         """
         env = os.environ if environ is None else environ
-        table = settings.extra.get("slack", {})
-        if not isinstance(table, Mapping):
-            raise SettingsError("[slack] in the settings file must be a table")
+        table = settings.slack
         app_token = env.get("SLACK_APP_TOKEN", "").strip() or None
         if app_token is not None and not app_token.startswith("xapp-"):
             raise SettingsError(messages.BAD_APP_TOKEN)
@@ -65,88 +63,15 @@ class SlackConfig:
         # Socket Mode requests arrive over an authenticated websocket and carry no signature.
         if not signing_secret and app_token is None:
             raise SettingsError(messages.MISSING_SIGNING_SECRET)
-        api_url = env.get("CITEBOT_SLACK_API_URL", "").strip() or _text(table, "api_url")
-        if api_url and not api_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"slack.api_url (CITEBOT_SLACK_API_URL) is {api_url!r}: "
-                f"use a URL like {SLACK_API_URL!r}"
-            )
         return cls(
             bot_token=bot_token,
             signing_secret=signing_secret,
             app_token=app_token,
-            api_url=api_url or SLACK_API_URL,
-            admins=frozenset(_ids(table, "admins", "U012ABCDEF")),
-            channels=frozenset(_ids(table, "channels", "C012ABCDEF")),
-            torch_threads=_torch_threads(env, table),
-            answers_kept=_count(table, "answers_kept", 10_000),
-            channel_sources=_channel_sources(table),
-            suggested_prompts=tuple(_prompts(table)),
+            api_url=table.api_url,
+            admins=frozenset(table.admins),
+            channels=frozenset(table.channels),
+            torch_threads=table.torch_threads,
+            answers_kept=table.answers_kept,
+            channel_sources=dict(table.channel_sources),
+            suggested_prompts=table.suggested_prompts,
         )
-
-
-def _count(table: Mapping[str, Any], key: str, default: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SettingsError(f"slack.{key} must be a whole number of at least 1, got {value!r}")
-    return value
-
-
-def _channel_sources(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    value = table.get("channel_sources", {})
-    example = '[slack.channel_sources] C012ABCDEF = ["https://example.com/news/"]'
-    if not isinstance(value, Mapping):
-        raise SettingsError(f"slack.channel_sources must be a table like {example}")
-    scopes = {}
-    for channel, sources in value.items():
-        if not (
-            isinstance(sources, list)
-            and sources
-            and all(isinstance(s, str) and s.strip() for s in sources)
-        ):
-            raise SettingsError(
-                f"slack.channel_sources.{channel} must be a non-empty list of sources "
-                f"(paths or URLs as indexed), like {example}; got {sources!r}"
-            )
-        scopes[channel.strip()] = tuple(s.strip() for s in sources)
-    return scopes
-
-
-def _prompts(table: Mapping[str, Any]) -> list[str]:
-    value = table.get("suggested_prompts", [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SettingsError(
-            "slack.suggested_prompts must be a list of questions like "
-            f'["Who denied the crematorium claim?"], got {value!r}'
-        )
-    return [v.strip() for v in value]
-
-
-def _torch_threads(env: Mapping[str, str], table: Mapping[str, Any]) -> int:
-    value: Any = env.get("CITEBOT_TORCH_THREADS", "").strip() or table.get("torch_threads", 1)
-    try:
-        threads = int(value) if not isinstance(value, bool | float) else -1
-    except (TypeError, ValueError):
-        threads = -1
-    if threads < 0:
-        raise SettingsError(
-            f"slack.torch_threads (CITEBOT_TORCH_THREADS) is {value!r}: use a whole number "
-            "of threads like 1, or 0 for PyTorch's default"
-        )
-    return threads
-
-
-def _text(table: Mapping[str, Any], key: str) -> str:
-    value = table.get(key, "")
-    if not isinstance(value, str):
-        raise SettingsError(f"slack.{key} must be a string, got {value!r}")
-    return value.strip()
-
-
-def _ids(table: Mapping[str, Any], key: str, example: str) -> list[str]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SettingsError(
-            f"slack.{key} must be a list of Slack ids like [{example!r}], got {value!r}"
-        )
-    return [v.strip() for v in value]

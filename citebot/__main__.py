@@ -1,0 +1,5 @@
+"""`python -m citebot` runs the `citebot` command."""
+
+from citebot import main
+
+main()
