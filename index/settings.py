@@ -310,7 +310,7 @@ class Settings:
     # The sentence reader (bot/reader.py): "bundled", "none", or a cross-encoder's name
     # or folder; it re-reads the best `reader_candidates` sentences of each answer.
     reader: str = setting("bundled", "answer.reader", NONEMPTY, env="CITEBOT_READER")
-    reader_candidates: int = setting(12, "answer.reader_candidates", Whole(1))
+    reader_candidates: int = setting(8, "answer.reader_candidates", Whole(1))
     # How the reader computes: "auto" (bf16 where the CPU has it natively, else fp32).
     reader_precision: str = setting(
         "auto",
