@@ -31,6 +31,8 @@ def reader() -> SentenceReader:
 
 
 def first_quote(index: ArticleIndex, question: str, **settings: object) -> str:
+    """The first quote with the shipped reader on (or other `settings`)."""
+    settings = {"reader": "bundled"} | settings
     answerer = Answerer(index, dataclasses.replace(index.settings, **settings))
     answer = answerer.answer(question)
     assert answer.answered, (question, answer.passages)
@@ -58,7 +60,8 @@ def test_the_shipped_reader_loads_offline_with_its_model_card(reader: SentenceRe
         ("Who won Super Bowl 50?", "Denver Broncos defeated"),
         ("How many nations does the Amazon rainforest cover?", "nine nations"),
         ("Which country has most of the Amazon rainforest?", "contained within Brazil"),
-        (REFERENCE_QUESTION, REFERENCE_QUOTE),
+        ("What did the UN say about the crematorium?", "U.N. spokesman Stephane Dujarric"),
+        ("Where was Nikola Tesla born?", "born on 10 July [O.S. 28 June] 1856"),
     ],
 )
 def test_demo_questions_quote_the_answering_sentence_first(
@@ -67,9 +70,11 @@ def test_demo_questions_quote_the_answering_sentence_first(
     assert expected in first_quote(demo_index, question)
 
 
-def test_reader_off_restores_the_feature_ranking(demo_index: ArticleIndex) -> None:
-    settings = dataclasses.replace(demo_index.settings, reader="none")
-    off = Answerer(demo_index, settings)
+def test_the_reader_is_off_by_default_and_off_restores_the_feature_ranking(
+    demo_index: ArticleIndex,
+) -> None:
+    assert demo_index.settings.reader == "none"
+    off = Answerer(demo_index, demo_index.settings)
     assert off.reader is None
     ranking = off.rank("Who won Super Bowl 50?")
     stored = demo_index.stored_passages()
@@ -80,6 +85,35 @@ def test_reader_off_restores_the_feature_ranking(demo_index: ArticleIndex) -> No
     # ...which quotes the sentence that repeats the question, not the winner's.
     assert "Denver Broncos defeated" not in ranking.sentences[0].text
     assert "Denver Broncos defeated" in first_quote(demo_index, "Who won Super Bowl 50?")
+
+
+def test_the_reference_question_quotes_the_denial_first_by_default(
+    demo_index: ArticleIndex,
+) -> None:
+    # With the shipped reader on, "During his briefing, Jones presented photographs..."
+    # comes first: the reader does not read "assure that this is a lie" as a denial
+    # (docs/EVALUATION.md). That is why it is off by default.
+    assert first_quote(demo_index, REFERENCE_QUESTION, reader="none") == REFERENCE_QUOTE
+
+
+def test_dated_articles_are_not_read(tmp_path: Path) -> None:
+    """On news (RealTime QA) every reader weight lost questions: news is not re-read."""
+    news = Article(
+        "news:sb",
+        "Broncos win",
+        "Super Bowl 50 was played in Santa Clara.\n\n"
+        "The Denver Broncos defeated the Carolina Panthers 24–10.",
+        "news:sb",
+        published="2016-02-08",
+    )
+    index = ArticleIndex(make_settings(tmp_path))
+    assert index.add_articles([news]).ok
+    settings = dataclasses.replace(index.settings, reader="bundled")
+    read, off = Answerer(index, settings), Answerer(index, index.settings)
+    question = "Where was Super Bowl 50 played?"
+    assert [s.score for s in read.rank(question).sentences] == [
+        s.score for s in off.rank(question).sentences
+    ]
 
 
 def _distractors(count: int) -> list[Article]:
@@ -108,7 +142,7 @@ def test_reference_question_survives_a_hundred_deny_and_claim_articles(tmp_path:
     index = ArticleIndex(make_settings(tmp_path, sources=(str(DEMO_ARTICLES),)))
     assert index.rebuild().ok
     assert index.add_articles(_distractors(100)).ok
-    assert first_quote(index, REFERENCE_QUESTION) == REFERENCE_QUOTE
+    assert first_quote(index, REFERENCE_QUESTION, reader="none") == REFERENCE_QUOTE
 
 
 def test_a_wire_story_in_two_outlets_is_quoted_once(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_relative_paths_are_relative_to_the_settings_file(tmp_path: Path) -> Non
         ("min_confidence = 0.5\n", "did you mean answer.min_confidence?"),
         ("[slack]\nadmns = ['U1']\n", "did you mean slack.admins?"),
         ("[llm]\nmax_retries = 1.5\n", "llm.max_retries must be a whole number >= 0, got 1.5"),
-        ("[answer]\nreader_precision = 'fp16'\n", "answer.reader_precision (CITEBOT_READER_PRECISION) must be one of auto"),
+        ("[answer]\nreader_precision = 'fp16'\n", "(CITEBOT_READER_PRECISION) must be one of auto"),
         ("[index]\nbackend = 'cuda'\n", "index.backend (CITEBOT_BACKEND) must be one of torch"),
     ],
 )
