@@ -21,6 +21,10 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     passages_embedded: int = 0
+    # Articles that were not read but stay indexed, each with why (see index/planning.py).
+    kept: list[Failure] = field(default_factory=list)
+    # Pages and feeds downloaded (a refresh of unchanged feeds downloads only the feeds).
+    downloads: int = 0
 
     @property
     def ok(self) -> bool:
@@ -33,6 +37,25 @@ class IndexReport:
             f"{len(self.failed)} failed"
         )
 
-    def lines(self) -> list[str]:
-        """The summary, then one line per failure naming the source and the reason."""
-        return [self.summary()] + [f"failed: {f.source}: {f.reason}" for f in self.failed]
+    def lines(self, names: bool = False) -> list[str]:
+        """The summary, each removed article, why articles were kept, then one line per
+        failure naming the source and the reason; with `names`, also each added and
+        changed article."""
+        lines = [self.summary()]
+        if names:
+            lines += [f"added: {s}" for s in self.added]
+            lines += [f"changed: {s}" for s in self.changed]
+        lines += [f"removed: {s}" for s in self.removed]
+        reasons: dict[str, int] = {}
+        for kept in self.kept:
+            reasons[kept.reason] = reasons.get(kept.reason, 0) + 1
+        for reason, count in reasons.items():
+            lines.append(f"kept {count} article(s): {reason}{_KEPT_HINTS.get(reason, '')}")
+        return lines + [f"failed: {f.source}: {f.reason}" for f in self.failed]
+
+
+_KEPT_HINTS = {
+    "its source is no longer configured or added": (
+        " (run `citebot index rebuild --prune` to remove them, or `citebot remove` one)"
+    ),
+}
