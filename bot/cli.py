@@ -50,12 +50,21 @@ def index() -> None:
     "sources",
     multiple=True,
     metavar="PATH_OR_URL",
-    help="Index these instead of index.sources (repeatable).",
+    help="Index these instead of index.sources for this build (repeatable); sources added "
+    "with `citebot add` stay.",
 )
-def index_rebuild(sources: tuple[str, ...]) -> None:
-    """Rebuild the index from the configured sources (or --sources).
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove the articles of sources that are no longer configured.",
+)
+def index_rebuild(sources: tuple[str, ...], prune: bool) -> None:
+    """Rebuild the index from the whole source library: the configured sources (or
+    --sources) and every source added with `citebot add` or from Slack.
 
-    Unchanged articles keep their vectors; articles no longer in the sources are removed.
+    Unchanged articles keep their vectors. An article leaves when its source was read
+    and no longer holds it; a source that cannot be read keeps its articles (and is
+    reported failed), and so does a folder no longer configured unless --prune.
     The new index replaces the old one only once it is complete.
 
     \b
@@ -64,7 +73,9 @@ def index_rebuild(sources: tuple[str, ...]) -> None:
     """
     store = _store(load_settings())
     with _progress("Indexing") as (progress, on_total):
-        report = store.rebuild(list(sources) or None, progress=progress, on_total=on_total)
+        report = store.rebuild(
+            list(sources) or None, progress=progress, on_total=on_total, prune=prune
+        )
     _finish(report)
 
 
@@ -165,15 +176,17 @@ def serve(port: int, host: str) -> None:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
         from bot.answering import Answerer
         from bot.llm import answer_function
+        from bot.sources_admin import slack_adder, start_refreshing
         from index.embedding import set_torch_threads
         from index.store import ArticleIndex
 
         set_torch_threads(config.torch_threads)
         store = ArticleIndex(settings)
+        start_refreshing(store, settings.refresh_minutes)
         return create_app(
             config,
             ask=answer_function(Answerer(store, settings), settings),
-            add_sources=store.add,
+            add_sources=slack_adder(store, settings),
             add_upload=store.add_bytes,
             state_dir=settings.home / "slack",
         )
@@ -218,7 +231,7 @@ class _progress:
 
 
 def _finish(report: IndexReport) -> None:
-    for line in report.lines():
+    for line in report.lines(names=True):
         click.echo(line)
     if not report.ok:
         sys.exit(1)
@@ -230,3 +243,56 @@ main.add_command(eval_command, "eval")
 from bot.training.command import train_reader_command  # noqa: E402
 
 main.add_command(train_reader_command, "train-reader")
+
+
+@main.command()
+@click.argument("items", nargs=-1, required=True, metavar="SOURCE_OR_ARTICLE...")
+def remove(items: tuple[str, ...]) -> None:
+    """Remove sources (with their articles) or single articles from the index.
+
+    A source added with `citebot add` or from Slack leaves the library; an article of a
+    folder or feed that still holds it is remembered as removed, so a rebuild or a
+    refresh does not bring it back (`citebot add` it to let it in again).
+
+    \b
+    Examples:
+      citebot remove https://example.com/story
+      citebot remove ~/news/wrong-story.txt
+    """
+    _finish(_store(load_settings()).remove(list(items)))
+
+
+@main.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def sources_command(as_json: bool) -> None:
+    """List the source library: each source's kind, location, articles, who added it and
+    when, its last read, last change and last error.
+
+    \b
+    Example:
+      citebot sources --json
+    """
+    from bot.sources_admin import sources_lines
+
+    listed = _store(load_settings()).sources()
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in listed], indent=2))
+        return
+    for line in sources_lines(listed):
+        click.echo(line)
+
+
+@main.command()
+def refresh() -> None:
+    """Re-read every URL, feed and sitemap in the library, with conditional requests:
+    unchanged pages are neither downloaded nor embedded again, changed ones replace their
+    old version, new feed entries are added.
+
+    \b
+    Example:
+      citebot add https://example.com/news/rss.xml && citebot refresh
+    """
+    store = _store(load_settings())
+    with _progress("Refreshing") as (progress, on_total):
+        report = store.refresh(progress=progress, on_total=on_total)
+    _finish(report)

@@ -99,7 +99,10 @@ def fetch(
                 raise SourceError(url, f"unsupported content type {content_type}")
             data = response.read(policy.max_bytes + 1)
             final_url = response.geturl()
-            validators = (response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""))
+            validators = (
+                response.headers.get("ETag", ""),
+                response.headers.get("Last-Modified", ""),
+            )
     except _Refused as exc:
         raise SourceError(url, str(exc)) from None
     except HTTPError as exc:

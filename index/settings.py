@@ -49,6 +49,10 @@ class Settings:
     reader: str = "bundled"
     reader_candidates: int = 12
     reader_int8: bool = False
+    # Minutes between refreshes of the library's feeds and URLs in `citebot serve` (0: off).
+    refresh_minutes: int = 30
+    # Host names URLs added from Slack may point at though not public (intranet feeds).
+    allowed_hosts: tuple[str, ...] = ()
     # Sections other parts of citebot validate themselves (e.g. [slack] in bot/).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -118,6 +122,8 @@ def settings_from_dict(
         min_confidence=reader.fraction("answer", "min_confidence", "CITEBOT_MIN_CONFIDENCE", 0.72),
         reader=reader.text("answer", "reader", "CITEBOT_READER") or "bundled",
         reader_candidates=reader.integer("answer", "reader_candidates", minimum=1, default=12),
+        refresh_minutes=reader.integer("sources", "refresh_minutes", minimum=0, default=30),
+        allowed_hosts=tuple(h.lower() for h in reader.text_list("sources", "allowed_hosts")),
         extra={k: v for k, v in raw.items() if k not in ("index", "chroma", "sources", "answer")},
     )
 

@@ -92,7 +92,9 @@ def test_slack_policy_checks_the_redirect_target_too() -> None:
         hop = site.put("/go", "", status=302, location=secret)
         allowed = FetchPolicy(public_only=True, allowed_hosts=frozenset({"localhost"}))
         via_allowed_host = hop.replace("127.0.0.1", "localhost")
-        with pytest.raises(SourceError, match="redirected to .*secret.txt: 127.0.0.1 is not a public"):
+        with pytest.raises(
+            SourceError, match="redirected to .*secret.txt: 127.0.0.1 is not a public"
+        ):
             fetch(via_allowed_host, allowed)
         assert fetch(secret.replace("127.0.0.1", "localhost"), allowed).data == b"secret"
     assert len(site.requested("/secret.txt")) == 1
