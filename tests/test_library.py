@@ -344,3 +344,26 @@ def test_sigkill_during_a_refresh_leaves_the_previous_index_answering(tmp_path: 
         assert "four metres" in ask(reopened, "How much ice did the Vatnaholt glacier lose?")
         site.put("/b.txt", WIRE)
         assert reopened.refresh().added == [site.base + "/b.txt"], "the write lock was released"
+
+
+def test_one_process_at_a_time_holds_the_refresh_lease(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from index.refresh import Refresher, RefreshLease
+    from index.store import open_chroma
+
+    settings = make_settings(tmp_path / "home", sources=())
+    client = open_chroma(settings)
+    first, second = RefreshLease(client, "first"), RefreshLease(client, "second")
+    interval = timedelta(minutes=30)
+
+    assert first.acquire(interval)
+    assert not second.acquire(interval), "held by the first"
+    first.release()
+    assert not second.acquire(interval), "a refresh finished just now"
+    assert second.acquire(timedelta(0))
+    second.release()
+
+    index = ArticleIndex(settings)
+    assert not Refresher(index, 30).run_once(), "the last refresh is too recent"
+    assert Refresher(index, 0).run_once()
