@@ -278,6 +278,8 @@ def sources_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([s.to_json() for s in listed], indent=2))
         return
+    if not listed:
+        click.echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
     for line in sources_lines(listed):
         click.echo(line)
 

@@ -276,7 +276,8 @@ class ArticleIndex:
         that reading the source again does not bring it back."""
         who = removed_by if removed_by is not None else _local_user()
         with self.connection.writing():
-            collection = self._writable()
+            # Nothing to remove from an index that is not there: no empty build is made.
+            collection = self.builds.require_active()
             library = self.library
             known = {s.key: s for s in library.sources()}
             sources, articles = [], []
