@@ -60,6 +60,12 @@ class PassageInfo:
         """One unit vector per sentence, then one per sentence with the one before."""
         return unpack(self.sentence_vectors_packed)
 
+    def to_metadata(self) -> dict[str, Any]:
+        """The metadata dict as stored (for llama-index nodes, which want a dict)."""
+        return {key: self[key] for key in (*_FIELDS - {"sentence_vectors_packed"}, "sentences")} | {
+            SENTENCE_VECTORS: self.sentence_vectors_packed
+        }
+
     # -- the metadata dict's interface, for code not moved over yet -------------------
 
     def __getitem__(self, key: str) -> Any:
