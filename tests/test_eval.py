@@ -470,8 +470,9 @@ def test_a_smaller_sample_of_weeks_is_part_of_a_larger_one() -> None:
 
 @pytest.mark.slow
 def test_eval_weeks_asks_each_week_on_its_own_index_with_the_reader_off_beside(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CITEBOT_READER", "bundled")
     args = ["eval", "--format", "realtimeqa-weeks", str(_weeks_folder(tmp_path))]
     result = CliRunner().invoke(main, [*args, "--baselines", "--json"])
     assert result.exit_code == 0, result.output
