@@ -109,9 +109,10 @@ class Ranking:
 class Answerer:
     """Answers questions from an `ArticleIndex`, without an LLM.
 
-    The feature scorer ranks every sentence of the best passages; the reader (a
-    cross-encoder, `answer.reader`) then reads the question with each of the best
-    `answer.reader_candidates` of them and its score is added to theirs.
+    The feature scorer ranks every sentence of the best passages; with a reader (a
+    cross-encoder, `answer.reader`; off by default), the best `answer.reader_candidates`
+    of them that come from undated articles are read with the question and its
+    probability is added to their score.
     """
 
     def __init__(
@@ -252,7 +253,6 @@ class Answerer:
             )
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
-
 
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences re-ranked: those of undated articles among the best

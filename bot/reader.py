@@ -38,8 +38,6 @@ def reader_text(sentence: str, previous: str, title: str) -> str:
     return f"{sentence} [SEP] {context}" if context else sentence
 
 
-PRECISIONS = READER_PRECISIONS
-
 
 def auto_precision() -> str:
     """bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
@@ -62,9 +60,10 @@ class SentenceReader:
     """
 
     def __init__(self, name_or_path: str, precision: str = "auto") -> None:
-        if precision not in PRECISIONS:
+        if precision not in READER_PRECISIONS:
             raise ReaderError(
-                f"answer.reader_precision is {precision!r}: use one of {', '.join(PRECISIONS)}"
+                f"answer.reader_precision is {precision!r}: use one of "
+                + ", ".join(READER_PRECISIONS)
             )
         self.name_or_path = name_or_path
         self.precision = precision

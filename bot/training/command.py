@@ -41,7 +41,7 @@ def train_reader_command(
     ranked by the feature scorer as `citebot ask` would, and the reader learns to pick its
     answering sentence among the best-ranked candidates. Seeded and resumable: a killed
     run started again with the same options continues from its last checkpoint. About
-    50 minutes on 2 CPU cores.
+    75 minutes on 2 CPU cores.
 
     \b
     Example:
