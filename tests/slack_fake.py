@@ -206,6 +206,11 @@ class FakeSlack:
         body = urllib.parse.urlencode(form)
         return self.post(app_url, body, "application/x-www-form-urlencoded")
 
+    def post_payload(self, app_url: str, payload: dict[str, Any]) -> tuple[int, str]:
+        """An interactive payload (a click, a submitted modal), form-encoded as Slack sends it."""
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.post(app_url, body, "application/x-www-form-urlencoded")
+
     def send_click(
         self,
         app_url: str,
@@ -224,18 +229,9 @@ class FakeSlack:
             "container": {"type": "message", "channel_id": channel},
             "trigger_id": "1.2.3",
             "response_url": response_url or self.response_url("click"),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "citebot_answer",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
+            "actions": [_button(action_id, "citebot_answer", value)],
         }
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return self.post(app_url, body, "application/x-www-form-urlencoded")
+        return self.post_payload(app_url, payload)
 
     def send_home_click(
         self, app_url: str, action_id: str, value: str, user: str
@@ -249,18 +245,9 @@ class FakeSlack:
             "container": {"type": "view", "view_id": "V0HOME"},
             "view": {"id": "V0HOME", "type": "home"},
             "trigger_id": "1.2.3",
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "home",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
+            "actions": [_button(action_id, "home", value)],
         }
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return self.post(app_url, body, "application/x-www-form-urlencoded")
+        return self.post_payload(app_url, payload)
 
     def send_view_submission(
         self, app_url: str, callback_id: str, values: dict[str, Any], user: str
@@ -284,8 +271,7 @@ class FakeSlack:
                 "state": {"values": state},
             },
         }
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return self.post(app_url, body, "application/x-www-form-urlencoded")
+        return self.post_payload(app_url, payload)
 
     def post(
         self,
@@ -593,3 +579,14 @@ def app_home_opened(user: str) -> dict:
 
 def file_upload(file: dict, user: str = ALICE) -> dict:
     return direct_message("", user=user, subtype="file_share", files=[file])
+
+
+def _button(action_id: str, block_id: str, value: str) -> dict[str, str]:
+    """One clicked button of a block_actions payload."""
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "action_ts": str(time.time()),
+    }
