@@ -9,6 +9,7 @@ names another sentence-transformers cross-encoder (a name or a folder), or "none
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -72,10 +73,11 @@ class SentenceReader:
 
     @classmethod
     def from_setting(cls, value: str, precision: str = "auto") -> SentenceReader | None:
-        """The reader `answer.reader` names: "bundled", "none", or a model name or folder."""
+        """The reader `answer.reader` names: "bundled", "none", or a model name or folder.
+        One reader per name and precision in a process: every answerer shares its model."""
         if value == "none":
             return None
-        return cls(str(BUNDLED_READER) if value == "bundled" else value, precision)
+        return _shared(cls, str(BUNDLED_READER) if value == "bundled" else value, precision)
 
     def load(self) -> SentenceReader:
         with self._lock:
@@ -135,6 +137,11 @@ class SentenceReader:
                 convert_to_tensor=True,
             )
         return scores.float().numpy().reshape(-1)
+
+
+@functools.cache
+def _shared(cls: type[SentenceReader], name_or_path: str, precision: str) -> SentenceReader:
+    return cls(name_or_path, precision)
 
 
 def _first_line(exc: Exception) -> str:

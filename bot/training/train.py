@@ -56,7 +56,10 @@ def train(
     random.seed(plan.seed)
     torch.manual_seed(plan.seed)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    # float32 also when the base is stored in fp16 (as the shipped reader is).
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_model, num_labels=1, dtype=torch.float32
+    )
     order = _step_order(len(examples), plan)
     total = len(order)
     optimizer = torch.optim.AdamW(
