@@ -14,7 +14,7 @@ Each ack is timed from sending to Slack's 200 (the answers follow in the backgro
 so under load the ack competes with the answers being worked out). Every event must be
 answered once. Nothing leaves 127.0.0.1.
 
-    python -m benchmarks.slack_ack --events 200 --alone 20
+    python -m benchmarks.slack_ack --events 200 --alone 20 [--home DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,15 +57,15 @@ QUESTION = "who denied the crematorium claim?"
 SLACK_ACK_DEADLINE_MS = 3000
 
 
-def wait_until_healthy(url: str, timeout: float = 600) -> None:
+def wait_until_healthy(url: str, timeout: float = 600) -> dict:
     """Polls /healthz (not a Slack request) until the worker serves: the events sent next
-    are the first Slack requests it gets."""
+    are the first Slack requests it gets. Returns its answer (the articles indexed)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
-                    return
+                    return json.loads(response.read())
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -127,10 +128,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200, help="events sent at once")
     parser.add_argument("--alone", type=int, default=20, help="events sent one at a time first")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="serve a copy of this data directory's index (default: the demo articles, indexed)",
+    )
     args = parser.parse_args()
     fake = FakeSlack().start()
     try:
-        with tempfile.TemporaryDirectory() as home:
+        with tempfile.TemporaryDirectory() as scratch:
+            home = str(Path(scratch) / "home")
             env = {
                 "CITEBOT_HOME": home,
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -138,10 +145,21 @@ def main() -> None:
                 "CITEBOT_SLACK_API_URL": fake.api_url,
                 "HF_HUB_OFFLINE": "1",
             }
-            rebuild = [sys.executable, "-c", "from bot.cli import main; main()", "index", "rebuild"]
-            subprocess.run(rebuild, cwd=ROOT, env=os.environ | env, check=True, capture_output=True)
+            if args.home:  # serving writes its Slack state into the data directory
+                shutil.copytree(args.home, home)
+            else:
+                rebuild = [
+                    sys.executable,
+                    "-c",
+                    "from bot.cli import main; main()",
+                    "index",
+                    "rebuild",
+                ]
+                subprocess.run(
+                    rebuild, cwd=ROOT, env=os.environ | env, check=True, capture_output=True
+                )
             with ServerProcess(SERVE, env=env) as server:
-                wait_until_healthy(server.url.replace("/slack/events", "/healthz"))
+                health = wait_until_healthy(server.url.replace("/slack/events", "/healthz"))
                 baseline = alone(fake, server.url, args.alone)
                 loaded, answered_s = together(fake, server.url, args.events, args.alone)
                 posted = fake.calls_to("chat.postMessage")
@@ -159,6 +177,7 @@ def main() -> None:
                     "all_answered_s": round(answered_s, 1),
                 }
                 | summary(loaded),
+                "articles": health["articles"],
                 "answers_posted": len(posted),
                 "apologies": len(apologies),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
