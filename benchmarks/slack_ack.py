@@ -1,12 +1,20 @@
-"""How fast `citebot serve` acknowledges Slack's events, from the first request on.
+"""How fast `citebot serve` acknowledges Slack's events: alone, and 200 arriving at once.
 
-Runs the real `citebot serve` (HTTP, gunicorn, the real index of the demo articles with
-its model and reader) on 127.0.0.1, with the Slack Web API played by the loopback fake of
-tests/slack_fake.py. As soon as /healthz answers (the index and model are loaded), sends N signed
-`app_mention` events at once from N threads and times each one from sending to Slack's
-200 (the acknowledgement; the answers follow in the background). Nothing leaves 127.0.0.1.
+Runs the real `citebot serve` (HTTP: gunicorn, the front of bot/slack/front.py, the bolt
+app, the real answering path on an index of the demo articles, its model loaded before
+the first request) on 127.0.0.1 on a free port, with the Slack Web API played by the
+loopback fake of tests/slack_fake.py. As soon as /healthz answers:
 
-    python -m benchmarks.slack_ack --events 200
+1. the baseline: `--alone` signed `app_mention` events one at a time, each sent once the
+   previous answer was posted (nothing else in flight; the first is the server's first
+   Slack request);
+2. the load: `--events` signed events released together from as many threads.
+
+Each ack is timed from sending to Slack's 200 (the answers follow in the background,
+so under load the ack competes with the answers being worked out). Every event must be
+answered once. Nothing leaves 127.0.0.1.
+
+    python -m benchmarks.slack_ack --events 200 --alone 20 [--home DIR]
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -25,69 +35,155 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack, ServerProcess, mention  # noqa: E402
+from slack_fake import (  # noqa: E402
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    ServerProcess,
+    event_callback,
+    mention,
+)
+
+from bot.evaluation.metrics import percentile  # noqa: E402
+from bot.slack.messages import APOLOGY  # noqa: E402
 
 SERVE = """
 import sys
 from bot.cli import main
 main(["serve", "--port", sys.argv[1], "--host", "127.0.0.1"])
 """
+QUESTION = "who denied the crematorium claim?"
+# Slack retries an event that is not acknowledged within 3 seconds.
+SLACK_ACK_DEADLINE_MS = 3000
 
 
-def wait_until_healthy(url: str, timeout: float = 600) -> None:
+def wait_until_healthy(url: str, timeout: float = 600) -> dict:
     """Polls /healthz (not a Slack request) until the worker serves: the events sent next
-    are the first Slack requests it gets."""
+    are the first Slack requests it gets. Returns its answer (the articles indexed)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
-                    return
+                    return json.loads(response.read())
         except OSError:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.2)
 
 
+class SignedEvent:
+    """One event, signed before the clock starts: the timing is the HTTP round trip."""
+
+    def __init__(self, fake: FakeSlack, url: str, n: int) -> None:
+        body = json.dumps(event_callback(mention(f"{QUESTION} ({n})"), f"Ev{n:05d}"))
+        headers = {"Content-Type": "application/json"} | fake.sign(body)
+        self.request = urllib.request.Request(url, body.encode(), headers, method="POST")
+
+    def send(self) -> float:
+        """Milliseconds from sending to Slack's 200."""
+        started = time.perf_counter()
+        with urllib.request.urlopen(self.request, timeout=30) as response:
+            response.read()
+            status = response.status
+        ms = (time.perf_counter() - started) * 1000
+        assert status == 200, status
+        return ms
+
+
+def alone(fake: FakeSlack, url: str, count: int) -> list[float]:
+    """`count` acks, each event sent once the previous one was answered."""
+    times = []
+    for n in range(count):
+        times.append(SignedEvent(fake, url, n).send())
+        fake.wait_for("chat.postMessage", count=n + 1, timeout=120)
+    return times
+
+
+def together(fake: FakeSlack, url: str, count: int, first: int) -> tuple[list[float], float]:
+    """`count` acks of events released at once; and the seconds until all were answered."""
+    events = [SignedEvent(fake, url, first + n) for n in range(count)]
+    gate = threading.Barrier(count)
+
+    def send(event: SignedEvent) -> float:
+        gate.wait()
+        return event.send()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(count) as pool:
+        times = list(pool.map(send, events))
+    fake.wait_for("chat.postMessage", count=first + count, timeout=1200)
+    return times, time.perf_counter() - started
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(times, 50), 1),
+        "p95_ms": round(percentile(times, 95), 1),
+        "max_ms": round(max(times), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--events", type=int, default=200, help="events sent at once")
+    parser.add_argument("--alone", type=int, default=20, help="events sent one at a time first")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="serve a copy of this data directory's index (default: the demo articles, indexed)",
+    )
     args = parser.parse_args()
     fake = FakeSlack().start()
-    with tempfile.TemporaryDirectory() as home:
-        env = {
-            "CITEBOT_HOME": home,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "CITEBOT_SLACK_API_URL": fake.api_url,
-            "HF_HUB_OFFLINE": "1",
-        }
-        rebuild = [sys.executable, "-c", "from bot.cli import main; main()", "index", "rebuild"]
-        subprocess.run(rebuild, cwd=ROOT, env=os.environ | env, check=True, capture_output=True)
-        with ServerProcess(SERVE, env=env) as server:
-            wait_until_healthy(server.url.replace("/slack/events", "/healthz"))
-
-            def one(n: int) -> float:
-                started = time.perf_counter()
-                status, _ = fake.send_event(
-                    server.url, mention(f"who denied claim {n}?"), f"Ev{n + 1}"
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            home = str(Path(scratch) / "home")
+            env = {
+                "CITEBOT_HOME": home,
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "CITEBOT_SLACK_API_URL": fake.api_url,
+                "HF_HUB_OFFLINE": "1",
+            }
+            if args.home:  # serving writes its Slack state into the data directory
+                shutil.copytree(args.home, home)
+            else:
+                rebuild = [
+                    sys.executable,
+                    "-c",
+                    "from bot.cli import main; main()",
+                    "index",
+                    "rebuild",
+                ]
+                subprocess.run(
+                    rebuild, cwd=ROOT, env=os.environ | env, check=True, capture_output=True
                 )
-                assert status == 200, status
-                return time.perf_counter() - started
-
-            with ThreadPoolExecutor(args.events) as pool:
-                times = sorted(pool.map(one, range(args.events)))
-            fake.wait_for("chat.postMessage", count=args.events, timeout=1200)
-    fake.stop()
-    ms = [t * 1000 for t in times]
+            with ServerProcess(SERVE, env=env) as server:
+                health = wait_until_healthy(server.url.replace("/slack/events", "/healthz"))
+                baseline = alone(fake, server.url, args.alone)
+                loaded, answered_s = together(fake, server.url, args.events, args.alone)
+                posted = fake.calls_to("chat.postMessage")
+            apologies = [c for c in posted if APOLOGY in c.text]
+    finally:
+        fake.stop()
     print(
         json.dumps(
             {
-                "events": args.events,
-                "ack_p50_ms": round(ms[len(ms) // 2], 1),
-                "ack_p95_ms": round(ms[int(len(ms) * 0.95) - 1], 1),
-                "ack_max_ms": round(ms[-1], 1),
-            }
+                "alone": {"events": args.alone, "first_ms": round(baseline[0], 1)}
+                | summary(baseline),
+                "together": {
+                    "events": args.events,
+                    "over_3s": sum(t > SLACK_ACK_DEADLINE_MS for t in loaded),
+                    "all_answered_s": round(answered_s, 1),
+                }
+                | summary(loaded),
+                "articles": health["articles"],
+                "answers_posted": len(posted),
+                "apologies": len(apologies),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
         )
     )
 

@@ -82,6 +82,13 @@ READER_OFF_KEYS = (
     help="Also measure the plain methods (BM25, dense, their fusion; first / closest "
     "sentence) on the same index.",
 )
+@click.option(
+    "--followups",
+    is_flag=True,
+    help="SQuAD only: ask follow-up pairs instead (per paragraph, a question, then another "
+    "with the subject it named replaced by a pronoun), each follow-up in the first one's "
+    "thread and alone; --limit N asks N pairs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(
     path: Path,
@@ -94,6 +101,7 @@ def eval_command(
     distractors: int | None,
     unanswerable: int,
     baselines: bool,
+    followups: bool,
     as_json: bool,
 ) -> None:
     """Measure retrieval and citations on a question set (SQuAD v1.1 or RealTime QA).
@@ -109,6 +117,7 @@ def eval_command(
       citebot eval --format squad dev-v1.1.json --limit 300
       citebot eval --format realtimeqa realtimeqa_2022/ --distractors 300 --json
       citebot eval --format realtimeqa-weeks realtimeqa_2023_2024/ --weeks 40 --baselines
+      citebot eval --format squad dev-v1.1.json --split B --followups
     """
     from bot.evaluation.metrics import aggregate
     from bot.evaluation.readers import read_eval_set, read_realtimeqa_weeks
@@ -122,11 +131,21 @@ def eval_command(
         raise CitebotError("--split applies to SQuAD sets only (--format squad)")
     if weeks and fmt != "realtimeqa-weeks":
         raise CitebotError("--weeks applies to --format realtimeqa-weeks only")
+    if followups and (fmt != "squad" or unanswerable or baselines):
+        raise CitebotError(
+            "--followups applies to SQuAD sets only (--format squad), without "
+            "--unanswerable or --baselines"
+        )
     if fmt == "realtimeqa-weeks":
         sets = sample_weeks(read_realtimeqa_weeks(path), weeks, seed)
     else:
         eval_set = read_eval_set(fmt, path)
         sets = [squad_split(eval_set, split) if split else eval_set]
+    if followups:
+        chosen = select(sets[0], Sample(seed, None, articles, distractors))
+        summary = _follow_ups(chosen, settings, seed, limit) | {"path": str(path), "split": split}
+        click.echo(json.dumps(summary, indent=2) if as_json else _follow_up_table(summary))
+        return
     samples = [
         select(s, Sample(seed, limit, articles, distractors, unanswerable)) for s in sets
     ]
@@ -228,6 +247,62 @@ def _run(chosen, settings, baselines: bool) -> _Run:
         index_seconds=index_seconds,
         cache_dir=str(built.cache_dir),
     )
+
+
+FOLLOW_UP_ROWS = {
+    "first": "first question",
+    "written": "follow-up as SQuAD wrote it",
+    "in_thread": "follow-up, thread's context",
+    "alone": "follow-up alone",
+}
+FOLLOW_UP_KEYS = ("recall@1", "recall@5", "mrr", "best_sentence_hit@1", "citation_hit@1")
+
+
+def _follow_ups(chosen, settings, seed: int, limit: int | None) -> dict[str, Any]:
+    """Indexes `chosen` (cached), derives its follow-up pairs and asks them."""
+    from bot.answering import Answerer
+    from bot.evaluation.followups import ask_follow_ups, follow_up_pairs
+    from bot.evaluation.metrics import aggregate
+    from bot.evaluation.runner import build_index
+    from index.errors import CitebotError
+
+    pairs = follow_up_pairs(chosen, seed, limit)
+    if not pairs:
+        raise CitebotError("no follow-up pairs: no paragraph has two questions on one subject")
+    with _bar("Indexing", len(chosen.articles), "article") as bar:
+        built = build_index(chosen.articles, settings, bar.update)
+    answerer = Answerer(built.index, built.index.settings)
+    with _bar("Asking", len(pairs), "pair") as bar:
+        results = ask_follow_ups(answerer, pairs, bar.update)
+    rows = {
+        key: {k: v for k, v in aggregate(getattr(results, key)).items() if k in FOLLOW_UP_KEYS}
+        for key in FOLLOW_UP_ROWS
+    }
+    return {
+        "format": "squad",
+        "followups": len(pairs),
+        "seed": seed,
+        "articles": len(chosen.articles),
+        "passages": len(built.index.stored_passages().ids),
+        "index_cached": built.cached,
+        "cache_dir": str(built.cache_dir),
+        "reader": settings.reader,
+        "rows": rows,
+    }
+
+
+def _follow_up_table(summary: dict[str, Any]) -> str:
+    reused = "reused from cache" if summary["index_cached"] else "built"
+    head = (
+        f"{summary['followups']} follow-up pairs; {summary['articles']} articles, "
+        f"{summary['passages']} passages (index {reused}: {summary['cache_dir']})"
+    )
+    header = f"{'':<30}" + "".join(f"{LABELS[k]:>22}" for k in FOLLOW_UP_KEYS)
+    rows = [
+        f"{label:<30}" + "".join(f"{summary['rows'][key][k]:>22}" for k in FOLLOW_UP_KEYS)
+        for key, label in FOLLOW_UP_ROWS.items()
+    ]
+    return "\n".join([head, header, *rows])
 
 
 def _table(summary: dict[str, Any]) -> str:

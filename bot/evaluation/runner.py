@@ -13,6 +13,8 @@ from datetime import date
 from pathlib import Path
 
 from bot.answering import Answerer
+from bot.answers import Answer
+from bot.context import QuestionContext
 from bot.evaluation.metrics import (
     RECALL_DEPTHS,
     QuestionResult,
@@ -79,39 +81,48 @@ def ask_all(
 ) -> list[QuestionResult]:
     """Every question through `Answerer.answer_and_rank` (timed), and its ranking extended
     with the retriever's next passages down to the deepest recall cut-off."""
-    index = answerer.index
-    # Load the model and the keyword index before timing, as a running bot has.
-    index.encoder.get_query_embedding("warm up")
-    index.stored_passages()
+    warm_up(answerer)
     results = []
     for question in questions:
-        started = time.perf_counter()
-        asked_on = date.fromisoformat(question.question_date) if question.question_date else None
-        answer, ranked = answerer.answer_and_rank(question.question, asked_on)
-        ms = (time.perf_counter() - started) * 1000
-        # The answerer's own order (passages by their best sentence), then the rest of
-        # the retriever's ranking, cut at the deepest recall cut-off like the baselines'.
-        depth = max(RECALL_DEPTHS)
-        ranking = list(ranked.passages[:depth])
-        if len(ranking) < depth:
-            seen = {p.id for p in ranking}
-            deeper = answerer.retriever.search(
-                ranked.question, ranked.query.tolist(), depth, when=ranked.when
-            )
-            ranking += [p for p in deeper if p.id not in seen][: depth - len(ranking)]
-        sentences = ranked.sentences
-        results.append(
-            QuestionResult(
-                id=question.id,
-                rank=first_relevant_rank([is_relevant(p.metadata, question) for p in ranking]),
-                answered=answer.answered,
-                cited=[c.text for c in answer.citations],
-                ms=ms,
-                answers=question.answers,
-                confidence=answer.confidence,
-                best_sentence=sentences[0].text if sentences else "",
-            )
-        )
+        results.append(ask_one(answerer, question)[1])
         if progress:
             progress(1)
     return results
+
+
+def warm_up(answerer: Answerer) -> None:
+    """Loads the model and the keyword index before timing, as a running bot has."""
+    answerer.index.encoder.get_query_embedding("warm up")
+    answerer.index.stored_passages()
+
+
+def ask_one(
+    answerer: Answerer, question: EvalQuestion, context: QuestionContext | None = None
+) -> tuple[Answer, QuestionResult]:
+    """One question asked in `context` (a thread's, or none): the answer and its result."""
+    started = time.perf_counter()
+    asked_on = date.fromisoformat(question.question_date) if question.question_date else None
+    answer, ranked = answerer.answer_and_rank(question.question, asked_on, context)
+    ms = (time.perf_counter() - started) * 1000
+    # The answerer's own order (passages by their best sentence), then the rest of
+    # the retriever's ranking, cut at the deepest recall cut-off like the baselines'.
+    depth = max(RECALL_DEPTHS)
+    ranking = list(ranked.passages[:depth])
+    if len(ranking) < depth:
+        seen = {p.id for p in ranking}
+        deeper = answerer.retriever.search(
+            ranked.question, ranked.query.tolist(), depth, when=ranked.when
+        )
+        ranking += [p for p in deeper if p.id not in seen][: depth - len(ranking)]
+    sentences = ranked.sentences
+    result = QuestionResult(
+        id=question.id,
+        rank=first_relevant_rank([is_relevant(p.metadata, question) for p in ranking]),
+        answered=answer.answered,
+        cited=[c.text for c in answer.citations],
+        ms=ms,
+        answers=question.answers,
+        confidence=answer.confidence,
+        best_sentence=sentences[0].text if sentences else "",
+    )
+    return answer, result
