@@ -32,6 +32,9 @@ from bot.reader import SentenceReader
 from index.settings import load_settings
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 100.0)
+# The same for the reader's raw score (its logit) in place of its probability: no
+# ceiling, so two sentences the reader both believes still differ.
+LOGIT_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 CANDIDATES = (3, 4, 6, 8, 10, 12, 16)
 
 
@@ -77,7 +80,7 @@ def main() -> None:
                 (
                     np.array([s.score for s in head]),
                     np.array([s.support for s in head]),
-                    1 / (1 + np.exp(-logits)),
+                    logits,
                     np.array([citation_hit([s.text], question.answers, 1) for s in head]),
                 )
             )
@@ -85,20 +88,22 @@ def main() -> None:
 
     rows, held = read(chosen.questions), read(chosen.unanswerable)
     grid = {}
+    combinations = [(w, "") for w in WEIGHTS] + [(w, " on the logit") for w in LOGIT_WEIGHTS]
     for count in CANDIDATES:
-        for weight in WEIGHTS:
-            hits = [_pick(row, count, weight)[0] for row in rows]
+        for weight, scale in combinations:
+            logit = bool(scale)
+            hits = [_pick(row, count, weight, logit)[0] for row in rows]
             figures = {"best_sentence_hit@1": round(float(np.mean(hits)), 4)}
             for name in CONFIDENCES:
-                answerable = [_pick(row, count, weight)[1][name] for row in rows]
+                answerable = [_pick(row, count, weight, logit)[1][name] for row in rows]
                 threshold = percentile(answerable, 10)
                 figures[f"{name}: min_confidence@90"] = round(threshold, 4)
                 if held:
-                    held_out = [_pick(row, count, weight)[1][name] for row in held]
+                    held_out = [_pick(row, count, weight, logit)[1][name] for row in held]
                     figures[f"{name}: unanswerable_answered@90"] = round(
                         float(np.mean([c >= threshold for c in held_out])), 4
                     )
-            grid[f"{count} candidates, weight {weight}"] = figures
+            grid[f"{count} candidates, weight {weight}{scale}"] = figures
     print(
         json.dumps(
             {
@@ -118,14 +123,16 @@ def main() -> None:
 CONFIDENCES = ("combined", "first_probability", "max_probability")
 
 
-def _pick(row, count: int, weight: float) -> tuple[float, dict[str, float]]:
+def _pick(row, count: int, weight: float, logit: bool) -> tuple[float, dict[str, float]]:
     """Whether the sentence ranked first holds the answer, and each confidence."""
     if row is None:
         return 0.0, dict.fromkeys(CONFIDENCES, 0.0)
-    score, support, probability, hit = (a[:count] for a in row)
-    first = int(np.argmax(score + weight * probability))
+    score, support, logits, hit = (a[:count] for a in row)
+    probability = 1 / (1 + np.exp(-logits))
+    gain = weight * (logits if logit else probability)
+    first = int(np.argmax(score + gain))
     return float(hit[first]), {
-        "combined": float(np.max(support + weight * probability)),
+        "combined": float(np.max(support + gain)),
         "first_probability": float(probability[first]),
         "max_probability": float(np.max(probability)),
     }

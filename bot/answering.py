@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -61,13 +62,18 @@ TITLE_CREDIT = 0.3
 # recall@1 0.573 -> 0.621, SQuAD recall@5 +0.005 (docs/EVALUATION.md); it does not
 # change which sentences are quoted.
 FUSED_ORDER_WEIGHT = 0.2
-# What the reader's probability that a sentence answers adds to its score (the features'
-# scores span about 0 to 1.6): best-sentence hit@1 on 1,000 SQuAD split A questions
-# 0.794 without it, 0.851 at 0.25, 0.868 at 1 (8 candidates), 0.875 at 3. On RealTime
-# QA 2022 every weight from 0.25 up lost 3 to 8 of 61 questions: the reader, trained on
-# encyclopedia paragraphs, prefers the sentence that restates a news quiz question's
-# premise, so dated articles are not read (docs/EVALUATION.md).
-READER_WEIGHT = 1.0
+# What the reader's raw score (a logit) for a sentence, times this, adds to its score (the
+# features' scores span about 0 to 1.6). Best-sentence hit@1 on 1,000 SQuAD split A
+# questions, 8 candidates: 0.791 without the reader, 0.868 adding its probability (the
+# first design), 0.882 at 0.15 and 0.2 times its logit (0.2 is kept: the Amazon question
+# needs it). On RealTime QA 2022 every weight lost questions (the reader prefers the
+# sentence that restates a news quiz question's premise), so dated articles are not read
+# (docs/EVALUATION.md, benchmarks/reader_weights.py).
+READER_WEIGHT = 0.2
+# A read sentence's support is its feature support plus the reader's gain plus this, so
+# that answer.min_confidence (0.72) answers 90% of split A's questions with the reader on
+# as it did without it (the 90% point of support + gain measured 0.368 there).
+READER_SUPPORT_SHIFT = 0.35
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
@@ -110,9 +116,9 @@ class Answerer:
     """Answers questions from an `ArticleIndex`, without an LLM.
 
     The feature scorer ranks every sentence of the best passages; with a reader (a
-    cross-encoder, `answer.reader`; off by default), the best `answer.reader_candidates`
-    of them that come from undated articles are read with the question and its
-    probability is added to their score.
+    cross-encoder, `answer.reader`; the shipped one by default), the best
+    `answer.reader_candidates` of them that come from undated articles are read with the
+    question and its score counts in theirs.
     """
 
     def __init__(
@@ -159,7 +165,10 @@ class Answerer:
             return answer, ranking
         best = sentences[0]
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
-        citations = distinct_citations(cited, self.settings.max_citations)
+        quoted = {id(s) for s in cited}
+        citations = distinct_citations(
+            cited, self.settings.max_citations, [s for s in sentences if id(s) not in quoted]
+        )
         return Answer(question, True, citations, shown, confidence=confidence), ranking
 
     def rank(
@@ -256,18 +265,25 @@ class Answerer:
 
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences re-ranked: those of undated articles among the best
-        `answer.reader_candidates` gain READER_WEIGHT times the reader's probability
-        that they answer the question. Sentences of dated (news) articles are not read:
-        on RealTime QA every reader weight lost questions (docs/EVALUATION.md). The
-        support, which abstention compares with answer.min_confidence, is unchanged."""
+        `answer.reader_candidates` gain READER_WEIGHT times the reader's score (a logit:
+        negative for a sentence it believes does not answer). Sentences of dated (news)
+        articles are not read: on RealTime QA every reader weight lost questions
+        (docs/EVALUATION.md). A read sentence's support, which abstention compares with
+        answer.min_confidence, gains the same plus READER_SUPPORT_SHIFT."""
         head = sentences[: self.settings.reader_candidates]
         undated = [i for i, s in enumerate(head) if not s.passage.metadata["published"]]
         if not undated:
             return sentences
         logits = self.reader.score(question, [reader_input(head[i]) for i in undated])
-        gains = dict(zip(undated, (READER_WEIGHT / (1.0 + np.exp(-logits))).tolist(), strict=True))
+        gains = dict(zip(undated, (READER_WEIGHT * logits).tolist(), strict=True))
         read = [
-            dataclasses.replace(s, score=s.score + gains[i]) if i in gains else s
+            dataclasses.replace(
+                s,
+                score=s.score + gains[i],
+                support=s.support + gains[i] + READER_SUPPORT_SHIFT,
+            )
+            if i in gains
+            else s
             for i, s in enumerate(head)
         ]
         read.sort(key=lambda s: s.score, reverse=True)
@@ -297,17 +313,20 @@ def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float
     return max((s.support for s in eligible), default=0.0)
 
 
-def distinct_citations(sentences: list[ScoredSentence], limit: int) -> list[Citation]:
+def distinct_citations(
+    sentences: list[ScoredSentence], limit: int, copies: Sequence[ScoredSentence] = ()
+) -> list[Citation]:
     """Up to `limit` citations of `sentences`, best first, each sentence quoted once: a
-    copy of it in another article (the same wire story from two outlets) is listed in
-    the first one's `also_in` instead."""
+    copy of it in another article (the same wire story from two outlets), among
+    `sentences` or `copies` (ranked lower: the reader may score an outlet's "(AP)" a
+    little differently), is listed in the first one's `also_in` instead."""
     citations: list[Citation] = []
     keys: list[list[str]] = []
-    for sentence in sentences:
+    for n, sentence in enumerate([*sentences, *copies]):
         key = _WORDS.findall(sentence.text.casefold())
         copy_of = next((i for i, k in enumerate(keys) if _same_words(k, key)), None)
         if copy_of is None:
-            if len(citations) < limit:
+            if n < len(sentences) and len(citations) < limit:
                 citations.append(citation_of(sentence))
                 keys.append(key)
             continue

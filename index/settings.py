@@ -307,10 +307,10 @@ class Settings:
     min_confidence: float = setting(
         0.72, "answer.min_confidence", Number(0, 1), env="CITEBOT_MIN_CONFIDENCE"
     )
-    # The sentence reader (bot/reader.py): "none" (off: on the reference question and on
-    # news it measured worse, docs/EVALUATION.md), "bundled", or a cross-encoder's name
-    # or folder; it re-reads the best `reader_candidates` sentences of each answer.
-    reader: str = setting("none", "answer.reader", NONEMPTY, env="CITEBOT_READER")
+    # The sentence reader (bot/reader.py): "bundled" (the one in bot/models/reader/),
+    # "none" (the feature scorer alone), or a cross-encoder's name or folder; it re-reads
+    # the best `reader_candidates` sentences of undated articles in each answer.
+    reader: str = setting("bundled", "answer.reader", NONEMPTY, env="CITEBOT_READER")
     reader_candidates: int = setting(8, "answer.reader_candidates", Whole(1))
     # How the reader computes: "auto" (bf16 where the CPU has it natively, else fp32).
     reader_precision: str = setting(

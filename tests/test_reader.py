@@ -31,8 +31,7 @@ def reader() -> SentenceReader:
 
 
 def first_quote(index: ArticleIndex, question: str, **settings: object) -> str:
-    """The first quote with the shipped reader on (or other `settings`)."""
-    settings = {"reader": "bundled"} | settings
+    """The first quote with the default settings (the shipped reader on), or `settings`."""
     answerer = Answerer(index, dataclasses.replace(index.settings, **settings))
     answer = answerer.answer(question)
     assert answer.answered, (question, answer.passages)
@@ -69,11 +68,11 @@ def test_demo_questions_quote_the_answering_sentence_first(
     assert expected in first_quote(demo_index, question)
 
 
-def test_the_reader_is_off_by_default_and_off_restores_the_feature_ranking(
+def test_the_reader_is_on_by_default_and_none_restores_the_feature_ranking(
     demo_index: ArticleIndex,
 ) -> None:
-    assert demo_index.settings.reader == "none"
-    off = Answerer(demo_index, demo_index.settings)
+    assert demo_index.settings.reader == "bundled"
+    off = Answerer(demo_index, dataclasses.replace(demo_index.settings, reader="none"))
     assert off.reader is None
     ranking = off.rank("Who won Super Bowl 50?")
     stored = demo_index.stored_passages()
@@ -86,12 +85,14 @@ def test_the_reader_is_off_by_default_and_off_restores_the_feature_ranking(
     assert "Denver Broncos defeated" in first_quote(demo_index, "Who won Super Bowl 50?")
 
 
-def test_the_reference_question_quotes_the_denial_first_by_default(
+def test_the_reference_question_quotes_the_denial_first_with_the_reader_on_and_off(
     demo_index: ArticleIndex,
 ) -> None:
-    # With the shipped reader on, "During his briefing, Jones presented photographs..."
-    # comes first: the reader does not read "assure that this is a lie" as a denial
-    # (docs/EVALUATION.md). That is why it is off by default.
+    # The reader reads "Syrian officials assure that this is a lie" as the denial of the
+    # claim in the sentence before it, and the briefing that names the crematorium as
+    # the claim, not its denial (it learned stances from generated stories that never
+    # mention a crematorium: tests/test_training.py).
+    assert first_quote(demo_index, REFERENCE_QUESTION) == REFERENCE_QUOTE
     assert first_quote(demo_index, REFERENCE_QUESTION, reader="none") == REFERENCE_QUOTE
 
 
@@ -137,17 +138,11 @@ def _distractors(count: int) -> list[Article]:
     return articles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss (issue 14): among 100 articles that deny claims, 'deny' is no longer a "
-    "rare word and the U.N. sentence (it names the crematorium) outscores the denial, with "
-    "the reader off or on (docs/EVALUATION.md)",
-)
 def test_reference_question_survives_a_hundred_deny_and_claim_articles(tmp_path: Path) -> None:
     index = ArticleIndex(make_settings(tmp_path, sources=(str(DEMO_ARTICLES),)))
     assert index.rebuild().ok
     assert index.add_articles(_distractors(100)).ok
-    assert first_quote(index, REFERENCE_QUESTION, reader="none") == REFERENCE_QUOTE
+    assert first_quote(index, REFERENCE_QUESTION) == REFERENCE_QUOTE
 
 
 def test_a_wire_story_in_two_outlets_is_quoted_once(tmp_path: Path) -> None:

