@@ -11,6 +11,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from index.keyword import top_rows
+from index.passage_info import PassageInfo
 from index.store import ArticleIndex, StoredPassages
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
@@ -54,7 +55,7 @@ class RetrievedPassage:
 
     id: str
     text: str
-    metadata: dict[str, Any]
+    metadata: PassageInfo
     dense: float
     keyword: float
     score: float
