@@ -24,12 +24,11 @@ from bot.question_time import question_time
 from bot.reader import SentenceReader, reader_text
 from index.errors import CitebotError
 from index.keyword import KeywordIndex
-from index.passages import SENTENCE_VECTORS
+from index.passage_info import PassageInfo
 from index.retrieval import HybridRetriever, PublishedWindow, RetrievedPassage
 from index.settings import Settings
-from index.store import ArticleIndex, stored_sentences
+from index.store import ArticleIndex
 from index.text import TermMatcher, terms
-from index.vectors import unpack
 
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
 # Cosine of the question to the sentence, or to it read with the one before (which "it"
@@ -271,7 +270,7 @@ class Answerer:
         (docs/EVALUATION.md). A read sentence's support, which abstention compares with
         answer.min_confidence, gains the same plus READER_SUPPORT_SHIFT."""
         head = sentences[: self.settings.reader_candidates]
-        undated = [i for i, s in enumerate(head) if not s.passage.metadata["published"]]
+        undated = [i for i, s in enumerate(head) if not s.passage.metadata.published]
         if not undated:
             return sentences
         logits = self.reader.score(question, [reader_input(head[i]) for i in undated])
@@ -292,10 +291,10 @@ class Answerer:
 
 def reader_input(sentence: ScoredSentence) -> str:
     """The sentence as the reader reads it: with its title and the sentence before it."""
-    spans = stored_sentences(sentence.passage.metadata)
+    spans = list(sentence.passage.metadata.sentences)
     i = spans.index((sentence.start, sentence.end))
     previous = sentence.passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-    return reader_text(sentence.text, previous, sentence.passage.metadata["title"])
+    return reader_text(sentence.text, previous, sentence.passage.metadata.title)
 
 
 def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float:
@@ -307,8 +306,8 @@ def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float
         s
         for s in sentences
         if when.recent_from is None
-        or not s.passage.metadata["published"]
-        or when.is_recent(s.passage.metadata["published"])
+        or not s.passage.metadata.published
+        or when.is_recent(s.passage.metadata.published)
     ]
     return max((s.support for s in eligible), default=0.0)
 
@@ -332,7 +331,7 @@ def distinct_citations(
             continue
         first = citations[copy_of]
         outlet = Outlet(**_article_fields(sentence.passage.metadata))
-        if sentence.passage.metadata["article_id"] != first.article_id and outlet not in (
+        if sentence.passage.metadata.article_id != first.article_id and outlet not in (
             first.also_in
         ):
             citations[copy_of] = dataclasses.replace(first, also_in=(*first.also_in, outlet))
@@ -354,9 +353,9 @@ def citation_of(sentence: ScoredSentence) -> Citation:
     return Citation(
         text=sentence.text,
         score=round(sentence.score, 4),
-        article_id=meta["article_id"],
-        start=meta["start"] + sentence.start,
-        end=meta["start"] + sentence.end,
+        article_id=meta.article_id,
+        start=meta.start + sentence.start,
+        end=meta.start + sentence.end,
         **_article_fields(meta),
     )
 
@@ -367,13 +366,13 @@ def _passage_hit(passage: RetrievedPassage) -> PassageHit:
     )
 
 
-def _article_fields(meta: dict) -> dict[str, str | None]:
+def _article_fields(meta: PassageInfo) -> dict[str, str | None]:
     """Title, source (the URL when there is one, else the path), URL and date."""
     return {
-        "title": meta["title"],
-        "source": meta["url"] or meta["source"],
-        "url": meta["url"] or None,
-        "published": meta["published"] or None,
+        "title": meta.title,
+        "source": meta.url or meta.source,
+        "url": meta.url or None,
+        "published": meta.published or None,
     }
 
 
@@ -397,8 +396,8 @@ class _Candidate:
         self.words = set(own_terms)
         self.pairs = _word_pairs(own_terms)
         self.previous_words = set(terms(previous))
-        self.title_words = set(terms(passage.metadata["title"]))
-        self.published = passage.metadata["published"]
+        self.title_words = set(terms(passage.metadata.title))
+        self.published = passage.metadata.published
 
     def headline_credit(self, asked: set[str], keywords: KeywordIndex) -> float:
         """The IDF-weighted share of the headline's words the question does not have
@@ -421,7 +420,7 @@ class _Candidate:
 
 def sentences_of(passage: RetrievedPassage) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The passage's sentence spans and their stored vectors (sentences, then windows)."""
-    return stored_sentences(passage.metadata), unpack(passage.metadata[SENTENCE_VECTORS])
+    return list(passage.metadata.sentences), passage.metadata.sentence_vectors()
 
 
 def _word_pairs(words: list[str]) -> set[tuple[str, str]]:

@@ -84,13 +84,22 @@ def index() -> None:
     "sources",
     multiple=True,
     metavar="PATH_OR_URL",
-    help="Index these instead of index.sources (repeatable).",
+    help="Index these instead of index.sources for this build (repeatable); sources added "
+    "with `citebot add` stay.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove the articles of sources that are no longer configured.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
-def index_rebuild(sources: tuple[str, ...], verbose: bool) -> None:
-    """Rebuild the index from the configured sources (or --sources).
+def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
+    """Rebuild the index from the whole source library: the configured sources (or
+    --sources) and every source added with `citebot add` or from Slack.
 
-    Unchanged articles keep their vectors; articles no longer in the sources are removed.
+    Unchanged articles keep their vectors. An article leaves when its source was read
+    and no longer holds it; a source that cannot be read keeps its articles (and is
+    reported failed), and so does a folder no longer configured unless --prune.
     The new index replaces the old one only once it is complete.
 
     \b
@@ -99,7 +108,9 @@ def index_rebuild(sources: tuple[str, ...], verbose: bool) -> None:
     """
     store = _store(load_settings())
     with _progress("Indexing") as (progress, on_total):
-        report = store.rebuild(list(sources) or None, progress=progress, on_total=on_total)
+        report = store.rebuild(
+            list(sources) or None, progress=progress, on_total=on_total, prune=prune
+        )
     _finish(report, verbose)
 
 
@@ -215,10 +226,13 @@ def serve(port: int, host: str) -> None:
 
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
+        from bot.sources_admin import start_refreshing
         from index.embedding import set_torch_threads
 
         set_torch_threads(config.torch_threads)
-        return citebot_app(config, settings)
+        app, backend = citebot_app(config, settings)
+        start_refreshing(backend.index, settings.refresh_minutes)
+        return app, backend
 
     serve_slack(config, make_app, port=port, host=host)
 
@@ -363,3 +377,58 @@ main.add_command(eval_command, "eval")
 from bot.training.command import train_reader_command  # noqa: E402
 
 main.add_command(train_reader_command, "train-reader")
+
+
+@main.command()
+@click.argument("items", nargs=-1, required=True, metavar="SOURCE_OR_ARTICLE...")
+def remove(items: tuple[str, ...]) -> None:
+    """Remove sources (with their articles) or single articles from the index.
+
+    A source added with `citebot add` or from Slack leaves the library; an article of a
+    folder or feed that still holds it is remembered as removed, so a rebuild or a
+    refresh does not bring it back (`citebot add` it to let it in again).
+
+    \b
+    Examples:
+      citebot remove https://example.com/story
+      citebot remove ~/news/wrong-story.txt
+    """
+    _finish(_store(load_settings()).remove(list(items)))
+
+
+@main.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def sources_command(as_json: bool) -> None:
+    """List the source library: each source's kind, location, articles, who added it and
+    when, its last read, last change and last error.
+
+    \b
+    Example:
+      citebot sources --json
+    """
+    from bot.sources_admin import sources_lines
+
+    listed = _store(load_settings()).sources()
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in listed], indent=2))
+        return
+    if not listed:
+        click.echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
+    for line in sources_lines(listed):
+        click.echo(line)
+
+
+@main.command()
+def refresh() -> None:
+    """Re-read every URL, feed and sitemap in the library, with conditional requests:
+    unchanged pages are neither downloaded nor embedded again, changed ones replace their
+    old version, new feed entries are added.
+
+    \b
+    Example:
+      citebot add https://example.com/news/rss.xml && citebot refresh
+    """
+    store = _store(load_settings())
+    with _progress("Refreshing") as (progress, on_total):
+        report = store.refresh(progress=progress, on_total=on_total)
+    _finish(report)

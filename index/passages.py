@@ -38,7 +38,7 @@ def split_passages(article: Article, max_sentences: int, max_chars: int) -> list
         start, end = group[0][0], group[-1][1]
         passages.append(
             Passage(
-                id=f"{article.content_hash[:20]}-{number}",
+                id=passage_id(article, number),
                 article=article,
                 number=number,
                 start=start,
@@ -48,6 +48,12 @@ def split_passages(article: Article, max_sentences: int, max_chars: int) -> list
             )
         )
     return passages
+
+
+def passage_id(article: Article, number: int) -> str:
+    """Names the article and its version: identical text under two sources is two
+    articles with passages of their own."""
+    return f"{article.id}|{article.content_hash[:16]}|{number}"
 
 
 def article_document(article: Article) -> Document:

@@ -21,6 +21,10 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     passages_embedded: int = 0
+    # Articles that were not read but stay indexed, each with why (see index/planning.py).
+    kept: list[Failure] = field(default_factory=list)
+    # Pages and feeds downloaded (a refresh of unchanged feeds downloads only the feeds).
+    downloads: int = 0
 
     @property
     def ok(self) -> bool:
@@ -34,10 +38,23 @@ class IndexReport:
         )
 
     def lines(self, every_article: bool = False) -> list[str]:
-        """The summary, then one line per failure naming the source and the reason (and
-        with `every_article`, first a line per article saying what happened to it)."""
+        """The summary, each added, changed and removed article, why articles were kept,
+        then one line per failure naming the source and the reason; with
+        `every_article`, also each unchanged article."""
         lines = [self.summary()]
-        if every_article:
-            for outcome in ("added", "changed", "unchanged", "removed"):
-                lines += [f"{outcome}: {source}" for source in getattr(self, outcome)]
+        outcomes = ("added", "changed") + (("unchanged",) if every_article else ()) + ("removed",)
+        for outcome in outcomes:
+            lines += [f"{outcome}: {source}" for source in getattr(self, outcome)]
+        reasons: dict[str, int] = {}
+        for kept in self.kept:
+            reasons[kept.reason] = reasons.get(kept.reason, 0) + 1
+        for reason, count in reasons.items():
+            lines.append(f"kept {count} article(s): {reason}{_KEPT_HINTS.get(reason, '')}")
         return lines + [f"failed: {f.source}: {f.reason}" for f in self.failed]
+
+
+_KEPT_HINTS = {
+    "its source is no longer configured or added": (
+        " (run `citebot index rebuild --prune` to remove them, or `citebot remove` one)"
+    ),
+}

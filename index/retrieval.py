@@ -11,6 +11,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from index.keyword import top_rows
+from index.passage_info import PassageInfo
 from index.store import ArticleIndex, StoredPassages
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
@@ -54,7 +55,7 @@ class RetrievedPassage:
 
     id: str
     text: str
-    metadata: dict[str, Any]
+    metadata: PassageInfo
     dense: float
     keyword: float
     score: float
@@ -154,7 +155,9 @@ class HybridRetriever(BaseRetriever):
             query_bundle.query_str
         )
         return [
-            NodeWithScore(node=TextNode(id_=p.id, text=p.text, metadata=p.metadata), score=p.score)
+            NodeWithScore(
+                node=TextNode(id_=p.id, text=p.text, metadata=_as_dict(p.metadata)), score=p.score
+            )
             for p in self.search(query_bundle.query_str, embedding, self.depth)
         ]
 
@@ -164,3 +167,8 @@ def _ordinal(published: str | None) -> int:
         return date.fromisoformat(published[:10]).toordinal() if published else 0
     except ValueError:
         return 0
+
+
+def _as_dict(metadata: Any) -> dict[str, Any]:
+    """llama-index nodes take a dict; stored passages carry a PassageInfo."""
+    return metadata.to_metadata() if hasattr(metadata, "to_metadata") else dict(metadata)

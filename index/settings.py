@@ -173,6 +173,13 @@ class TextList(Kind):
         return tuple(items)
 
 
+class HostNames(TextList):
+    """A list of host names, compared without case."""
+
+    def parse(self, value: Any, base: Path) -> tuple[str, ...]:
+        return tuple(name.lower() for name in super().parse(value, base))
+
+
 class Folder(Kind):
     """A path; a relative one is taken from the settings file's folder (or, set in the
     environment, from the working directory). Empty means "not set"."""
@@ -302,6 +309,14 @@ class Settings:
         None, "chroma.url", Url("http://127.0.0.1:8000"), env="CITEBOT_CHROMA_URL"
     )
     json_keys: JsonKeys = section(JsonKeys)
+    # Minutes between refreshes of the library's feeds and URLs in `citebot serve` (0: off).
+    refresh_minutes: int = setting(
+        30, "sources.refresh_minutes", Whole(0, " (minutes like 30, or 0 for no refresh)")
+    )
+    # Host names URLs added from Slack may point at though not public (intranet feeds).
+    allowed_hosts: tuple[str, ...] = setting(
+        (), "sources.allowed_hosts", HostNames(items="host names", example="news.intranet.example")
+    )
     max_citations: int = setting(3, "answer.max_citations", Whole(1))
     candidate_passages: int = setting(25, "answer.candidate_passages", Whole(1))
     min_confidence: float = setting(

@@ -111,7 +111,11 @@ def load_sources(
         if _is_url(item):
             _add(result, _read_url, item, json_keys, fetch_timeout, max_chars)
             continue
-        path = Path(item).expanduser().resolve()
+        try:
+            path = _resolved(item)
+        except SourceError as exc:
+            result.failures.append(Failure(exc.source, exc.reason))
+            continue
         if path.is_dir():
             for file in _walk(path, result.failures):
                 _add(result, _read_file, file, json_keys, max_chars)
@@ -244,8 +248,16 @@ def _extension(name: str, source: str) -> str:
     return extension
 
 
+def _resolved(item: str | Path) -> Path:
+    """The absolute path, symlinks followed; a symlink loop is the source's failure."""
+    try:
+        return Path(item).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise SourceError(str(item), f"cannot follow the path: {exc}") from None
+
+
 def _read_file(path: Path, json_keys: JsonKeys, max_chars: int | None = None) -> LoadResult:
-    path = Path(path).expanduser().resolve()
+    path = _resolved(path)
     source = str(path)
     if not path.exists():
         raise SourceError(source, "no such file or folder")

@@ -75,7 +75,9 @@ def fake() -> Iterator[FakeSlack]:
 @pytest.fixture
 def fresh_index(tmp_path: Path, demo_index: ArticleIndex) -> ArticleIndex:
     """An index of its own (one article), sharing the demo index's loaded model."""
-    index = ArticleIndex(make_settings(tmp_path / "home"), encoder=demo_index.encoder)
+    # The fake Slack serves uploads on 127.0.0.1: allowed as an intranet host would be.
+    settings = make_settings(tmp_path / "home", allowed_hosts=("127.0.0.1",))
+    index = ArticleIndex(settings, encoder=demo_index.encoder)
     assert index.add([str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt")]).ok
     return index
 

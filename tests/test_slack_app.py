@@ -46,8 +46,10 @@ from bot.slack.backend import Asked, IndexedSource, Overview
 from bot.slack.blocks import block_text_length
 from bot.slack.state import SlackState
 from index.errors import SettingsError
+from index.library import LibraryReport, LibrarySource
 from index.report import Failure, IndexReport
 from index.settings import PROJECT_ROOT, load_settings
+from index.status import SourceStatus
 
 QUOTE = "Syrian officials assure that this is a lie to justify the aggressive policy."
 
@@ -78,7 +80,8 @@ class CannedBackend:
     def __init__(self, ask: Callable[[str], Answer] = canned_answer) -> None:
         self._ask = ask
         self.contexts: list[QuestionContext | None] = []
-        self.removed: list[str] = []
+        self.removed: list[tuple[list[str], str]] = []
+        self.library: list[SourceStatus] = []
         self.overview_result: Overview | Exception = Overview(
             generation="gen-1",
             articles=2031,
@@ -95,9 +98,12 @@ class CannedBackend:
 
     add_sources = add_upload = staticmethod(no_adding)
 
-    def remove_source(self, source: str) -> IndexReport:
-        self.removed.append(source)
-        return IndexReport(removed=[source])
+    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+        self.removed.append((items, removed_by))
+        return IndexReport(removed=items)
+
+    def sources(self) -> list[SourceStatus]:
+        return self.library
 
     def overview(self) -> Overview:
         if isinstance(self.overview_result, Exception):
@@ -614,8 +620,57 @@ def test_an_admins_remove_button_removes_the_source_and_updates_the_home_tab(fak
             == 200
         )
         fake.wait_for("views.publish")
-    assert backend.removed == ["https://example.com/x"]
+    assert backend.removed == [(["https://example.com/x"], ALICE)]
     assert "Removed `https://example.com/x`: 0 added" in json.dumps(home_of(fake, ALICE))
+
+
+def test_the_home_tab_shows_each_sources_last_error_and_the_latest_refresh(fake, tmp_path):
+    backend = CannedBackend()
+    backend.overview_result = dataclasses.replace(
+        backend.overview_result,
+        sources=(
+            IndexedSource("https://example.com/rss", 3, False, "feed", ALICE, "HTTP 503 <!here>"),
+        ),
+        last_report=LibraryReport("refresh", "2026-12-01T09:30:00+00:00", ("1 failed", PINGING)),
+    )
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        fake.send_event(url, app_home_opened(ALICE), "Ev1")
+        fake.wait_for("views.publish")
+    texts = json.dumps([b.get("text") for b in home_of(fake, ALICE)["blocks"]])
+    assert f"`https://example.com/rss` (feed): 3 article(s); added by <@{ALICE}>" in texts
+    assert "Last read failed: HTTP 503 &lt;!here&gt;" in texts
+    assert "*Latest refresh* (2026-12-01 09:30)" in texts
+    for markup in ("<!here>", "<!channel>", "<@U0BOSS>"):
+        assert markup not in texts
+
+
+def test_citebot_sources_lists_the_library_escaped_for_admins_only(fake, tmp_path):
+    backend = CannedBackend()
+    backend.library = [
+        SourceStatus(LibrarySource("https://example.com/<!channel>", "url", added_by=ALICE), 1)
+    ]
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        assert fake.send_command(url, "/citebot", "sources", BOB) == (200, messages.NOT_ADMIN)
+        assert fake.send_command(url, "/citebot", "sources", ALICE) == (200, "")
+        [listed] = fake.wait_for("response")
+        fake.send_command(url, "/citebot", "remove", ALICE)
+    text = listed.body["text"]
+    assert text.startswith("*The source library*\n```url     https://example.com/&lt;!channel&gt;")
+    assert "<!channel>" not in text
+    assert backend.removed == []
+
+
+def test_citebot_remove_passes_the_admin_and_reports_what_left(fake, tmp_path):
+    backend = CannedBackend()
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        reply = fake.send_command(url, "/citebot", "remove <https://example.com/x>", ALICE)
+        [report] = fake.wait_for("response")
+        usage = fake.send_command(url, "/citebot", "remove", ALICE)
+    assert reply == (200, messages.REMOVING.format(count=1))
+    assert backend.removed == [(["https://example.com/x"], ALICE)]
+    assert report.body["text"].startswith("Removed `https://example.com/x`: 0 added")
+    assert "removed: https://example.com/x" in report.body["text"]
+    assert usage == (200, messages.REMOVE_USAGE)
 
 
 def test_the_add_modal_opens_and_refuses_what_is_not_a_url(fake, tmp_path):
@@ -679,7 +734,7 @@ def test_an_answer_with_60_long_citations_stays_within_slacks_limits(fake, tmp_p
 
 def test_an_add_report_escapes_the_remote_servers_reason(fake, tmp_path):
     backend = CannedBackend()
-    backend.add_sources = lambda urls: IndexReport(
+    backend.add_sources = lambda urls, added_by: IndexReport(
         failed=[Failure(urls[0], "HTTP 404 <!channel> gotcha")]
     )
     with running(make_app(fake, tmp_path, backend=backend)) as url:

@@ -26,7 +26,7 @@ from bot.evaluation.metrics import (
 )
 from bot.evaluation.readers import EvalQuestion
 from index.retrieval import HybridRetriever
-from index.store import StoredPassages, stored_sentences
+from index.store import StoredPassages
 
 RANKINGS = ("bm25", "dense", "rrf")
 SENTENCE_PICKS = ("first_sentence_of_top_passage", "closest_sentence_of_top_3")
@@ -67,7 +67,7 @@ def run_baselines(
     sentences = {name: "" for name in SENTENCE_PICKS}
     if fused:
         top = fused[0]
-        start, end = stored_sentences(top.metadata)[0]
+        start, end = top.metadata.sentences[0]
         sentences["first_sentence_of_top_passage"] = top.text[start:end]
         sentences["closest_sentence_of_top_3"] = _closest_sentence(fused[:3], query)
     return BaselineResult(ranks, sentences, question.answers)

@@ -69,7 +69,7 @@ def build_index(
         step = articles[start : start + ARTICLES_PER_STEP]
         report = index.add_articles(step)
         if not report.ok:
-            raise CitebotError("; ".join(report.lines()[1:]))
+            raise CitebotError("; ".join(f"failed: {f.source}: {f.reason}" for f in report.failed))
         embedded += report.passages_embedded
         if progress:
             progress(len(step))

@@ -1,4 +1,5 @@
-"""What the Slack app asks of the index: answers, adds and removals, and what is indexed.
+"""What the Slack app asks of the index: answers, the source library (adds, removals, the
+sources listed), and what is indexed.
 
 `Backend` is the whole interface; `IndexBackend` is the real one, over an `ArticleIndex`
 and an `Answerer` (and the LLM, when one is configured). Tests hand the app a stand-in.
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.answers import Answer
 from bot.context import QuestionContext
 from index.errors import CitebotError
+from index.library import LibraryReport, LibrarySource
 from index.report import IndexReport
 from index.settings import Settings
+from index.status import SourceStatus
 
 if TYPE_CHECKING:  # both import llama-index: seconds, which the Slack app's import needn't pay
     from bot.answering import Answerer
@@ -28,12 +31,16 @@ HEADLINES_KEPT = 10
 
 @dataclass(frozen=True)
 class IndexedSource:
-    """A source in the index: a configured one (a folder, file or URL of the settings,
-    removed there) or one added since (from Slack or `citebot add`), with its articles."""
+    """A source of the library: a configured one (a folder, file or URL of the settings,
+    removed there) or one added since (from Slack or `citebot add`), with its articles
+    in the index now, its kind, who added it and how its last read went."""
 
     source: str
     articles: int
     configured: bool
+    kind: str = ""
+    added_by: str = ""
+    last_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Overview:
     headlines: tuple[str, ...] = ()
     updated_at: str | None = None
     rebuilt_at: str | None = None
+    # The latest rebuild or refresh, from whichever process ran it (`citebot serve` refreshes).
+    last_report: LibraryReport | None = None
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,15 @@ class Asked:
 class Backend(Protocol):
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked: ...
 
-    def add_sources(self, urls: list[str]) -> IndexReport: ...
+    def add_sources(self, urls: list[str], added_by: str) -> IndexReport: ...
 
-    def add_upload(self, name: str, data: bytes) -> IndexReport: ...
+    def add_upload(self, name: str, data: bytes, uploaded_by: str) -> IndexReport: ...
 
-    def remove_source(self, source: str) -> IndexReport: ...
+    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+        """Removes sources or single articles; raises CitebotError naming what to fix."""
+        ...
+
+    def sources(self) -> list[SourceStatus]: ...
 
     def overview(self) -> Overview:
         """Raises CitebotError (or the store's error) when the index can't be read."""
@@ -82,7 +95,7 @@ class IndexBackend:
     answerer: Answerer
     settings: Settings
     llm_answerer: Any = None  # bot.llm.CheckedAnswerer
-    _overview: tuple[tuple[str, str], Overview] | None = field(default=None, repr=False)
+    _overview: tuple[tuple[str, str], Indexed] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -108,25 +121,40 @@ class IndexBackend:
         answer = self.llm_answerer.answer(read_as or question, context=context)
         return Asked(answer, read_as)
 
-    def add_sources(self, urls: list[str]) -> IndexReport:
-        return self.index.add(urls)
+    def add_sources(self, urls: list[str], added_by: str) -> IndexReport:
+        from bot.sources_admin import add_from_slack
 
-    def add_upload(self, name: str, data: bytes) -> IndexReport:
-        return self.index.add_bytes(name, data)
+        return add_from_slack(self.index, self.settings, urls, added_by)
 
-    def remove_source(self, source: str) -> IndexReport:
-        return self.index.remove([source])
+    def add_upload(self, name: str, data: bytes, uploaded_by: str) -> IndexReport:
+        return self.index.add_bytes(name, data, uploaded_by=uploaded_by)
+
+    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+        return self.index.remove(items, removed_by=removed_by)
+
+    def sources(self) -> list[SourceStatus]:
+        return self.index.sources()
 
     def overview(self) -> Overview:
+        """The passages' summary, made once per generation; the library (small, and
+        changed by failed reads that leave the index as it is) is read every time."""
         stored = self.index.stored_passages()
         with self._lock:
-            if self._overview is not None and self._overview[0] == stored.key:
-                return self._overview[1]
-        state = self.index.index_state()
-        overview = summarize(stored.key[1], stored.metadatas, self.settings.sources, state)
-        with self._lock:
-            self._overview = (stored.key, overview)
-        return overview
+            indexed = (
+                self._overview[1] if self._overview and self._overview[0] == stored.key else None
+            )
+        if indexed is None:
+            indexed = summarize(stored.metadatas)
+            with self._lock:
+                self._overview = (stored.key, indexed)
+        library = self.index.library
+        return overview_of(
+            stored.key[1],
+            indexed,
+            library.sources(),
+            self.index.index_state(),
+            library.last_report(),
+        )
 
     def warm_up(self) -> None:
         """Loads the model, the reader and the passages now, before the first request."""
@@ -138,40 +166,64 @@ class IndexBackend:
             log.warning("citebot can't answer yet: %s", err)
 
 
-def summarize(
-    generation: str,
-    metadatas: list[dict[str, Any]],
-    configured: tuple[str, ...],
-    state: dict[str, Any],
-) -> Overview:
-    """The overview of the passages `metadatas` (one pass)."""
+@dataclass(frozen=True)
+class Indexed:
+    """What one pass over the passages tells: articles per library source (`origin`;
+    an article from no source, such as an evaluation corpus's, counts under its own
+    source), and the latest headlines."""
+
+    articles: int
+    per_origin: dict[str, int]
+    headlines: tuple[str, ...]
+
+
+def summarize(metadatas: list[Any]) -> Indexed:
+    """The summary of the passages' `metadatas` (one pass)."""
     articles: dict[str, tuple[str, str, str]] = {}
     for meta in metadatas:
-        articles.setdefault(meta["article_id"], (meta["source"], meta["title"], meta["published"]))
-    counts: dict[tuple[str, bool], int] = {}
-    for source, _, _ in articles.values():
-        home = next((c for c in configured if _under(source, c)), None)
-        key = (home or source, home is not None)
-        counts[key] = counts.get(key, 0) + 1
-    sources = tuple(
-        IndexedSource(source, n, is_configured)
-        for (source, is_configured), n in sorted(
-            counts.items(), key=lambda kv: (not kv[0][1], kv[0][0])
-        )
-    )
+        origin = meta.get("origin") or meta["source"]
+        articles.setdefault(meta["article_id"], (origin, meta["title"], meta["published"]))
+    per_origin: dict[str, int] = {}
+    for origin, _, _ in articles.values():
+        per_origin[origin] = per_origin.get(origin, 0) + 1
     dated = sorted((a for a in articles.values() if a[2]), key=lambda a: a[2], reverse=True)
     titles = [title for _, title, _ in (dated or list(articles.values()))]
     headlines = tuple(dict.fromkeys(t for t in titles if t))[:HEADLINES_KEPT]
+    return Indexed(len(articles), per_origin, headlines)
+
+
+def overview_of(
+    generation: str,
+    indexed: Indexed,
+    library: list[LibrarySource],
+    state: dict[str, Any],
+    last_report: LibraryReport | None = None,
+) -> Overview:
+    """The overview: the library's sources (configured ones first) with their articles,
+    then any other source articles were indexed from."""
+    known = {s.key for s in library}
+    sources = [
+        IndexedSource(
+            s.key,
+            indexed.per_origin.get(s.key, 0),
+            s.origin == "config",
+            s.kind,
+            s.added_by,
+            s.last_error,
+        )
+        for s in library
+    ]
+    sources += [
+        IndexedSource(origin, n, configured=False)
+        for origin, n in sorted(indexed.per_origin.items())
+        if origin not in known
+    ]
     return Overview(
         generation=generation,
-        articles=len(articles),
-        sources=sources,
-        headlines=headlines,
+        articles=indexed.articles,
+        sources=tuple(sources),
+        headlines=indexed.headlines,
         updated_at=state.get("updated_at"),
         rebuilt_at=state.get("rebuilt_at"),
+        last_report=last_report,
     )
-
-
-def _under(source: str, configured: str) -> bool:
-    base = configured.rstrip("/")
-    return source == configured or source.startswith((base + "/", base + "#"))

@@ -21,13 +21,14 @@ from bot.answers import Answer
 from bot.context import QuestionContext, Scope
 from bot.slack import messages
 from bot.slack.backend import Backend, Overview
-from bot.slack.blocks import answer_blocks, answer_text
+from bot.slack.blocks import answer_blocks, answer_text, fit
 from bot.slack.config import SlackConfig
 from bot.slack.files import MAX_UPLOAD_BYTES, UploadTooLarge, download
 from bot.slack.home import add_source_modal, home_view
 from bot.slack.messages import escape
 from bot.slack.middleware import finish_delivery, message_key
 from bot.slack.state import SlackState
+from bot.sources_admin import sources_lines
 from index.errors import CitebotError
 from index.report import IndexReport
 
@@ -266,34 +267,54 @@ class Citebot:
                 return
             respond(delete_original=True)
 
-    # --- admins adding sources ---
+    # --- admins changing the source library ---
 
     def check_citebot_command(self, ack: Ack, command: Payload) -> None:
-        ack(self._citebot_command(command)[1])
+        ack(self._citebot_command(command)[2])
 
     def run_citebot_command(self, command: Payload, respond: Respond, logger: Logger) -> None:
-        urls, _ = self._citebot_command(command)
-        if not urls:
+        verb, items, _ = self._citebot_command(command)
+        if not verb:
             return
-        what = ", ".join(urls)
+        user = command["user_id"]
+        what = ", ".join(f"`{escape(item)}`" for item in items)
         say = _privately(respond)
-        with _apologizing(say, messages.ADD_APOLOGY.format(what=what), logger):
-            say(self._add(what, lambda: self.backend.add_sources(urls)))
+        if verb == "sources":
+            with _apologizing(say, messages.SOURCES_APOLOGY, logger):
+                say(self._sources_text())
+        elif verb == "remove":
+            with _apologizing(say, messages.REMOVE_APOLOGY.format(what=what), logger):
+                say(self._change(what, lambda: self.backend.remove(items, user), "Removed"))
+        else:
+            with _apologizing(say, messages.ADD_APOLOGY.format(what=what), logger):
+                say(self._change(what, lambda: self.backend.add_sources(items, user)))
 
-    def _citebot_command(self, command: Payload) -> tuple[list[str], str]:
-        """`/citebot add URL …` or help: the URLs to add (maybe none), and the immediate reply."""
+    def _citebot_command(self, command: Payload) -> tuple[str, list[str], str]:
+        """`/citebot add URL …`, `remove SOURCE_OR_ARTICLE …`, `sources`, or help: what to
+        do ("" for nothing), its arguments, and the immediate reply."""
         words = command.get("text", "").split()
-        if not words or words[0].lower() != "add":
-            return [], messages.CITEBOT_HELP
+        verb = words[0].lower() if words else ""
+        if verb not in ("add", "remove", "sources"):
+            return "", [], messages.CITEBOT_HELP
         if command.get("user_id") not in self.config.admins:
-            return [], messages.NOT_ADMIN
-        urls = [_unwrap_link(word) for word in words[1:]]
-        if not urls:
-            return [], messages.ADD_USAGE
-        for url in urls:
+            return "", [], messages.NOT_ADMIN
+        items = [_unwrap_link(word) for word in words[1:]]
+        if verb == "sources":
+            return verb, [], ""  # the list follows at once
+        if not items:
+            return "", [], messages.ADD_USAGE if verb == "add" else messages.REMOVE_USAGE
+        if verb == "remove":
+            return verb, items, messages.REMOVING.format(count=len(items))
+        for url in items:
             if not url.startswith(("http://", "https://")):
-                return [], messages.NOT_A_URL.format(text=url)
-        return urls, messages.ADDING.format(count=len(urls))
+                return "", [], messages.NOT_A_URL.format(text=url)
+        return verb, items, messages.ADDING.format(count=len(items))
+
+    def _sources_text(self) -> str:
+        lines = sources_lines(self.backend.sources())
+        if not lines:
+            return messages.NO_SOURCES
+        return messages.SOURCES_LIST.format(lines=fit("\n".join(lines), 3500))
 
     def add_uploaded_files(
         self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
@@ -320,9 +341,9 @@ class Citebot:
         apology = messages.ADD_APOLOGY.format(what="your file")
         with self._working(client, channel, ts, ts, logger, apology):
             for file in files:
-                say(self._add_upload(client, file, logger))
+                say(self._add_upload(client, file, event["user"], logger))
 
-    def _add_upload(self, client: WebClient, file: Payload, logger: Logger) -> str:
+    def _add_upload(self, client: WebClient, file: Payload, user: str, logger: Logger) -> str:
         name = file.get("name") or file.get("title") or file["id"]
         try:
             data = download(client, file)
@@ -331,15 +352,16 @@ class Citebot:
         except (OSError, SlackClientError) as err:
             logger.warning("downloading %s failed: %s", name, err)
             return messages.DOWNLOAD_FAILED.format(name=name)
-        return self._add(f"`{escape(name)}`", lambda: self.backend.add_upload(name, data))
+        return self._change(f"`{escape(name)}`", lambda: self.backend.add_upload(name, data, user))
 
-    def _add(self, what: str, add: Callable[[], IndexReport], verb: str = "Indexed") -> str:
-        """Runs an add (or a removal) and returns its report, kept for the Home tab."""
+    def _change(self, what: str, change: Callable[[], IndexReport], verb: str = "Indexed") -> str:
+        """Runs an add or a removal and returns its report, kept for the Home tab."""
         try:
             with self._index_writes:
-                report = add()
+                report = change()
         except CitebotError as err:  # its message says what to fix, and is meant to be shown
-            text = messages.ADD_FAILED.format(what=what, reason=escape(str(err)))
+            failed = messages.REMOVE_FAILED if verb == "Removed" else messages.ADD_FAILED
+            text = failed.format(what=what, reason=escape(str(err)))
         else:
             text = messages.report_text(what, report, verb)
         self.state.save_report("index", text)
@@ -379,7 +401,7 @@ class Citebot:
         if user not in self.config.admins:
             return  # the button is only shown to admins; a forged click changes nothing
         source = action["value"]
-        self._add(f"`{escape(source)}`", lambda: self.backend.remove_source(source), "Removed")
+        self._change(f"`{escape(source)}`", lambda: self.backend.remove([source], user), "Removed")
         self._publish_home(client, user, logger)
 
     def open_add_source(self, body: Payload, client: WebClient, logger: Logger) -> None:
@@ -411,7 +433,7 @@ class Citebot:
             messages.ADD_APOLOGY.format(what=what),
             logger,
         ):
-            self._add(what, lambda: self.backend.add_sources(urls))
+            self._change(what, lambda: self.backend.add_sources(urls, user))
         self._publish_home(client, user, logger)
 
     # --- helpers ---

@@ -1,22 +1,25 @@
-"""The Home tab and the "Add a URL" modal, as Block Kit views: pure functions.
+"""The Home tab and the "Add a URL or feed" modal, as Block Kit views: pure functions.
 
-Everyone sees how to ask and what is indexed; admins also see the sources (added ones
-with a Remove button), an "Add a URL" button, the latest change made from Slack and the
-latest 👎 answers with their questions.
+Everyone sees how to ask and what is indexed; admins also see the library's sources (each
+with its last error, added ones with a Remove button), an "Add a URL or feed" button, the
+latest change made from Slack, the latest rebuild or refresh, and the latest 👎 answers
+with their questions.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.slack import messages
-from bot.slack.backend import Overview
+from bot.slack.backend import IndexedSource, Overview
 from bot.slack.blocks import MAX_SECTION_TEXT, fit
 from bot.slack.messages import escape
 from bot.slack.state import Feedback, Report
+from index.library import LibraryReport
 
 View = dict[str, Any]
 ADD_SOURCE_MODAL = "citebot_add_source"
@@ -54,6 +57,8 @@ def home_view(
             }
         )
         blocks.append(_section(_report(report)))
+        if overview is not None and overview.last_report is not None:
+            blocks.append(_section(_library_report(overview.last_report)))
         blocks.append(_section(messages.HOME_DOWN_VOTES))
         blocks += [_section(_down_vote(f)) for f in down_votes] or [
             _context(messages.HOME_NO_DOWN_VOTES)
@@ -106,11 +111,7 @@ def _sources(overview: Overview | None) -> list[dict[str, Any]]:
         return []
     blocks = [_section(messages.HOME_SOURCES)]
     for source in overview.sources[:SOURCES_SHOWN]:
-        how = messages.HOME_CONFIGURED if source.configured else messages.HOME_ADDED
-        text = messages.HOME_SOURCE.format(
-            source=fit(source.source, 500), articles=source.articles, how=how
-        )
-        block = _section(text)
+        block = _section(_source(source))
         if not source.configured and len(source.source) <= MAX_BUTTON_VALUE:
             block["accessory"] = {
                 "type": "button",
@@ -139,6 +140,39 @@ def _sources(overview: Overview | None) -> list[dict[str, Any]]:
         more = len(overview.sources) - SOURCES_SHOWN
         blocks.append(_context(messages.HOME_MORE_SOURCES.format(count=more)))
     return blocks
+
+
+def _source(source: IndexedSource) -> str:
+    if source.configured:
+        how = messages.HOME_CONFIGURED
+    elif source.kind:
+        how = messages.HOME_ADDED.format(who=_person(source.added_by))
+    else:
+        how = messages.HOME_INDEXED_ONLY
+    text = messages.HOME_SOURCE.format(
+        source=fit(source.source, 500),
+        kind=escape(source.kind or "article"),
+        articles=source.articles,
+        how=how,
+    )
+    if source.last_error:
+        text += messages.HOME_SOURCE_ERROR.format(error=fit(source.last_error, 1000))
+    return text
+
+
+def _person(added_by: str) -> str:
+    """A Slack user id as a mention (Slack shows the name); anyone else (a local user
+    who ran `citebot add`) by name."""
+    if re.fullmatch(r"[UW][A-Z0-9]{2,}", added_by):
+        return f"<@{added_by}>"
+    return escape(added_by or "someone")
+
+
+def _library_report(report: LibraryReport) -> str:
+    lines = fit("\n".join(report.lines), MAX_SECTION_TEXT - 200)
+    return messages.HOME_LIBRARY_REPORT.format(
+        what=escape(report.what), when=_day(report.at), lines=lines
+    )
 
 
 def _report(report: Report | None) -> str:

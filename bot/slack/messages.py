@@ -95,21 +95,27 @@ HOME_UNREACHABLE = "*What is indexed.* The index can't be read right now: see th
 HOME_ADMIN = "Admin"
 HOME_SOURCES = "*Sources*"
 HOME_CONFIGURED = "configured in the settings file (`index.sources`); remove it there"
-HOME_SOURCE = "`{source}`: {articles} article(s); {how}"
-HOME_ADDED = "added from Slack or `citebot add`"
-HOME_MORE_SOURCES = "…and {count} more sources (`citebot status` lists the index)."
+HOME_SOURCE = "`{source}` ({kind}): {articles} article(s); {how}"
+HOME_ADDED = "added by {who}"
+HOME_INDEXED_ONLY = "indexed, from no library source"
+HOME_SOURCE_ERROR = "\n:warning: Last read failed: {error}"
+HOME_MORE_SOURCES = "…and {count} more sources (`/citebot sources` lists them all)."
 HOME_REMOVE = "Remove"
 HOME_REMOVE_CONFIRM = "Remove {source} and its {articles} article(s) from the index?"
-HOME_ADD = "Add a URL"
+HOME_ADD = "Add a URL or feed"
 HOME_REPORT = "*Latest change from Slack* ({when}):\n{report}"
 HOME_NO_REPORT = "*Latest change from Slack:* none yet."
+HOME_LIBRARY_REPORT = "*Latest {what}* ({when}):\n```{lines}```"
 HOME_DOWN_VOTES = "*Latest 👎 answers*"
 HOME_NO_DOWN_VOTES = "No 👎 yet."
 HOME_DOWN_VOTE = "<@{user}> ({when}) asked: *{question}*\n{answer}"
 DOWN_VOTES_SHOWN = 5
-MODAL_TITLE = "Add a URL"
-MODAL_LABEL = "Web addresses, one or more"
-MODAL_HINT = "Each is fetched, read and indexed; the report appears on the Home tab."
+MODAL_TITLE = "Add a URL or feed"
+MODAL_LABEL = "Web addresses of pages or feeds (RSS, Atom, news sitemaps), one or more"
+MODAL_HINT = (
+    "Each page is fetched, read and indexed; a feed's pages too, and the feed is read again "
+    "every sources.refresh_minutes. Only public addresses. The report appears on the Home tab."
+)
 MODAL_SUBMIT = "Add"
 ADD_USAGE_MODAL = "Give at least one web address, like https://example.com/news/story"
 
@@ -119,21 +125,32 @@ CITEBOT_HELP = (
     "*citebot* answers questions about news articles with quoted sentences.\n"
     "• Mention me in a channel, or send me a direct message, to get an answer in a thread.\n"
     "• `/ask QUESTION` answers only you, with a button to share the answer.\n"
-    "• Admins: `/citebot add URL` adds a web article; uploading a file (txt, md, html, pdf, "
-    "json, jsonl) to me in a direct message adds it too."
+    "• Admins: `/citebot add URL` adds a web article or a feed (RSS, Atom, news sitemap); "
+    "uploading a file (txt, md, html, pdf, json, jsonl) to me in a direct message adds it too. "
+    "`/citebot sources` lists the sources, `/citebot remove SOURCE_OR_ARTICLE` removes one."
 )
 ADD_USAGE = "Usage: `/citebot add URL [URL …]`, for example `/citebot add https://example.com/news`"
+REMOVE_USAGE = (
+    "Usage: `/citebot remove SOURCE_OR_ARTICLE [...]`: a source or an article as "
+    "`/citebot sources` lists it"
+)
 NOT_A_URL = "`{text}` is not a web address: give URLs starting with http:// or https://."
 NOT_ADMIN = (
-    "Sorry, only citebot admins can add sources, and the index is unchanged. "
+    "Sorry, only citebot admins can add, remove or list sources, and the index is unchanged. "
     "Ask an admin to add it (admins are listed under slack.admins in citebot's settings)."
 )
 ADDING = "Adding {count} source(s) to the index… I'll post the report here."
+REMOVING = "Removing {count} source(s) or article(s)… I'll post the report here."
+SOURCES_LIST = "*The source library*\n```{lines}```"
+NO_SOURCES = "The library has no sources yet: add one with `/citebot add URL`."
+SOURCES_APOLOGY = "Sorry, something went wrong while reading the source library."
 NO_FILE = "I found no file to add in that message."
 DOWNLOAD_FAILED = "I couldn't download `{name}` from Slack, so the index is unchanged."
 TOO_LARGE = "`{name}` is larger than {limit_mb} MB, so I didn't add it."
 ADD_FAILED = "I couldn't add {what}: {reason}"
+REMOVE_FAILED = "I couldn't remove {what}: {reason}"
 ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
+REMOVE_APOLOGY = "Sorry, something went wrong while removing {what}; the index may be unchanged."
 
 
 def escape(text: str) -> str:

@@ -82,8 +82,8 @@ def _example(
 def _in_gold(sentence: ScoredSentence, question: EvalQuestion) -> bool:
     """The sentence lies in one of the question's gold paragraphs."""
     meta = sentence.passage.metadata
-    start = meta["start"] + sentence.start
+    start = meta.start + sentence.start
     return any(
-        meta["article_id"] == article and begin <= start < end
+        meta.article_id == article and begin <= start < end
         for article, begin, end in question.gold_spans or ()
     )

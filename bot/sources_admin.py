@@ -1,0 +1,60 @@
+"""The source library for admins: the lines of `citebot sources` (and of `/citebot
+sources` in Slack), adding from Slack (public URLs only), and the scheduled refresh of
+`citebot serve`. Nothing here talks to Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from index.fetch import FetchPolicy, public_policy
+from index.refresh import Refresher
+from index.report import IndexReport
+from index.settings import Settings
+from index.status import SourceStatus
+
+if TYPE_CHECKING:  # llama-index: seconds, which the Slack app's import needn't pay
+    from index.store import ArticleIndex
+
+
+def slack_policy(settings: Settings) -> FetchPolicy:
+    """URLs from Slack: public http(s) addresses only, but for `sources.allowed_hosts`."""
+    return public_policy(settings.allowed_hosts)
+
+
+def add_from_slack(
+    index: ArticleIndex, settings: Settings, urls: list[str], added_by: str
+) -> IndexReport:
+    """Adds URLs (pages or feeds) an admin gave in Slack: public addresses only, but for
+    `sources.allowed_hosts`; recorded as added by the admin's user id."""
+    return index.add(urls, added_by=added_by, policy=slack_policy(settings))
+
+
+def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
+    """One line per source, then its details indented."""
+    lines = []
+    for status in listed:
+        source = status.source
+        who = (
+            f"added by {source.added_by} at {source.added_at}"
+            if source.origin == "added"
+            else ("configured in index.sources")
+        )
+        lines.append(f"{source.kind:<8}{source.key}  ({status.indexed} articles)")
+        lines.append(
+            f"        {who}; last read {source.last_read or 'never'}, "
+            f"last change {source.last_change or 'never'}"
+        )
+        if source.last_error:
+            lines.append(f"        last error: {source.last_error}")
+    return lines
+
+
+def start_refreshing(index: ArticleIndex, minutes: int) -> Refresher | None:
+    """Starts the scheduled refresh of `citebot serve` (None when `minutes` is 0)."""
+    if minutes <= 0:
+        return None
+    refresher = Refresher(index, minutes)
+    refresher.start()
+    return refresher

@@ -1,0 +1,90 @@
+"""A stored passage's metadata, decoded once at the store's edge into typed fields, so
+that answering reads `info.sentences` and `info.sentence_vectors()` instead of Chroma's
+metadata keys and encodings.
+
+`PassageInfo` still answers `info["title"]` and `info.get("published")` like the metadata
+dict it replaces, so code written against the dict keeps working while it moves over.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from index.passages import SENTENCE_VECTORS
+from index.vectors import unpack
+
+
+@dataclass(frozen=True, slots=True)
+class PassageInfo:
+    """Where a passage comes from and where its sentences are. `sentences` are (start,
+    end) offsets within the passage's text; `start` and `end` the passage's offsets in
+    its article's text."""
+
+    article_id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    content_hash: str
+    number: int
+    start: int
+    end: int
+    sentences: tuple[tuple[int, int], ...]
+    sentence_vectors_packed: str
+    origin: str = ""
+    passages: int = 0
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> PassageInfo:
+        return cls(
+            article_id=metadata["article_id"],
+            title=metadata["title"],
+            source=metadata["source"],
+            url=metadata.get("url") or "",
+            published=metadata.get("published") or "",
+            content_hash=metadata.get("content_hash", ""),
+            number=int(metadata.get("number", 0)),
+            start=int(metadata.get("start", 0)),
+            end=int(metadata.get("end", 0)),
+            sentences=tuple(tuple(s) for s in json.loads(metadata.get("sentences") or "[]")),
+            sentence_vectors_packed=metadata.get(SENTENCE_VECTORS, ""),
+            origin=metadata.get("origin") or "",
+            passages=int(metadata.get("passages", 0)),
+        )
+
+    def sentence_vectors(self) -> np.ndarray:
+        """One unit vector per sentence, then one per sentence with the one before."""
+        return unpack(self.sentence_vectors_packed)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The metadata dict as stored (for llama-index nodes, which want a dict)."""
+        return {key: self[key] for key in (*_FIELDS - {"sentence_vectors_packed"}, "sentences")} | {
+            SENTENCE_VECTORS: self.sentence_vectors_packed
+        }
+
+    # -- the metadata dict's interface, for code not moved over yet -------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key == SENTENCE_VECTORS:
+            return self.sentence_vectors_packed
+        if key == "sentences":
+            return json.dumps(self.sentences)
+        if key in _FIELDS:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in _FIELDS or key in ("sentences", SENTENCE_VECTORS)
+
+
+_FIELDS = frozenset(f.name for f in fields(PassageInfo))

@@ -1,0 +1,172 @@
+"""Reading the library's sources: each `LibrarySource` becomes a `SourceRead` for the
+planner, and a record of how the read went (last read, last error, validators).
+
+Folders and files are read by index/sources.py; URLs are fetched by index/fetch.py, and a
+URL that turns out to be a feed or a news sitemap is read entry by entry (feeds only
+add: an entry gone from a feed is not a removal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from index.articles import Article
+from index.errors import SourceError
+from index.feeds import Entry, feed_entries, feed_kind, sitemap_entries
+from index.fetch import CLI_POLICY, FetchPolicy, fetch, public_policy
+from index.library import LibrarySource, PageState, SourceLibrary
+from index.planning import SourceRead
+from index.report import Failure
+from index.settings import JsonKeys
+from index.sources import _download_name, load_sources, read_bytes
+
+UPLOAD_SCHEME = "upload://"
+
+
+def is_url(location: str) -> bool:
+    return location.lower().startswith(("http://", "https://"))
+
+
+def source_key(location: str) -> str:
+    """The library key of a location: a URL as given, a path made absolute (symlinks
+    followed when they can be)."""
+    if is_url(location) or location.startswith(UPLOAD_SCHEME):
+        return location
+    path = Path(location).expanduser()
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return str(path.absolute())
+
+
+def local_kind(key: str) -> str:
+    return "folder" if Path(key).is_dir() else "file"
+
+
+def upload_key(uploader: str, name: str) -> str:
+    """An upload's key, namespaced by who uploaded it: never a bare file name."""
+    return f"{UPLOAD_SCHEME}{uploader or 'unknown'}/{PurePosixPath(name).name or 'upload'}"
+
+
+@dataclass
+class LibraryReader:
+    """Reads sources with the settings' JSON keys and one fetch policy; `conditional`
+    sends the validators of the last read, and `indexed` (article ids in the index)
+    lets a feed skip the entries it already has."""
+
+    library: SourceLibrary
+    json_keys: JsonKeys
+    policy: FetchPolicy = CLI_POLICY
+    conditional: bool = False
+    indexed: Collection[str] = ()
+    # `sources.allowed_hosts`: what a source added from Slack may fetch though not public.
+    allowed_hosts: Collection[str] = ()
+    # `index.max_article_chars`: a longer article is its source's failure.
+    max_chars: int | None = None
+    downloads: int = 0
+
+    def read(self, source: LibrarySource, now: str) -> tuple[SourceRead, LibrarySource]:
+        try:
+            if source.kind == "upload":
+                read = self._read_upload(source)
+            elif is_url(source.key):
+                read, source = self._read_url(source)
+            else:
+                read = self._read_local(source)
+        except SourceError as exc:
+            read = SourceRead(source.key, ok=False, failures=(Failure(exc.source, exc.reason),))
+        error = "; ".join(f"{f.source}: {f.reason}" for f in read.failures)
+        if read.ok and read.complete:
+            source = replace(source, articles=len(read.articles))
+        return read, replace(source, last_read=now, last_error=error)
+
+    def _policy(self, source: LibrarySource) -> FetchPolicy:
+        """A source added from Slack keeps the Slack policy, also when the CLI refreshes it."""
+        if source.public_only and not self.policy.public_only:
+            return public_policy(self.allowed_hosts)
+        return self.policy
+
+    def _read_local(self, source: LibrarySource) -> SourceRead:
+        path = Path(source.key)
+        loaded = load_sources([source.key], self.json_keys, max_chars=self.max_chars)
+        whole = [f for f in loaded.failures if f.source == source.key]
+        if not path.exists() or (whole and not loaded.articles):
+            raise SourceError(source.key, whole[0].reason if whole else "no such file or folder")
+        return SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
+
+    def _read_upload(self, source: LibrarySource) -> SourceRead:
+        data = self.library.get_upload(source.upload_sha256)
+        if data is None:
+            raise SourceError(source.key, "the uploaded bytes are missing from the store")
+        loaded = read_bytes(
+            source.upload_name, data, source.key, self.json_keys, max_chars=self.max_chars
+        )
+        return SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
+
+    def _read_url(self, source: LibrarySource) -> tuple[SourceRead, LibrarySource]:
+        etag, modified = (source.etag, source.last_modified) if self.conditional else ("", "")
+        got = fetch(source.key, self._policy(source), etag, modified)
+        if got.not_modified:
+            return SourceRead(source.key, True, complete=False), source
+        self.downloads += 1
+        source = replace(source, etag=got.etag, last_modified=got.last_modified)
+        kind = feed_kind(got.data, got.content_type)
+        if kind is None:
+            name = _download_name(got.url, got.content_type)
+            loaded = read_bytes(
+                name, got.data, source.key, self.json_keys, url=source.key, max_chars=self.max_chars
+            )
+            read = SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
+            return read, replace(source, kind="url")
+        entries = feed_entries if kind == "feed" else sitemap_entries
+        return self._read_entries(source, entries(got.data, source.key)), replace(source, kind=kind)
+
+    def _read_entries(self, source: LibrarySource, entries: list[Entry]) -> SourceRead:
+        """Each entry's page, skipping those indexed whose entry date is unchanged, and
+        asking the others' servers whether they changed since they were fetched."""
+        pages = self.library.pages()
+        articles: list[Article] = []
+        failures: list[Failure] = []
+        fetched: list[PageState] = []
+        for entry in entries:
+            known = pages.get(entry.link)
+            if entry.link in self.indexed and known and known.entry_updated == entry.updated:
+                continue
+            use = known if (known and entry.link in self.indexed) else PageState(entry.link)
+            try:
+                got = fetch(entry.link, self._policy(source), use.etag, use.last_modified)
+                if not got.not_modified:
+                    self.downloads += 1
+                    articles += _entry_articles(got, entry, self.json_keys, self.max_chars)
+            except SourceError as exc:
+                failures.append(Failure(exc.source, exc.reason))
+                continue
+            etag = got.etag if not got.not_modified else use.etag
+            modified = got.last_modified if not got.not_modified else use.last_modified
+            fetched.append(PageState(entry.link, etag, modified, entry.updated))
+        self.library.save_pages(fetched)
+        return SourceRead(source.key, True, tuple(articles), tuple(failures), complete=False)
+
+
+def _entry_articles(
+    got: object, entry: Entry, json_keys: JsonKeys, max_chars: int | None
+) -> list[Article]:
+    """The entry's page as an article (id: the entry's link), the feed filling in the
+    title and date the page lacks."""
+    name = _download_name(got.url, got.content_type)  # type: ignore[attr-defined]
+    data = got.data  # type: ignore[attr-defined]
+    loaded = read_bytes(name, data, entry.link, json_keys, url=entry.link, max_chars=max_chars)
+    stem = PurePosixPath(urlsplit(got.url).path).stem  # type: ignore[attr-defined]
+    out = []
+    for article in loaded.articles:
+        changes: dict[str, str] = {}
+        if entry.title and article.title in ("", stem, Path(name).stem):
+            changes["title"] = entry.title
+        if entry.published and not article.published:
+            changes["published"] = entry.published
+        out.append(dataclasses.replace(article, **changes) if changes else article)
+    return out
