@@ -14,7 +14,11 @@ Each ack is timed from sending to Slack's 200 (the answers follow in the backgro
 so under load the ack competes with the answers being worked out). Every event must be
 answered once. Nothing leaves 127.0.0.1.
 
-    python -m benchmarks.slack_ack --events 200 --alone 20 [--home DIR]
+`--stub-answers` serves the same gunicorn, front and bolt app with a stand-in answerer
+(a canned answer, no index, no model): the ack's own cost, without the answers'
+competition for the CPU.
+
+    python -m benchmarks.slack_ack --events 200 --alone 20 [--home DIR] [--stub-answers]
 """
 
 from __future__ import annotations
@@ -51,6 +55,32 @@ SERVE = """
 import sys
 from bot.cli import main
 main(["serve", "--port", sys.argv[1], "--host", "127.0.0.1"])
+"""
+# The same server with answers that take no work: a canned citation, no index.
+SERVE_STUB = """
+import sys
+from pathlib import Path
+from bot.answers import Answer, Citation
+from bot.slack import SlackConfig, create_app, serve
+from bot.slack.backend import Asked, Overview
+from index.settings import load_settings
+
+QUOTE = "Syrian officials assure that this is a lie to justify the aggressive policy."
+
+class StubBackend:
+    def ask(self, question, context=None):
+        citation = Citation(QUOTE, "Syria denies the claim", "syria.txt", None, None, 0.9,
+                            "syria.txt", 0, len(QUOTE))
+        return Asked(Answer(question, answered=True, citations=[citation]))
+
+    def overview(self):
+        return Overview(generation="stub", articles=0)
+
+settings = load_settings()
+config = SlackConfig.from_settings(settings)
+backend = StubBackend()
+make_app = lambda: (create_app(config, backend, settings.home / "slack"), backend)
+serve(config, make_app, port=int(sys.argv[1]), host="127.0.0.1")
 """
 QUESTION = "who denied the crematorium claim?"
 # Slack retries an event that is not acknowledged within 3 seconds.
@@ -133,6 +163,11 @@ def main() -> None:
         type=Path,
         help="serve a copy of this data directory's index (default: the demo articles, indexed)",
     )
+    parser.add_argument(
+        "--stub-answers",
+        action="store_true",
+        help="answer with a canned citation (no index, no model): the ack's own cost",
+    )
     args = parser.parse_args()
     fake = FakeSlack().start()
     try:
@@ -145,7 +180,9 @@ def main() -> None:
                 "CITEBOT_SLACK_API_URL": fake.api_url,
                 "HF_HUB_OFFLINE": "1",
             }
-            if args.home:  # serving writes its Slack state into the data directory
+            if args.stub_answers:
+                pass
+            elif args.home:  # serving writes its Slack state into the data directory
                 shutil.copytree(args.home, home)
             else:
                 rebuild = [
@@ -158,7 +195,7 @@ def main() -> None:
                 subprocess.run(
                     rebuild, cwd=ROOT, env=os.environ | env, check=True, capture_output=True
                 )
-            with ServerProcess(SERVE, env=env) as server:
+            with ServerProcess(SERVE_STUB if args.stub_answers else SERVE, env=env) as server:
                 health = wait_until_healthy(server.url.replace("/slack/events", "/healthz"))
                 baseline = alone(fake, server.url, args.alone)
                 loaded, answered_s = together(fake, server.url, args.events, args.alone)
@@ -177,6 +214,7 @@ def main() -> None:
                     "all_answered_s": round(answered_s, 1),
                 }
                 | summary(loaded),
+                "answers": "stub" if args.stub_answers else "real",
                 "articles": health["articles"],
                 "answers_posted": len(posted),
                 "apologies": len(apologies),

@@ -263,6 +263,10 @@ class SlackSettings:
         Whole(0, " (threads per operation like 1, or 0 for PyTorch's default)"),
         env="CITEBOT_TORCH_THREADS",
     )
+    # Questions answered at once; more wait in a queue of answer_queue, and beyond that
+    # are told to ask again (bot/slack/pool.py). The answering is CPU-bound.
+    answer_workers: int = setting(2, "slack.answer_workers", Whole(1))
+    answer_queue: int = setting(100, "slack.answer_queue", Whole(0))
     # Answers remembered for feedback and follow-ups; the oldest are forgotten first.
     answers_kept: int = setting(10_000, "slack.answers_kept", Whole(1))
     # The assistant view's suggested prompts; empty: drawn from the latest headlines.

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,58 @@ def test_requests_are_acknowledged_while_the_answer_is_still_being_worked_on(fak
         release.set()
         fake.wait_for("chat.postMessage")
         fake.wait_for("response")
+
+
+def blocked_until(release: threading.Event) -> Callable[[str], Answer]:
+    """An answerer that waits for `release`."""
+
+    def ask(question: str) -> Answer:
+        assert release.wait(60), "never released"
+        return canned_answer(question)
+
+    return ask
+
+
+def test_acks_do_not_wait_behind_the_answers_and_each_event_is_answered_once(fake, tmp_path):
+    release = threading.Event()
+    events = [mention(f"question {n}?") for n in range(12)]
+    app = make_app(fake, tmp_path, ask=blocked_until(release), answer_workers=1)
+    with running(app) as url:
+        # Released together, while the one answering thread is blocked on the first.
+        with ThreadPoolExecutor(len(events)) as senders:
+            statuses = list(
+                senders.map(lambda n: fake.send_event(url, events[n], f"Ev{n}")[0], range(12))
+            )
+        assert statuses == [200] * len(events)
+        # Slack's re-delivery of an acknowledged event is acknowledged and dropped.
+        assert fake.send_event(url, events[0], "Ev0", retry=1)[0] == 200
+        assert fake.calls_to("chat.postMessage") == []
+        release.set()
+        posted = fake.wait_for("chat.postMessage", count=len(events))
+        fake.wait_for("reactions.remove", count=len(events))
+    assert sorted(c.body["thread_ts"] for c in posted) == sorted(e["ts"] for e in events)
+    assert all(QUOTE in c.text for c in posted)
+
+
+def test_a_question_beyond_the_queue_is_acknowledged_and_told_to_ask_again(fake, tmp_path):
+    release = threading.Event()
+    app = make_app(fake, tmp_path, ask=blocked_until(release), answer_workers=1, answer_queue=0)
+    with running(app) as url:
+        first, second = mention("first?"), mention("second?")
+        assert fake.send_event(url, first, "Ev1")[0] == 200
+        fake.wait_for("reactions.add")  # the first is being answered: no room left
+        assert fake.send_event(url, second, "Ev2")[0] == 200
+        [busy] = fake.wait_for("chat.postMessage")
+        assert fake.send_command(url, "/ask", "third?", BOB) == (200, messages.BUSY)
+        release.set()
+        posted = fake.wait_for("chat.postMessage", count=2)
+        fake.wait_for("reactions.remove")
+        # Room again once the first is answered.
+        assert fake.send_event(url, mention("fourth?"), "Ev4")[0] == 200
+        posted = fake.wait_for("chat.postMessage", count=3)
+    assert (busy.body["thread_ts"], busy.body["text"]) == (second["ts"], messages.BUSY)
+    assert [QUOTE in c.text for c in posted] == [False, True, True]
+    assert posted[1].body["thread_ts"] == first["ts"]
 
 
 def test_bots_and_the_bot_itself_are_ignored(fake, tmp_path):

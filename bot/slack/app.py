@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from slack_bolt import Ack, App
@@ -19,6 +18,7 @@ from bot.slack.config import SlackConfig
 from bot.slack.handlers import Citebot
 from bot.slack.home import ADD_SOURCE_MODAL
 from bot.slack.middleware import ignore_bot_messages, once_per_event
+from bot.slack.pool import AnswerPool
 from bot.slack.state import SlackState
 from index.settings import Settings
 
@@ -41,6 +41,7 @@ def create_app(
     state = SlackState(state_dir, answers_kept=config.answers_kept)
     citebot = Citebot(config, state, backend)
     client = client or web_client(config)
+    pool = AnswerPool(config.answer_workers, config.answer_queue)
     app = App(
         name="citebot",
         # The token, not a client: bolt reads SLACK_BOT_TOKEN from the environment anyway,
@@ -52,7 +53,7 @@ def create_app(
         # Acknowledgements run in the request thread, inside Slack's 3 seconds; the slow part
         # of every listener is a lazy function, run on this bounded pool afterwards.
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(config.workers, thread_name_prefix="citebot-slack"),
+        listener_executor=pool,
     )
     # Before any request: bolt's client (and the per-request copies it makes of it) goes to
     # the configured Web API, and waits out rate limits.
@@ -60,21 +61,32 @@ def create_app(
     app.client.retry_handlers = list(client.retry_handlers)
     app.use(ignore_bot_messages)
     app.use(once_per_event(state))
-    app.assistant(assistant_view(citebot))
+    app.assistant(assistant_view(citebot, pool))
 
-    app.event("app_mention")(ack=_acknowledge, lazy=[citebot.answer_in_thread])
+    # A question is answered when the pool admits it (its last matcher), else told to ask
+    # again by the next listener.
+    app.event("app_mention", matchers=[pool.admit])(
+        ack=_acknowledge, lazy=[citebot.answer_in_thread]
+    )
+    app.event("app_mention")(ack=_acknowledge, lazy=[citebot.say_busy])
     app.event({"type": "message", "subtype": "file_share"}, matchers=[_is_direct])(
         ack=_acknowledge, lazy=[citebot.add_uploaded_files]
     )
-    app.event(
-        {"type": "message", "subtype": [None, "thread_broadcast"]},
-        matchers=[citebot.is_question_for_me],
-    )(ack=_acknowledge, lazy=[citebot.answer_in_thread])
+    question = {"type": "message", "subtype": [None, "thread_broadcast"]}
+    app.event(question, matchers=[citebot.is_question_for_me, pool.admit])(
+        ack=_acknowledge, lazy=[citebot.answer_in_thread]
+    )
+    app.event(question, matchers=[citebot.is_question_for_me])(
+        ack=_acknowledge, lazy=[citebot.say_busy]
+    )
     # Every other message (edits, joins, chatter): acknowledged, so Slack doesn't re-deliver it.
     app.event("message")(_acknowledge)
     app.event("app_home_opened")(ack=_acknowledge, lazy=[citebot.publish_home])
 
-    app.command("/ask")(ack=citebot.check_question, lazy=[citebot.answer_privately])
+    app.command("/ask", matchers=[pool.admit])(
+        ack=citebot.check_question, lazy=[citebot.answer_privately]
+    )
+    app.command("/ask")(citebot.refuse_busy)
     app.command("/citebot")(ack=citebot.check_citebot_command, lazy=[citebot.run_citebot_command])
     app.action(re.compile(r"^feedback(_up|_down)?$"))(
         ack=citebot.record_vote, lazy=[citebot.thank_for_vote]
@@ -86,17 +98,19 @@ def create_app(
     return app
 
 
-def assistant_view(citebot: Citebot) -> Assistant:
-    """The assistant view's events, routed by slack_bolt's Assistant middleware."""
+def assistant_view(citebot: Citebot, pool: AnswerPool) -> Assistant:
+    """The assistant view's events, routed by slack_bolt's Assistant middleware; a question
+    is answered when `pool` admits it, else told to ask again."""
     assistant = Assistant()
     # (lazy= only works in the decorator form: given the function, bolt ignores it.)
     assistant.thread_started(lazy=[citebot.suggest_prompts])(_acknowledge)
     # The channel a person is looking at doesn't change the answer: nothing to store.
     assistant.thread_context_changed(_acknowledge)
     # A file shared in a thread of the bot's DM is an upload, handled like any other.
-    assistant.user_message(matchers=[_not_a_file], lazy=[citebot.answer_in_assistant_thread])(
-        _acknowledge
-    )
+    assistant.user_message(
+        matchers=[_not_a_file, pool.admit], lazy=[citebot.answer_in_assistant_thread]
+    )(_acknowledge)
+    assistant.user_message(matchers=[_not_a_file], lazy=[citebot.say_busy])(_acknowledge)
     return assistant
 
 

@@ -30,8 +30,10 @@ class SlackConfig:
     api_url: str = SLACK_API_URL
     admins: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
-    # Threads answering questions and adding sources in the background.
-    workers: int = 4
+    # Threads answering questions in the background, and questions waiting for them;
+    # beyond both, a question is told to ask again (bot/slack/pool.py).
+    answer_workers: int = 2
+    answer_queue: int = 100
     # PyTorch's threads per operation in the serving process; 0: torch's default (one per
     # core). One answered fastest on a shared 2-core host (docs/BENCHMARKS.md).
     torch_threads: int = 1
@@ -71,6 +73,8 @@ class SlackConfig:
             admins=frozenset(table.admins),
             channels=frozenset(table.channels),
             torch_threads=table.torch_threads,
+            answer_workers=table.answer_workers,
+            answer_queue=table.answer_queue,
             answers_kept=table.answers_kept,
             channel_sources=dict(table.channel_sources),
             suggested_prompts=table.suggested_prompts,

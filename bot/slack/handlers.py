@@ -63,11 +63,9 @@ class Citebot:
         self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
     ) -> None:
         """A mention, a DM or a follow-up: answered in its thread, with 👀 while working."""
-        key = message_key(event)
-        # A mention arrives twice (app_mention, and message in a DM or answered thread).
-        if not self.state.claim(key):
-            return
-        try:
+        with self._once(event, context) as mine:
+            if not mine:
+                return
             channel, ts = event["channel"], event["ts"]
             if not self._allowed(channel, direct=event.get("channel_type") in DIRECT):
                 _quietly(
@@ -87,6 +85,31 @@ class Citebot:
                     )
                     return
                 self._answer(client, channel, thread_ts, question)
+
+    def say_busy(
+        self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
+    ) -> None:
+        """A question the answer pool had no room for: told to ask again, once."""
+        with self._once(event, context) as mine:
+            if mine:
+                _quietly(
+                    logger,
+                    client.chat_postMessage,
+                    channel=event["channel"],
+                    thread_ts=event.get("thread_ts") or event["ts"],
+                    text=messages.BUSY,
+                )
+
+    @contextmanager
+    def _once(self, event: Payload, context: BoltContext) -> Iterator[bool]:
+        """Whether the message is for this listener to handle (a mention arrives twice: as
+        app_mention, and as message in a DM or an answered thread); marked done after."""
+        key = message_key(event)
+        if not self.state.claim(key):
+            yield False
+            return
+        try:
+            yield True
         finally:
             finish_delivery(self.state, context, key)
 
@@ -201,6 +224,10 @@ class Citebot:
 
     def check_question(self, ack: Ack, command: Payload) -> None:
         ack(self._ask_refusal(command))
+
+    def refuse_busy(self, ack: Ack, command: Payload) -> None:
+        """`/ask` when the answer pool has no room: the refusal, or the busy reply."""
+        ack(self._ask_refusal(command) or messages.BUSY)
 
     def answer_privately(self, command: Payload, respond: Respond, logger: Logger) -> None:
         if self._ask_refusal(command):

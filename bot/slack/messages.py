@@ -51,6 +51,10 @@ EMPTY_QUESTION = (
     "Ask me a question about the articles, for example `@citebot who denied the crematorium claim?`"
 )
 APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a minute."
+BUSY = (
+    "Sorry, I'm answering too many questions right now to take yours. Please ask again in a "
+    "minute. (Admins: slack.answer_workers and slack.answer_queue in citebot's settings.)"
+)
 CHANNEL_NOT_ALLOWED = (
     "I don't answer in this channel. Ask me in a direct message, or in a channel listed "
     "under slack.channels in citebot's settings."
