@@ -265,10 +265,10 @@ class Answerer:
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences re-ranked: those of undated articles among the best
         `answer.reader_candidates` gain READER_WEIGHT times the reader's score (a logit),
-        counted from the lowest one read. Sentences of dated (news)
-        articles are not read: on RealTime QA every reader weight lost questions
-        (docs/EVALUATION.md). A read sentence's support, which abstention compares with
-        answer.min_confidence, gains the same plus READER_SUPPORT_SHIFT."""
+        counted from the lowest one read. Sentences of dated (news) articles are not
+        read: on RealTime QA every reader weight lost questions (docs/EVALUATION.md). A
+        read sentence's support, which abstention compares with answer.min_confidence,
+        gains the raw gain plus READER_SUPPORT_SHIFT."""
         head = sentences[: self.settings.reader_candidates]
         undated = [i for i, s in enumerate(head) if not s.passage.metadata.published]
         if not undated:
@@ -350,7 +350,9 @@ def _same_words(a: list[str], b: list[str]) -> bool:
         return True
     if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < NEAR_COPY:
         return False
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= NEAR_COPY
+    # quick_ratio() bounds ratio() from above, in linear time: most pairs stop there.
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.quick_ratio() >= NEAR_COPY and matcher.ratio() >= NEAR_COPY
 
 
 def citation_of(sentence: ScoredSentence) -> Citation:

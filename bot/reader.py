@@ -39,14 +39,14 @@ def reader_text(sentence: str, previous: str, title: str) -> str:
     return f"{sentence} [SEP] {context}" if context else sentence
 
 
-
 def auto_precision() -> str:
     """bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
     import torch
 
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
-        torch.cpu, "_is_amx_tile_supported", lambda: False
-    )()
+    native = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
     return "bf16" if native else "fp32"
 
 
