@@ -15,7 +15,6 @@ story's claim, are the negatives.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.reader import reader_text
@@ -251,10 +250,9 @@ def stance_examples(count: int, seed: int) -> list[Example]:
     stories, the same for the same seed."""
     rng = random.Random(f"{seed}:stance")
     examples: list[Example] = []
-    stories = _stories(rng)
     pool: list[_Story] = []
     while len(examples) < count:
-        story = next(stories)
+        story = _story(rng)
         pool = (pool + [story])[-20:]
         for question, role in story.questions:
             others = [s for s in pool if s is not story and role in s.roles]
@@ -285,11 +283,6 @@ def _example(id: str, story: _Story, question: str, role: str, other: _Story | N
 
 def _read(story: _Story, i: int) -> str:
     return reader_text(story.sentences[i], story.sentences[i - 1] if i else "", story.title)
-
-
-def _stories(rng: random.Random) -> Iterator[_Story]:
-    while True:
-        yield _story(rng)
 
 
 def _story(rng: random.Random) -> _Story:
