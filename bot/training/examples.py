@@ -4,21 +4,33 @@ Each question of the training split is ranked by the feature scorer (the reader 
 `citebot ask` would; its example is one answering sentence of its gold paragraph and, as
 negatives, the best-ranked sentences that do not hold the answer (the hard cases the
 reader must learn) plus a few drawn at random from the rest of the candidates.
+
+With premise negatives (`premises=True`), two harder ones are made from the gold
+paragraph, as news quiz questions need: the answering sentence with its answer replaced
+by a stand-in ("Dartmouth College announced ..." becomes "The school announced ...":
+every word of the question, and no answer), and, for a share of the questions, a
+sentence of the paragraph put before the question as its premise, the way a quiz asks
+("Police arrested 31 men this week ... Where was the event?"), so that the sentence
+restating the premise is the negative it is.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from bot.answering import Answerer, ScoredSentence, reader_input
 from bot.evaluation.readers import EvalQuestion
+from bot.reader import reader_text
 
 # Hard negatives: the best-ranked candidates without the answer.
 HARD_NEGATIVES = 4
 # And this many drawn at random from the other candidates.
 RANDOM_NEGATIVES = 1
+# Share of the questions asked with a premise (a sentence of their gold paragraph) first.
+PREMISE_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -43,12 +55,17 @@ def examples_for(
     questions: Iterable[EvalQuestion],
     seed: int,
     progress: Callable[[int], None] | None = None,
+    premises: bool = False,
 ) -> Iterator[Example]:
     """One example per question whose answering sentence is among its candidates."""
     rng = random.Random(f"{seed}:negatives")
+    # Their own generator: turning premises on leaves the other negatives as they were.
+    premise_rng = random.Random(f"{seed}:premises")
     for question in questions:
         ranking = answerer.rank(question.question)
         example = _example(question, ranking.sentences, rng)
+        if example and premises:
+            example = _with_premises(example, question, ranking.sentences, premise_rng)
         if example:
             yield example
         if progress:
@@ -87,3 +104,121 @@ def _in_gold(sentence: ScoredSentence, question: EvalQuestion) -> bool:
         meta.article_id == article and begin <= start < end
         for article, begin, end in question.gold_spans or ()
     )
+
+
+def _with_premises(
+    example: Example,
+    question: EvalQuestion,
+    sentences: Sequence[ScoredSentence],
+    rng: random.Random,
+) -> Example:
+    """`example` with its answer-masked positive as one more negative and, for a share of
+    the questions, a sentence of the gold paragraph put before the question."""
+    answers = [a.casefold() for a in question.answers]
+    positive = next(
+        s
+        for s in sentences
+        if any(a in s.text.casefold() for a in answers) and _in_gold(s, question)
+    )
+    negatives = list(example.negatives)
+    masked = _masked(positive.text, question.question, question.answers)
+    if masked:
+        negatives.append(_input_with_text(positive, masked))
+    asked = example.question
+    # A premise holds none of the answer (else the question would give it away).
+    premises = [
+        s
+        for s in sentences
+        if _in_gold(s, question)
+        and not any(a in s.text.casefold() for a in answers)
+        and s.text.strip()[-1:] in ".!"
+    ]
+    if premises and rng.random() < PREMISE_SHARE:
+        premise = rng.choice(premises)
+        asked = f"{premise.text.strip()} {question.question}"
+        premise_input = reader_input(premise)
+        if premise_input not in negatives:
+            negatives.append(premise_input)
+    return Example(example.id, asked, example.positive, negatives)
+
+
+def _input_with_text(sentence: ScoredSentence, text: str) -> str:
+    """`reader_input(sentence)` with the sentence's own text replaced by `text`."""
+    spans = list(sentence.passage.metadata.sentences)
+    i = spans.index((sentence.start, sentence.end))
+    previous = sentence.passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+    return reader_text(text, previous, sentence.passage.metadata.title)
+
+
+_AUXILIARIES = frozenset(
+    "is was are were did does do has have had can could will would should may might "
+    "of in on at to for by from with as".split()
+)
+_NUMBER_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b",
+    re.I,
+)
+_MONTHS = re.compile(
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|"
+    r"december)\b",
+    re.I,
+)
+
+
+def _masked(sentence: str, question: str, answers: Sequence[str]) -> str | None:
+    """`sentence` with the first answer it holds replaced by a stand-in of the kind the
+    question asks for; None when it holds none of them."""
+    folded = sentence.casefold()
+    for answer in answers:
+        at = folded.find(answer.casefold())
+        if at >= 0 and answer.strip():
+            stand_in = _stand_in(question, answer)
+            if re.search(r"\b(the|a|an) $", sentence[:at], re.I):
+                # "the ABC Television Center" -> "the center", not "the the center".
+                stand_in = stand_in.removeprefix("the ") if stand_in != "it" else "one"
+            if at == 0:
+                stand_in = stand_in[:1].upper() + stand_in[1:]
+            return sentence[:at] + stand_in + sentence[at + len(answer) :]
+    return None
+
+
+def _stand_in(question: str, answer: str) -> str:
+    """What a sentence that restates the question without answering it says in place of
+    the answer: "the school" for "Which school ...", "that year" for a year."""
+    asks = question.strip().casefold()
+    if re.fullmatch(r"(1[5-9]|20)\d\d", answer.strip()):
+        return "that year"
+    if _MONTHS.search(answer):
+        return "that day"
+    if "%" in answer or "percent" in answer.casefold():
+        return "a share"
+    if "$" in answer or re.search(r"\b(dollars|pounds|euros)\b", answer, re.I):
+        return "an undisclosed sum"
+    if re.search(r"\d", answer) or _NUMBER_WORDS.search(answer):
+        return "several"
+    if asks.startswith(("who", "whom", "whose")):
+        return "someone"
+    if asks.startswith("where"):
+        return "the area"
+    if asks.startswith("when"):
+        return "at the time"
+    named = re.match(r"what (?:is|was) the name of (?:the |a |an )?([\w-]+)", asks)
+    if named:
+        return f"the {named.group(1)}"
+    words = re.findall(r"[\w'-]+", asks)
+    if words and words[0] in ("which", "what"):
+        # The noun asked for: the last word before the verb ("Which Ivy League school
+        # announced ..." -> "school"), found without a tagger: up to three words, ending
+        # before an auxiliary, a preposition or a past tense.
+        head = []
+        for word in words[1:4]:
+            if word in _AUXILIARIES or word.endswith("ed"):
+                break
+            if word.endswith("'s"):  # "Which animal's venom": the animal
+                head.append(word[:-2])
+                break
+            head.append(word)
+        if head:
+            return f"the {head[-1]}"
+    return "it"
