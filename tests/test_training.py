@@ -18,7 +18,7 @@ from bot.answering import Answerer
 from bot.evaluation.readers import EvalQuestion
 from bot.reader import SentenceReader
 from bot.training import stance
-from bot.training.examples import examples_for
+from bot.training.examples import _masked, examples_for
 from bot.training.stance import stance_examples
 from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
 from index.articles import Article
@@ -39,17 +39,24 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory) -> list:
+def answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
     index = ArticleIndex(make_settings(tmp_path_factory.mktemp("training")))
     assert index.add_articles([ARTICLE]).ok
-    answerer = Answerer(index, index.settings, reader=None)
-    questions = [
+    return Answerer(index, index.settings, reader=None)
+
+
+def _gold_questions() -> list[EvalQuestion]:
+    return [
         EvalQuestion(
             q.id, q.question, q.answers, q.gold_article_ids, [("doc:harbor", 0, len(TEXT))]
         )
         for q in QUESTIONS
     ]
-    return list(examples_for(answerer, questions, seed=0))
+
+
+@pytest.fixture(scope="module")
+def examples(answerer: Answerer) -> list:
+    return list(examples_for(answerer, _gold_questions(), seed=0))
 
 
 def test_an_example_is_the_answering_sentence_and_ranked_sentences_without_it(
@@ -68,6 +75,72 @@ def test_an_example_is_the_answering_sentence_and_ranked_sentences_without_it(
     assert tall.positive.startswith(
         "The lighthouse is 40 meters tall. [SEP] Harbor. Its lighthouse"
     )
+
+
+def test_premise_negatives_mask_the_answer_and_put_a_premise_before_the_question(
+    answerer: Answerer, examples: list
+) -> None:
+    # Every question asked with a premise here (the share is a third by default).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bot.training.examples.PREMISE_SHARE", 1.0)
+        premised = {e.id: e for e in examples_for(answerer, _gold_questions(), 0, premises=True)}
+    plain = {e.id: e for e in examples}
+    for id_, example in premised.items():
+        # The same positive and the same negatives as before, and then the harder ones.
+        assert example.positive == plain[id_].positive
+        assert example.negatives[: len(plain[id_].negatives)] == plain[id_].negatives
+    designed = premised["q1"]
+    assert any(
+        n.startswith("Its lighthouse was designed by someone, a local engineer.")
+        for n in designed.negatives
+    )
+    tall = premised["q2"]
+    assert any(n.startswith("The lighthouse is several tall.") for n in tall.negatives)
+    # The premise is a sentence of the paragraph without the answer, then the question,
+    # and that sentence is one of the negatives.
+    premise, asked = designed.question.rsplit(". ", 1)
+    assert asked == "Who designed the lighthouse?"
+    assert premise + "." in TEXT and "Mara Voss" not in premise
+    assert any(n.startswith(premise + ".") for n in designed.negatives)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "answer", "masked"),
+    [
+        (
+            "Dartmouth College announced Tuesday it was ending loans.",
+            "Which Ivy League school announced it will end student loans?",
+            "Dartmouth College",
+            "The school announced Tuesday it was ending loans.",
+        ),
+        (
+            "The Denver Broncos won the game.",
+            "Which NFL team represented the AFC?",
+            "Denver Broncos",
+            "The team won the game.",
+        ),
+        ("It was built in 1820.", "When was it built?", "1820", "It was built in that year."),
+        (
+            "He was arrested in Idaho.",
+            "Where was he arrested?",
+            "Idaho",
+            "He was arrested in the area.",
+        ),
+        ("It covers nine nations.", "How many nations?", "nine", "It covers several nations."),
+        (
+            "He used scorpion venom.",
+            "Which animal's venom?",
+            "scorpion",
+            "He used the animal venom.",
+        ),
+        ("It was the ABC Center.", "Which of ABC's studios?", "ABC Center", "It was the one."),
+    ],
+)
+def test_the_answer_gives_way_to_a_stand_in_of_the_kind_asked_for(
+    sentence: str, question: str, answer: str, masked: str
+) -> None:
+    assert _masked(sentence, question, [answer]) == masked
+    assert _masked(sentence, question, ["not there"]) is None
 
 
 def test_training_is_seeded_and_resumes_from_its_checkpoint(examples: list, tmp_path: Path) -> None:
