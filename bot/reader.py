@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.embedding import resolve_precision
 from index.errors import CitebotError
 from index.settings import READER_PRECISIONS
 
@@ -37,17 +38,6 @@ def reader_text(sentence: str, previous: str, title: str) -> str:
     and the sentence before it (what "it" or "he" may refer to)."""
     context = " ".join(part for part in (f"{title}." if title else "", previous) if part)
     return f"{sentence} [SEP] {context}" if context else sentence
-
-
-def auto_precision() -> str:
-    """bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
-    import torch
-
-    native = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return "bf16" if native else "fp32"
 
 
 class SentenceReader:
@@ -111,7 +101,7 @@ class SentenceReader:
             ) from None
         model.eval()
         if self.precision == "auto":
-            self.precision = auto_precision()
+            self.precision = resolve_precision(self.precision)
         if self.precision == "int8":
             hf_model = model[0].model
             model[0].model = torch.ao.quantization.quantize_dynamic(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from functools import lru_cache
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,24 @@ def require_onnx(backend: str) -> None:
         )
 
 
+@cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    import torch
+
+    return bool(
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+
+
+def resolve_precision(precision: str) -> str:
+    """ "auto" as this CPU has it: "bf16" where native, else "fp32"; others unchanged."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16() else "fp32"
+
+
 def set_torch_threads(threads: int) -> None:
     """Sets how many threads PyTorch uses per operation in this process; 0 keeps its
     default (one per core). Has no effect on the ONNX backends."""
@@ -65,30 +84,45 @@ def set_torch_threads(threads: int) -> None:
 
 
 class Encoder(BaseEmbedding):
-    """llama-index embedding over a SentenceTransformer; vectors are unit length."""
+    """llama-index embedding over a SentenceTransformer; vectors are unit length. With
+    `bf16`, the model computes under bfloat16 autocast (torch models only)."""
 
     _model: Any = PrivateAttr()
+    _bf16: bool = PrivateAttr()
 
-    def __init__(self, model: Any, batch_size: int = 32, **kwargs: Any) -> None:
+    def __init__(self, model: Any, batch_size: int = 32, bf16: bool = False, **kwargs: Any) -> None:
         super().__init__(model_name="citebot-encoder", embed_batch_size=batch_size, **kwargs)
         self._model = model
+        self._bf16 = bf16
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Encoder:
-        return cls(load_encoder(settings.model_path, settings.backend), settings.batch_size)
+        bf16 = settings.backend == "torch" and resolve_precision(settings.precision) == "bf16"
+        model = load_encoder(settings.model_path, settings.backend)
+        log.info("encoder computes in %s", "bf16" if bf16 else "fp32")
+        return cls(model, settings.batch_size, bf16=bf16)
+
+    def _computing(self) -> AbstractContextManager:
+        if not self._bf16:
+            return nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     @property
     def dimension(self) -> int:
         return int(self._model.get_sentence_embedding_dimension())
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(
-            texts,
-            batch_size=self.embed_batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._computing():
+            vectors = self._model.encode(
+                texts,
+                batch_size=self.embed_batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self.encode([query])[0].tolist()
@@ -130,9 +164,10 @@ class Encoder(BaseEmbedding):
         self, texts: list[str], spans: list[list[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         # output_value=None keeps every token vector of the call: hence one batch per call.
-        outputs = self._model.encode(
-            texts, batch_size=self.embed_batch_size, output_value=None, show_progress_bar=False
-        )
+        with self._computing():
+            outputs = self._model.encode(
+                texts, batch_size=self.embed_batch_size, output_value=None, show_progress_bar=False
+            )
         offsets = self._model.tokenizer(
             texts,
             return_offsets_mapping=True,

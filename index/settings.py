@@ -26,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # (pyproject.toml beside it), citebot also reads it as the settings file.
 EXAMPLE_CONFIG = PROJECT_ROOT / "config" / "citebot.toml"
 BACKENDS = ("torch", "onnx", "onnx-int8")
+ENCODER_PRECISIONS = ("auto", "fp32", "bf16")
 READER_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 DEFAULT_ORIGIN = "default"
 
@@ -304,6 +305,12 @@ class Settings:
     sources: tuple[str, ...] = setting((), "index.sources", TextList(paths=True))
     model: str = setting("bundled", "index.model", NONEMPTY, env="CITEBOT_MODEL")
     backend: str = setting("torch", "index.backend", Choice(BACKENDS), env="CITEBOT_BACKEND")
+    # How the torch backend computes: "auto" (bf16 where the CPU has it natively, else
+    # fp32). Not part of the index's identity: bf16 vectors match fp32 ones to a cosine of
+    # 0.9999, so an index built either way serves both.
+    precision: str = setting(
+        "auto", "index.precision", Choice(ENCODER_PRECISIONS), env="CITEBOT_PRECISION"
+    )
     batch_size: int = setting(32, "index.batch_size", Whole(1))
     passage_sentences: int = setting(5, "index.passage_sentences", Whole(1))
     passage_chars: int = setting(1000, "index.passage_chars", Whole(100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
@@ -17,7 +18,7 @@ from conftest import make_settings
 from test_index import TEXTS, write_articles
 
 from bot.cli import _progress, main
-from index.embedding import Encoder
+from index.embedding import Encoder, native_bf16
 from index.settings import PROJECT_ROOT
 from index.store import ArticleIndex
 
@@ -181,6 +182,35 @@ def test_token_vectors_are_kept_for_one_batch_at_a_time(demo_index: ArticleIndex
     assert model.calls == [4, 4, 2]
     assert np.allclose(vectors, whole, atol=1e-5)
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(rows, whole_rows, strict=True))
+
+
+def test_the_encoder_computes_in_bf16_when_asked_and_its_vectors_match_fp32(
+    demo_index: ArticleIndex, tmp_path: Path
+) -> None:
+    model = demo_index.encoder._model
+    texts = ["Syrian officials denied the report.", "The harbor was built in 1820."]
+    spans = [[(0, len(t))] for t in texts]
+    fp32, fp32_rows = Encoder(model, bf16=False).encode_in_context(texts, spans)
+    bf16, bf16_rows = Encoder(model, bf16=True).encode_in_context(texts, spans)
+    queries = Encoder(model, bf16=True).encode(texts)
+    # Computed otherwise (not the same bits), yet the same vectors for retrieval.
+    assert not np.array_equal(fp32, bf16)
+    assert queries.dtype == np.float32
+    assert np.min(np.sum(fp32 * bf16, axis=1)) > 0.999
+    assert np.min(np.sum(fp32 * queries, axis=1)) > 0.999
+    assert all(
+        np.min(np.sum(a * b, axis=1)) > 0.999 for a, b in zip(fp32_rows, bf16_rows, strict=True)
+    )
+    # The setting: "auto" follows the CPU.
+    settings = make_settings(tmp_path)
+    chosen = {
+        (backend, precision): Encoder.from_settings(
+            dataclasses.replace(settings, backend=backend, precision=precision)
+        )._bf16
+        for backend, precision in [("torch", "fp32"), ("torch", "bf16"), ("torch", "auto")]
+    }
+    assert chosen[("torch", "fp32")] is False and chosen[("torch", "bf16")] is True
+    assert chosen[("torch", "auto")] is native_bf16()
 
 
 def test_the_html_stack_is_imported_only_to_read_html(tmp_path: Path) -> None:

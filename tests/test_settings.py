@@ -100,6 +100,7 @@ def test_relative_paths_are_relative_to_the_settings_file(tmp_path: Path) -> Non
         ("[llm]\nmax_retries = 1.5\n", "llm.max_retries must be a whole number >= 0, got 1.5"),
         ("[answer]\nreader_precision = 'fp16'\n", "(CITEBOT_READER_PRECISION) must be one of auto"),
         ("[index]\nbackend = 'cuda'\n", "index.backend (CITEBOT_BACKEND) must be one of torch"),
+        ("[index]\nprecision = 'fp16'\n", "index.precision (CITEBOT_PRECISION) must be one of"),
     ],
 )
 def test_settings_file_mistakes_are_refused(toml: str, message: str, tmp_path: Path) -> None:
