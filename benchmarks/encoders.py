@@ -105,7 +105,7 @@ def main() -> None:
             "torch": encode("torch"),
             "onnx": encode("onnx"),
             "onnx-int8": encode("onnx-int8"),
-            "torch-bf16-autocast": encode("torch", bf16=True),
+            "torch, index.precision bf16": encode("torch", bf16=True),
             "torch, 32 per encode call": encode("torch", per_call=32),
             "onnx-int8, 32 per encode call": encode("onnx-int8", per_call=32),
         },
