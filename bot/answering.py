@@ -294,12 +294,14 @@ class Answerer:
         return read + sentences[len(head) :]
 
 
-def reader_input(sentence: ScoredSentence) -> str:
-    """The sentence as the reader reads it: with its title and the sentence before it."""
+def reader_input(sentence: ScoredSentence, text: str | None = None) -> str:
+    """The sentence as the reader reads it: with its title and the sentence before it
+    (with `text` in place of the sentence's own: training's answer-masked negatives)."""
     spans = list(sentence.passage.metadata.sentences)
     i = spans.index((sentence.start, sentence.end))
     previous = sentence.passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-    return reader_text(sentence.text, previous, sentence.passage.metadata.title)
+    own = sentence.text if text is None else text
+    return reader_text(own, previous, sentence.passage.metadata.title)
 
 
 def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float:

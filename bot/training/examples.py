@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 
 from bot.answering import Answerer, ScoredSentence, reader_input
 from bot.evaluation.readers import EvalQuestion
-from bot.reader import reader_text
 
 # Hard negatives: the best-ranked candidates without the answer.
 HARD_NEGATIVES = 4
@@ -123,7 +122,7 @@ def _with_premises(
     negatives = list(example.negatives)
     masked = _masked(positive.text, question.question, question.answers)
     if masked:
-        negatives.append(_input_with_text(positive, masked))
+        negatives.append(reader_input(positive, masked))
     asked = example.question
     # A premise holds none of the answer (else the question would give it away).
     premises = [
@@ -140,14 +139,6 @@ def _with_premises(
         if premise_input not in negatives:
             negatives.append(premise_input)
     return Example(example.id, asked, example.positive, negatives)
-
-
-def _input_with_text(sentence: ScoredSentence, text: str) -> str:
-    """`reader_input(sentence)` with the sentence's own text replaced by `text`."""
-    spans = list(sentence.passage.metadata.sentences)
-    i = spans.index((sentence.start, sentence.end))
-    previous = sentence.passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-    return reader_text(text, previous, sentence.passage.metadata.title)
 
 
 _AUXILIARIES = frozenset(
