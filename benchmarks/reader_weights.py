@@ -10,6 +10,8 @@ split B with `citebot eval --split B`.
     python -m benchmarks.reader_weights --format squad --split A \
         ../shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json
     python -m benchmarks.reader_weights --format realtimeqa ../shared/evaldata/realtimeqa_2022
+    python -m benchmarks.reader_weights --format realtimeqa-weeks --weeks 20 \
+        ../shared/evaldata/realtimeqa_2023_2024
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import numpy as np
 import benchmarks.common  # noqa: F401  (offline, no telemetry: before a model loads)
 from bot.answering import Answerer, reader_input
 from bot.evaluation.metrics import citation_hit, percentile
-from bot.evaluation.readers import read_eval_set
+from bot.evaluation.readers import read_eval_set, read_realtimeqa_weeks
 from bot.evaluation.runner import build_index
-from bot.evaluation.sampling import Sample, select
+from bot.evaluation.sampling import Sample, sample_weeks, select
 from bot.evaluation.splits import squad_split
 from bot.reader import SentenceReader
 from index.settings import load_settings
@@ -40,7 +42,10 @@ CANDIDATES = (3, 4, 6, 8, 10, 12, 16)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--format", choices=["squad", "realtimeqa"], required=True)
+    parser.add_argument(
+        "--format", choices=["squad", "realtimeqa", "realtimeqa-weeks"], required=True
+    )
+    parser.add_argument("--weeks", type=int, help="realtimeqa-weeks: N weeks sampled by seed 0")
     parser.add_argument("path", type=Path)
     parser.add_argument("--split", choices=["A", "B"])
     parser.add_argument("--limit", type=int)
@@ -54,18 +59,19 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
-    eval_set = read_eval_set(args.format, args.path)
-    if args.split:
-        eval_set = squad_split(eval_set, args.split)
-    chosen = select(
-        eval_set,
-        Sample(0, args.limit, distractors=args.distractors, unanswerable=args.unanswerable),
-    )
-    built = build_index(chosen.articles, settings)
-    answerer = Answerer(built.index, built.index.settings, reader=None)
     reader = SentenceReader.from_setting(args.reader, args.precision).load()
+    if args.format == "realtimeqa-weeks":
+        # Each week's questions against that week's own index, as `citebot eval` asks them.
+        weeks = sample_weeks(read_realtimeqa_weeks(args.path), args.weeks, 0)
+        chosen = [select(week, Sample(0, args.limit)) for week in weeks]
+    else:
+        eval_set = read_eval_set(args.format, args.path)
+        if args.split:
+            eval_set = squad_split(eval_set, args.split)
+        sample = Sample(0, args.limit, distractors=args.distractors, unanswerable=args.unanswerable)
+        chosen = [select(eval_set, sample)]
 
-    def read(questions):
+    def read(answerer, questions):
         rows = []
         for question in questions:
             asked_on = (
@@ -86,7 +92,12 @@ def main() -> None:
             )
         return rows
 
-    rows, held = read(chosen.questions), read(chosen.unanswerable)
+    rows, held = [], []
+    for one in chosen:
+        built = build_index(one.articles, settings)
+        answerer = Answerer(built.index, built.index.settings, reader=None)
+        rows += read(answerer, one.questions)
+        held += read(answerer, one.unanswerable)
     grid = {}
     combinations = [(w, "") for w in WEIGHTS] + [(w, " on the logit") for w in LOGIT_WEIGHTS]
     for count in CANDIDATES:
