@@ -62,9 +62,7 @@ def examples_for(
     premise_rng = random.Random(f"{seed}:premises")
     for question in questions:
         ranking = answerer.rank(question.question)
-        example = _example(question, ranking.sentences, rng)
-        if example and premises:
-            example = _with_premises(example, question, ranking.sentences, premise_rng)
+        example = _example(question, ranking.sentences, rng, premise_rng if premises else None)
         if example:
             yield example
         if progress:
@@ -72,8 +70,12 @@ def examples_for(
 
 
 def _example(
-    question: EvalQuestion, sentences: Sequence[ScoredSentence], rng: random.Random
+    question: EvalQuestion,
+    sentences: Sequence[ScoredSentence],
+    rng: random.Random,
+    premise_rng: random.Random | None = None,
 ) -> Example | None:
+    """The question's example; with `premise_rng`, with premise negatives too."""
     answers = [a.casefold() for a in question.answers]
     holds = [any(a in s.text.casefold() for a in answers) for s in sentences]
     positives = [s for s, h in zip(sentences, holds, strict=True) if h and _in_gold(s, question)]
@@ -87,12 +89,15 @@ def _example(
     chosen += rng.sample(rest, min(RANDOM_NEGATIVES, len(rest)))
     if not chosen:
         return None
-    return Example(
+    example = Example(
         id=question.id,
         question=question.question,
         positive=reader_input(positives[0]),
         negatives=[reader_input(s) for s in chosen],
     )
+    if premise_rng is None:
+        return example
+    return _with_premises(example, question, positives[0], negatives, premise_rng)
 
 
 def _in_gold(sentence: ScoredSentence, question: EvalQuestion) -> bool:
@@ -108,30 +113,19 @@ def _in_gold(sentence: ScoredSentence, question: EvalQuestion) -> bool:
 def _with_premises(
     example: Example,
     question: EvalQuestion,
-    sentences: Sequence[ScoredSentence],
+    positive: ScoredSentence,
+    without_answer: Sequence[ScoredSentence],
     rng: random.Random,
 ) -> Example:
-    """`example` with its answer-masked positive as one more negative and, for a share of
-    the questions, a sentence of the gold paragraph put before the question."""
-    answers = [a.casefold() for a in question.answers]
-    positive = next(
-        s
-        for s in sentences
-        if any(a in s.text.casefold() for a in answers) and _in_gold(s, question)
-    )
+    """`example` with its answer-masked `positive` as one more negative and, for a share
+    of the questions, a sentence of the gold paragraph (one of `without_answer`, so that
+    the question does not give its answer away) put before the question."""
     negatives = list(example.negatives)
     masked = _masked(positive.text, question.question, question.answers)
     if masked:
         negatives.append(reader_input(positive, masked))
     asked = example.question
-    # A premise holds none of the answer (else the question would give it away).
-    premises = [
-        s
-        for s in sentences
-        if _in_gold(s, question)
-        and not any(a in s.text.casefold() for a in answers)
-        and s.text.strip()[-1:] in ".!"
-    ]
+    premises = [s for s in without_answer if _in_gold(s, question) and s.text.strip()[-1:] in ".!"]
     if premises and rng.random() < PREMISE_SHARE:
         premise = rng.choice(premises)
         asked = f"{premise.text.strip()} {question.question}"
