@@ -100,8 +100,7 @@ class SentenceReader:
                 'sentence-transformers cross-encoder, or set it to "none"'
             ) from None
         model.eval()
-        if self.precision == "auto":
-            self.precision = resolve_precision(self.precision)
+        self.precision = resolve_precision(self.precision)
         if self.precision == "int8":
             hf_model = model[0].model
             model[0].model = torch.ao.quantization.quantize_dynamic(

@@ -67,7 +67,8 @@ def native_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """ "auto" as this CPU has it: "bf16" where native, else "fp32"; others unchanged."""
+    """The precision to compute in: "auto" becomes "bf16" where this CPU has it natively,
+    else "fp32"; any other value is kept."""
     if precision != "auto":
         return precision
     return "bf16" if native_bf16() else "fp32"
