@@ -81,9 +81,10 @@ def test_premise_negatives_mask_the_answer_and_put_a_premise_before_the_question
     answerer: Answerer, examples: list
 ) -> None:
     # Every question asked with a premise here (the share is a third by default).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bot.training.examples.PREMISE_SHARE", 1.0)
-        premised = {e.id: e for e in examples_for(answerer, _gold_questions(), 0, premises=True)}
+    premised = {
+        e.id: e
+        for e in examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=1)
+    }
     plain = {e.id: e for e in examples}
     for id_, example in premised.items():
         # The same positive and the same negatives as before, and then the harder ones.
@@ -102,6 +103,23 @@ def test_premise_negatives_mask_the_answer_and_put_a_premise_before_the_question
     assert asked == "Who designed the lighthouse?"
     assert premise + "." in TEXT and "Mara Voss" not in premise
     assert any(n.startswith(premise + ".") for n in designed.negatives)
+
+
+def test_a_premise_share_of_zero_masks_the_answer_and_asks_the_question_as_it_is(
+    answerer: Answerer, examples: list
+) -> None:
+    masked = {
+        e.id: e
+        for e in examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=0)
+    }
+    plain = {e.id: e for e in examples}
+    assert masked.keys() == plain.keys()
+    for id_, example in masked.items():
+        assert example.question == plain[id_].question
+        assert example.negatives[: len(plain[id_].negatives)] == plain[id_].negatives
+    # The answer-masked sentence is the one negative more.
+    (extra,) = masked["q1"].negatives[len(plain["q1"].negatives) :]
+    assert extra.startswith("Its lighthouse was designed by someone, a local engineer.")
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,13 @@ from bot.reader import BUNDLED_READER
     "as news quiz questions are (bot/training/examples.py).",
 )
 @click.option(
+    "--premise-share",
+    type=click.FloatRange(0, 1),
+    show_default="1/3",
+    help="With --premises: the share of questions asked after a premise (0: only the "
+    "answer-masked negatives).",
+)
+@click.option(
     "--base",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Continue from this cross-encoder folder (e.g. bot/models/reader) instead of the "
@@ -72,6 +79,7 @@ def train_reader_command(
     sample: int | None,
     stance: int,
     premises: bool,
+    premise_share: float | None,
     base: Path | None,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A.
@@ -93,11 +101,13 @@ def train_reader_command(
     from bot.evaluation.readers import read_eval_set
     from bot.evaluation.runner import build_index
     from bot.evaluation.splits import squad_split
-    from bot.training.examples import Example, examples_for
+    from bot.training.examples import PREMISE_SHARE, Example, examples_for
     from bot.training.stance import stance_examples
     from bot.training.train import TrainingPlan, save_reader, train
     from index.settings import load_settings
 
+    if premise_share is None:
+        premise_share = PREMISE_SHARE
     settings = load_settings()
     work = work or Path(settings.home) / "reader-training"
     work.mkdir(parents=True, exist_ok=True)
@@ -108,7 +118,7 @@ def train_reader_command(
         questions = [questions[i] for i in picked]
     examples_path = work / (
         f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}"
-        f"{'-premises' if premises else ''}.jsonl"
+        f"{f'-premises{premise_share:.2f}' if premises else ''}.jsonl"
     )
     if examples_path.exists():
         examples = [Example(**json.loads(line)) for line in examples_path.open()]
@@ -117,7 +127,9 @@ def train_reader_command(
         built = build_index(split.articles, settings)
         answerer = Answerer(built.index, built.index.settings, reader=None)
         with _bar("Examples", len(questions), "question") as bar:
-            examples = list(examples_for(answerer, questions, seed, bar.update, premises=premises))
+            examples = list(
+                examples_for(answerer, questions, seed, bar.update, premises, premise_share)
+            )
         partial = examples_path.with_suffix(".partial")
         partial.write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
         partial.rename(examples_path)
@@ -153,6 +165,7 @@ def train_reader_command(
         "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
         + (" and generated news stories (bot/training/stance.py)" if stance else ""),
         "premise_negatives": premises,
+        **({"premise_share": round(premise_share, 3)} if premises else {}),
         "questions": len(questions),
         "sampled": bool(sample),
         "examples": squad_examples,

@@ -55,14 +55,19 @@ def examples_for(
     seed: int,
     progress: Callable[[int], None] | None = None,
     premises: bool = False,
+    premise_share: float = PREMISE_SHARE,
 ) -> Iterator[Example]:
-    """One example per question whose answering sentence is among its candidates."""
+    """One example per question whose answering sentence is among its candidates; with
+    `premises`, `premise_share` of them asked after a premise (0: only answer-masked
+    negatives are added)."""
     rng = random.Random(f"{seed}:negatives")
     # Their own generator: turning premises on leaves the other negatives as they were.
     premise_rng = random.Random(f"{seed}:premises")
     for question in questions:
         ranking = answerer.rank(question.question)
-        example = _example(question, ranking.sentences, rng, premise_rng if premises else None)
+        example = _example(
+            question, ranking.sentences, rng, premise_rng if premises else None, premise_share
+        )
         if example:
             yield example
         if progress:
@@ -74,6 +79,7 @@ def _example(
     sentences: Sequence[ScoredSentence],
     rng: random.Random,
     premise_rng: random.Random | None = None,
+    premise_share: float = PREMISE_SHARE,
 ) -> Example | None:
     """The question's example; with `premise_rng`, with premise negatives too."""
     answers = [a.casefold() for a in question.answers]
@@ -97,7 +103,7 @@ def _example(
     )
     if premise_rng is None:
         return example
-    return _with_premises(example, question, positives[0], negatives, premise_rng)
+    return _with_premises(example, question, positives[0], negatives, premise_rng, premise_share)
 
 
 def _in_gold(sentence: ScoredSentence, question: EvalQuestion) -> bool:
@@ -116,8 +122,9 @@ def _with_premises(
     positive: ScoredSentence,
     without_answer: Sequence[ScoredSentence],
     rng: random.Random,
+    share: float,
 ) -> Example:
-    """`example` with its answer-masked `positive` as one more negative and, for a share
+    """`example` with its answer-masked `positive` as one more negative and, for `share`
     of the questions, a sentence of the gold paragraph (one of `without_answer`, so that
     the question does not give its answer away) put before the question."""
     negatives = list(example.negatives)
@@ -126,7 +133,7 @@ def _with_premises(
         negatives.append(reader_input(positive, masked))
     asked = example.question
     premises = [s for s in without_answer if _in_gold(s, question) and s.text.strip()[-1:] in ".!"]
-    if premises and rng.random() < PREMISE_SHARE:
+    if premises and rng.random() < share:
         premise = rng.choice(premises)
         asked = f"{premise.text.strip()} {question.question}"
         premise_input = reader_input(premise)
