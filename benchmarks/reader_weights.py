@@ -10,8 +10,12 @@ split B with `citebot eval --split B`.
     python -m benchmarks.reader_weights --format squad --split A \
         ../shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json
     python -m benchmarks.reader_weights --format realtimeqa ../shared/evaldata/realtimeqa_2022
-    python -m benchmarks.reader_weights --format realtimeqa-weeks --weeks 20 \
+    python -m benchmarks.reader_weights --format realtimeqa-weeks --weeks 45 --tune-weeks 20 \
         ../shared/evaldata/realtimeqa_2023_2024
+
+With `--tune-weeks K` the weeks' grid is also reported twice: over the questions of the
+first K weeks drawn (a weight may be chosen there) and over the other weeks' (where that
+choice is checked).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from index.settings import load_settings
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 100.0)
 # The same for the reader's raw score (its logit) in place of its probability: no
 # ceiling, so two sentences the reader both believes still differ.
-LOGIT_WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+LOGIT_WEIGHTS = (0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 CANDIDATES = (3, 4, 6, 8, 10, 12, 16)
 
 
@@ -46,6 +50,11 @@ def main() -> None:
         "--format", choices=["squad", "realtimeqa", "realtimeqa-weeks"], required=True
     )
     parser.add_argument("--weeks", type=int, help="realtimeqa-weeks: N weeks sampled by seed 0")
+    parser.add_argument(
+        "--tune-weeks",
+        type=int,
+        help="realtimeqa-weeks: also the grid of the first K of those weeks and of the rest",
+    )
     parser.add_argument("path", type=Path)
     parser.add_argument("--split", choices=["A", "B"])
     parser.add_argument("--limit", type=int)
@@ -62,8 +71,11 @@ def main() -> None:
     reader = SentenceReader.from_setting(args.reader, args.precision).load()
     if args.format == "realtimeqa-weeks":
         # Each week's questions against that week's own index, as `citebot eval` asks them.
-        weeks = sample_weeks(read_realtimeqa_weeks(args.path), args.weeks, 0)
+        every_week = read_realtimeqa_weeks(args.path)
+        weeks = sample_weeks(every_week, args.weeks, 0)
         chosen = [select(week, Sample(0, args.limit)) for week in weeks]
+        tuning = {id(w) for w in sample_weeks(every_week, args.tune_weeks or 0, 0)}
+        in_tuning = [id(week) in tuning for week in weeks]
     else:
         eval_set = read_eval_set(args.format, args.path)
         if args.split:
@@ -92,12 +104,32 @@ def main() -> None:
             )
         return rows
 
-    rows, held = [], []
-    for one in chosen:
+    rows, held, tuned = [], [], []
+    for number, one in enumerate(chosen):
         built = build_index(one.articles, settings)
         answerer = Answerer(built.index, built.index.settings, reader=None)
         rows += read(answerer, one.questions)
         held += read(answerer, one.unanswerable)
+        if args.tune_weeks:
+            tuned += [in_tuning[number]] * len(one.questions)
+    report = {
+        "format": args.format,
+        "split": args.split,
+        "questions": len(rows),
+        "unanswerable": len(held),
+        "grid": _grid(rows, held),
+    }
+    if args.tune_weeks:
+        for name, keep in (("tune", True), ("check", False)):
+            picked = [row for row, t in zip(rows, tuned, strict=True) if t == keep]
+            report[f"{name}_questions"] = len(picked)
+            report[f"{name}_grid"] = _grid(picked, [])
+    print(json.dumps(report, indent=1))
+
+
+def _grid(rows: list, held: list) -> dict[str, dict[str, float]]:
+    """Every candidate count and weight: hit@1, and each confidence's 90% point (and the
+    share of `held` it answers)."""
     grid = {}
     combinations = [(w, "") for w in WEIGHTS] + [(w, " on the logit") for w in LOGIT_WEIGHTS]
     for count in CANDIDATES:
@@ -115,18 +147,7 @@ def main() -> None:
                         float(np.mean([c >= threshold for c in held_out])), 4
                     )
             grid[f"{count} candidates, weight {weight}{scale}"] = figures
-    print(
-        json.dumps(
-            {
-                "format": args.format,
-                "split": args.split,
-                "questions": len(rows),
-                "unanswerable": len(held),
-                "grid": grid,
-            },
-            indent=1,
-        )
-    )
+    return grid
 
 
 # Confidences an answer threshold could be compared with: the best support plus the
