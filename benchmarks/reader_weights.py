@@ -65,10 +65,15 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=max(CANDIDATES))
     parser.add_argument("--reader", default="bundled", help="answer.reader")
     parser.add_argument("--precision", default="auto", help="answer.reader_precision")
+    parser.add_argument(
+        "--max-length", type=int, help="tokens the reader reads of a pair (default: its own)"
+    )
     args = parser.parse_args()
 
     settings = load_settings()
     reader = SentenceReader.from_setting(args.reader, args.precision).load()
+    if args.max_length:
+        reader._model.max_seq_length = args.max_length
     if args.format == "realtimeqa-weeks":
         # Each week's questions against that week's own index, as `citebot eval` asks them.
         every_week = read_realtimeqa_weeks(args.path)
@@ -114,6 +119,7 @@ def main() -> None:
             tuned += [in_tuning[number]] * len(one.questions)
     report = {
         "format": args.format,
+        "max_length": reader._model.max_seq_length,
         "split": args.split,
         "questions": len(rows),
         "unanswerable": len(held),
