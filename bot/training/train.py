@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot.reader import MAX_LENGTH
 from bot.training.examples import Example
+from index.errors import CitebotError
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,67 @@ def save_reader(model, tokenizer, folder: Path, fp16: bool = True) -> None:
         shutil.copy(card, partial / "README.md")
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
+
+
+class AveragingError(CitebotError):
+    """Two readers that cannot be averaged; the message names them."""
+
+
+def average_readers(first: Path, second: Path, share: float, out: Path) -> None:
+    """Writes to `out` the reader whose every weight is (1 - share) times `first`'s plus
+    `share` times `second`'s (a "model soup": two fine-tunings of one model, where the
+    average may keep what each learned). Both must have the same tensors (names and
+    shapes); `out` gets `first`'s configuration and tokenizer, and a training.json that
+    records both readers' stages and the share."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = []
+    for folder in (first, second):
+        path = folder / "model.safetensors"
+        if not path.is_file():
+            raise AveragingError(f"{path} does not exist: name a cross-encoder folder")
+        tensors.append(load_file(path))
+    a, b = tensors
+    shapes = {name: tuple(t.shape) for name, t in a.items()}
+    if shapes != {name: tuple(t.shape) for name, t in b.items()}:
+        differ = sorted(set(a) ^ set(b)) or [n for n in a if a[n].shape != b[n].shape]
+        raise AveragingError(
+            f"{first} and {second} have different weights ({differ[0]}, among "
+            f"{len(differ)}): average two readers fine-tuned from the same model"
+        )
+    averaged = {
+        name: ((1 - share) * t.to(torch.float32) + share * b[name].to(torch.float32)).to(t.dtype)
+        if t.is_floating_point()
+        else t
+        for name, t in a.items()
+    }
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for path in first.iterdir():  # its configuration and tokenizer
+        if path.is_file() and path.name not in ("model.safetensors", "training.json", "README.md"):
+            shutil.copy(path, partial / path.name)
+    save_file(averaged, partial / "model.safetensors", metadata={"format": "pt"})
+    record = {
+        "averaged": {
+            "share_of_second": share,
+            "first": {"folder": str(first), "stages": reader_stages(first)},
+            "second": {"folder": str(second), "stages": reader_stages(second)},
+        }
+    }
+    (partial / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    if (out / "README.md").is_file():
+        shutil.copy(out / "README.md", partial / "README.md")
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+
+
+def reader_stages(folder: Path) -> list[dict]:
+    """How `folder`'s reader was made, as its training.json records it (read before an
+    output folder, which may be the same one, is replaced)."""
+    try:
+        record = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    return record.get("stages", [record])
