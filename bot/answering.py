@@ -64,15 +64,19 @@ FUSED_ORDER_WEIGHT = 0.2
 # What the reader's raw score (a logit) for a sentence, times this, adds to its score (the
 # features' scores span about 0 to 1.6). Best-sentence hit@1 on 1,000 SQuAD split A
 # questions, 8 candidates: 0.791 without the reader, 0.868 adding its probability (the
-# first design), 0.882 at 0.15 and 0.2 times its logit (0.2 is kept: the Amazon question
-# needs it). On RealTime QA 2022 every weight lost questions (the reader prefers the
-# sentence that restates a news quiz question's premise), so dated articles are not read
-# (docs/EVALUATION.md, benchmarks/reader_weights.py).
+# first design), 0.882 at 0.2 times its logit with the stage-2 reader, 0.885 with the
+# shipped average of stages 2 and 3 (docs/EVALUATION.md, benchmarks/reader_weights.py).
 READER_WEIGHT = 0.2
+# The same for sentences of dated (news) articles, which the reader reads less well (it
+# favours the sentence that restates a news quiz question's premise): chosen on the 20
+# RealTime QA 2023-2024 weeks drawn first and on RealTime QA 2022 (0.03 and 0.05 tied on
+# the weeks; 2022 preferred 0.03), and checked on 25 other weeks: 0.300 -> 0.323.
+READER_NEWS_WEIGHT = 0.03
 # A read sentence's support is its feature support plus the reader's gain plus this, so
 # that answer.min_confidence (0.72) answers 90% of split A's questions with the reader on
-# as it did without it (the 90% point of support + gain measured 0.368 there).
-READER_SUPPORT_SHIFT = 0.35
+# as it did without it (the 90% point of support + gain measured 0.402 there with the
+# shipped reader; 0.368 with stage 2, which had 0.35).
+READER_SUPPORT_SHIFT = 0.32
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
@@ -116,8 +120,8 @@ class Answerer:
 
     The feature scorer ranks every sentence of the best passages; with a reader (a
     cross-encoder, `answer.reader`; the shipped one by default), the best
-    `answer.reader_candidates` of them that come from undated articles are read with the
-    question and its score counts in theirs.
+    `answer.reader_candidates` of them are read with the question and its score counts in
+    theirs (less for news: READER_NEWS_WEIGHT).
     """
 
     def __init__(
@@ -263,35 +267,41 @@ class Answerer:
         return scored
 
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The sentences re-ranked: those of undated articles among the best
-        `answer.reader_candidates` gain READER_WEIGHT times the reader's score (a logit),
-        counted from the lowest one read. Sentences of dated (news) articles are not
-        read: on RealTime QA every reader weight lost questions (docs/EVALUATION.md). A
-        read sentence's support, which abstention compares with answer.min_confidence,
-        gains the raw gain plus READER_SUPPORT_SHIFT."""
+        """The sentences re-ranked: the best `answer.reader_candidates` gain the reader's
+        score (a logit) times READER_WEIGHT, or times READER_NEWS_WEIGHT for sentences
+        of dated (news) articles, counted from the lowest gain read. A read sentence of
+        an undated article has its support, which abstention compares with
+        answer.min_confidence, raised by its gain plus READER_SUPPORT_SHIFT; a news
+        sentence keeps the feature scorer's support, on which the news threshold was
+        measured."""
         head = sentences[: self.settings.reader_candidates]
-        undated = [i for i, s in enumerate(head) if not s.passage.metadata.published]
-        if not undated:
+        weights = [
+            READER_NEWS_WEIGHT if s.passage.metadata.published else READER_WEIGHT for s in head
+        ]
+        read = [i for i, weight in enumerate(weights) if weight]
+        if not read:
             return sentences
-        logits = self.reader.score(question, [reader_input(head[i]) for i in undated])
-        gains = dict(zip(undated, (READER_WEIGHT * logits).tolist(), strict=True))
+        logits = self.reader.score(question, [reader_input(head[i]) for i in read])
+        gains = {i: weights[i] * logit for i, logit in zip(read, logits.tolist(), strict=True)}
         # In the score, the gain counts from the least believed read sentence up: the
         # order among them is the same, and a sentence the reader rejects does not sink
         # below the unread ones (passages are ordered by their best sentence: a negative
         # gain took split B's recall@5 from 0.979 to 0.867).
         floor = min(gains.values())
-        read = [
+        ranked = [
             dataclasses.replace(
                 s,
                 score=s.score + gains[i] - floor,
-                support=s.support + gains[i] + READER_SUPPORT_SHIFT,
+                support=s.support
+                if s.passage.metadata.published
+                else s.support + gains[i] + READER_SUPPORT_SHIFT,
             )
             if i in gains
             else s
             for i, s in enumerate(head)
         ]
-        read.sort(key=lambda s: s.score, reverse=True)
-        return read + sentences[len(head) :]
+        ranked.sort(key=lambda s: s.score, reverse=True)
+        return ranked + sentences[len(head) :]
 
 
 def reader_input(sentence: ScoredSentence, text: str | None = None) -> str:

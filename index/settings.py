@@ -335,7 +335,7 @@ class Settings:
     )
     # The sentence reader (bot/reader.py): "bundled" (the one in bot/models/reader/),
     # "none" (the feature scorer alone), or a cross-encoder's name or folder; it re-reads
-    # the best `reader_candidates` sentences of undated articles in each answer.
+    # the best `reader_candidates` sentences in each answer (news ones count less).
     reader: str = setting("bundled", "answer.reader", NONEMPTY, env="CITEBOT_READER")
     reader_candidates: int = setting(8, "answer.reader_candidates", Whole(1))
     # How the reader computes: "auto" (bf16 where the CPU has it natively, else fp32).

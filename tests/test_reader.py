@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 
+from bot import answering
 from bot.answering import Answerer
 from bot.cli import main
 from bot.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
@@ -96,8 +97,11 @@ def test_the_reference_question_quotes_the_denial_first_with_the_reader_on_and_o
     assert first_quote(demo_index, REFERENCE_QUESTION, reader="none") == REFERENCE_QUOTE
 
 
-def test_dated_articles_are_not_read(tmp_path: Path) -> None:
-    """On news (RealTime QA) every reader weight lost questions: news is not re-read."""
+def test_dated_articles_are_read_at_the_news_weight_and_keep_their_support(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """News (RealTime QA) is read at its own weight, READER_NEWS_WEIGHT (0: not read);
+    its support stays the feature scorer's, on which the news threshold was measured."""
     news = Article(
         "news:sb",
         "Broncos win",
@@ -109,11 +113,24 @@ def test_dated_articles_are_not_read(tmp_path: Path) -> None:
     index = ArticleIndex(make_settings(tmp_path))
     assert index.add_articles([news]).ok
     settings = dataclasses.replace(index.settings, reader="bundled")
-    read, off = Answerer(index, settings), Answerer(index, index.settings)
     question = "Where was Super Bowl 50 played?"
-    assert [s.score for s in read.rank(question).sentences] == [
-        s.score for s in off.rank(question).sentences
-    ]
+    off_settings = dataclasses.replace(settings, reader="none")
+    off = {s.text: s for s in Answerer(index, off_settings).rank(question).sentences}
+
+    monkeypatch.setattr(answering, "READER_NEWS_WEIGHT", 0.0)
+    unread = Answerer(index, settings).rank(question).sentences
+    assert [(s.text, s.score) for s in unread] == [(t, s.score) for t, s in off.items()]
+
+    monkeypatch.setattr(answering, "READER_NEWS_WEIGHT", 0.5)
+    read = Answerer(index, settings).rank(question).sentences
+    reader = SentenceReader.from_setting("bundled")
+    texts = [s.text for s in read]
+    logits = reader.score(question, [answering.reader_input(s) for s in read])
+    gains = 0.5 * logits - min(0.5 * logits)
+    for sentence, gain in zip(read, gains, strict=True):
+        assert sentence.score == pytest.approx(off[sentence.text].score + gain, abs=1e-3)
+        assert sentence.support == off[sentence.text].support
+    assert "Santa Clara" in texts[0]
 
 
 def _distractors(count: int) -> list[Article]:
