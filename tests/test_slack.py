@@ -297,7 +297,7 @@ def test_serve_answers_from_the_real_index_behind_gunicorn(fake, tmp_path):
 
 TESLA = str(DEMO_ARTICLES / "wikipedia-nikola-tesla.md")
 SUPER_BOWL = str(DEMO_ARTICLES / "wikipedia-super-bowl-50.md")
-FOLLOW_UP = "where was it held?"
+FOLLOW_UP = "where did it take place?"
 
 
 def test_a_follow_up_is_answered_from_the_article_the_thread_cited(fake, tmp_path, demo_index):
