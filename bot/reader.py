@@ -45,7 +45,7 @@ class SentenceReader:
 
     The model is loaded on first use (once, also when several threads ask at the same
     time), or at once with `load()`. `precision` is how it computes: "fp32", "bf16"
-    (autocast, fast where the CPU has AVX-512 BF16 or AMX), "int8" (linear layers
+    (the weights cast once, fast where the CPU has AVX-512 BF16 or AMX), "int8" (linear layers
     quantized after loading) or "auto" (bf16 where native, else fp32);
     docs/BENCHMARKS.md measures what each costs and saves.
     """
@@ -106,26 +106,32 @@ class SentenceReader:
             model[0].model = torch.ao.quantization.quantize_dynamic(
                 hf_model, {torch.nn.Linear}, dtype=torch.qint8
             )
+        elif self.precision == "bf16":
+            # Cast once rather than autocast: autocast re-casts every weight on every call
+            # (docs/BENCHMARKS.md: 15% of the reader's time on an AMX host).
+            model[0].model.to(torch.bfloat16)
         log.info("reader %s loaded (%s)", self.name_or_path, self.precision)
         return model
 
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
-        """One raw score (a logit) per text, in order."""
+        """One raw score (a logit) per text, in order. Each distinct text is read once:
+        the same sentence from two copies of a wire story costs one pair."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
         import torch
 
         model = self.load()._model
-        bf16 = self.precision == "bf16"
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        distinct = list(dict.fromkeys(texts))
+        with torch.inference_mode():
             scores = model.predict(
-                [(question, text) for text in texts],
-                batch_size=len(texts),
+                [(question, text) for text in distinct],
+                batch_size=len(distinct),
                 activation_fn=torch.nn.Identity(),
                 show_progress_bar=False,
                 convert_to_tensor=True,
             )
-        return scores.float().numpy().reshape(-1)
+        by_text = dict(zip(distinct, scores.float().numpy().reshape(-1).tolist(), strict=True))
+        return np.array([by_text[text] for text in texts], dtype=np.float32)
 
 
 @functools.cache

@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
@@ -52,6 +53,39 @@ def test_the_shipped_reader_loads_offline_with_its_model_card(reader: SentenceRe
         ],
     )
     assert scores[0] > scores[1]
+
+
+SUPER_BOWL_TEXTS = [
+    reader_text("The Denver Broncos defeated the Carolina Panthers 24–10.", "", "Final"),
+    reader_text("The game was played on February 7, 2016.", "", "Final"),
+    reader_text("Super Bowl 50 was an American football game.", "", "Final"),
+]
+
+
+def test_in_bf16_the_weights_are_cast_once_and_score_as_fp32_does() -> None:
+    import torch
+
+    fp32 = SentenceReader(str(BUNDLED_READER), "fp32").load()
+    bf16 = SentenceReader(str(BUNDLED_READER), "bf16").load()
+    assert {p.dtype for p in bf16._model[0].model.parameters()} == {torch.bfloat16}
+    expected = fp32.score("Who won Super Bowl 50?", SUPER_BOWL_TEXTS)
+    scores = bf16.score("Who won Super Bowl 50?", SUPER_BOWL_TEXTS)
+    assert scores.dtype == np.float32
+    assert list(np.argsort(scores)) == list(np.argsort(expected))
+    assert np.max(np.abs(scores - expected)) < 0.25
+
+
+def test_the_same_text_twice_is_read_once(reader: SentenceReader, monkeypatch) -> None:
+    read: list[list[tuple[str, str]]] = []
+    predict = reader._model.predict
+    monkeypatch.setattr(
+        reader._model, "predict", lambda pairs, **kw: read.append(pairs) or predict(pairs, **kw)
+    )
+    once = reader.score("Who won Super Bowl 50?", SUPER_BOWL_TEXTS)
+    texts = [SUPER_BOWL_TEXTS[i] for i in (0, 1, 0, 2, 1)]
+    twice = reader.score("Who won Super Bowl 50?", texts)
+    assert [len(pairs) for pairs in read] == [3, 3]
+    assert np.allclose(twice, once[[0, 1, 0, 2, 1]])
 
 
 @pytest.mark.parametrize(
