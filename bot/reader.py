@@ -108,7 +108,7 @@ class SentenceReader:
             )
         elif self.precision == "bf16":
             # Cast once rather than autocast: autocast re-casts every weight on every call
-            # (docs/BENCHMARKS.md: 15% of the reader's time on an AMX host).
+            # (docs/EVALUATION.md: 15% of the reader's time on an AMX host).
             model[0].model.to(torch.bfloat16)
         log.info("reader %s loaded (%s)", self.name_or_path, self.precision)
         return model
