@@ -134,11 +134,18 @@ def main() -> None:
 
 
 def _grid(rows: list, held: list) -> dict[str, dict[str, float]]:
-    """Every candidate count and weight: hit@1, and each confidence's 90% point (and the
+    """Every candidate count: the share of questions whose answer is among the sentences
+    read; and for each weight, hit@1 and each confidence's 90% point (and the
     share of `held` it answers)."""
     grid = {}
     combinations = [(w, "") for w in WEIGHTS] + [(w, " on the logit") for w in LOGIT_WEIGHTS]
     for count in CANDIDATES:
+        # The ceiling of any reading: the share of questions with an answering sentence
+        # among the `count` sentences read.
+        among = [row is not None and bool(row[3][:count].any()) for row in rows]
+        grid[f"{count} candidates, answer among them"] = {
+            "share": round(float(np.mean(among)), 4)
+        }
         for weight, scale in combinations:
             logit = bool(scale)
             hits = [_pick(row, count, weight, logit)[0] for row in rows]
