@@ -143,9 +143,7 @@ def _grid(rows: list, held: list) -> dict[str, dict[str, float]]:
         # The ceiling of any reading: the share of questions with an answering sentence
         # among the `count` sentences read.
         among = [row is not None and bool(row[3][:count].any()) for row in rows]
-        grid[f"{count} candidates, answer among them"] = {
-            "share": round(float(np.mean(among)), 4)
-        }
+        grid[f"{count} candidates, answer among them"] = {"share": round(float(np.mean(among)), 4)}
         for weight, scale in combinations:
             logit = bool(scale)
             hits = [_pick(row, count, weight, logit)[0] for row in rows]

@@ -195,13 +195,9 @@ def test_frozen_embeddings_stay_the_base_models_while_the_rest_learns(
     plan = TrainingPlan(epochs=1, questions_per_step=1, seed=0, bf16=False, freeze_embeddings=True)
     model, _ = train(examples, base, tmp_path, plan)
     before = AutoModel.from_pretrained(base)
-    assert torch.equal(
-        model.get_input_embeddings().weight, before.get_input_embeddings().weight
-    )
+    assert torch.equal(model.get_input_embeddings().weight, before.get_input_embeddings().weight)
     layer = "encoder.layer.0.attention.self.query.weight"
-    assert not torch.equal(
-        model.base_model.state_dict()[layer], before.state_dict()[layer]
-    )
+    assert not torch.equal(model.base_model.state_dict()[layer], before.state_dict()[layer])
 
 
 def _stop_after(step: int):

@@ -71,8 +71,7 @@ from bot.reader import BUNDLED_READER
 @click.option(
     "--freeze-embeddings",
     is_flag=True,
-    help="Keep the base model's word embeddings unchanged (less learning of split A's "
-    "own topics).",
+    help="Keep the base model's word embeddings unchanged (less learning of split A's own topics).",
 )
 def train_reader_command(
     squad_json: Path,
