@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from index.articles import Article
 from index.errors import CitebotError
 
-# Quotes around a RealTime QA choice ("“Squid Game”") are not part of the answer.
+# Quotes around a RealTime QA choice ("“Harbor Lights”") are not part of the answer.
 CHOICE_QUOTES = "\"'“”‘’ "
 
 

@@ -10,8 +10,8 @@ paragraph, as news quiz questions need: the answering sentence with its answer r
 by a stand-in ("Dartmouth College announced ..." becomes "The school announced ...":
 every word of the question, and no answer), and, for a share of the questions, a
 sentence of the paragraph put before the question as its premise, the way a quiz asks
-("Police arrested 31 men this week ... Where was the event?"), so that the sentence
-restating the premise is the negative it is.
+("A storm forced thousands from their homes this week ... Where did it strike?"), so
+that the sentence restating the premise is the negative it is.
 """
 
 from __future__ import annotations
