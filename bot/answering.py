@@ -48,8 +48,8 @@ PHRASE_WEIGHT = 0.1
 RECENT_WEIGHT = 0.35
 # The sentence has the headline's words that the question lacks: a news headline names
 # what the story is about ("'Harbor Lights': streamer renews drama for season 2"), which
-# is what "which show was renewed" asks for. Only for dated articles: an encyclopedia title is
-# a topic named everywhere, and weighting it cost 0.09 of SQuAD hit@1.
+# is what "which show was renewed" asks for. Only for dated articles: an encyclopedia
+# title is a topic named everywhere, and weighting it cost 0.09 of SQuAD hit@1.
 HEADLINE_WEIGHT = 0.2
 # A question word found only in the sentence before (which "this" or "it" may refer to)
 # or in the title counts for this much of a word found in the sentence itself.

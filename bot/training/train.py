@@ -37,7 +37,7 @@ class TrainingPlan:
     # bfloat16 autocast: about 1.5x faster where the CPU has AVX-512 BF16 or AMX.
     bf16: bool = True
     checkpoint_every: int = 100
-    # Keep the base model's word embeddings as they are: two thirds of MiniLM-L6's weights,
+    # Keep the base model's word embeddings as they are: half of MiniLM-L6's weights,
     # where fine-tuning on split A's 24 articles learns their topics' words rather than
     # how a sentence answers (docs/EVALUATION.md).
     freeze_embeddings: bool = False
