@@ -21,8 +21,8 @@ import torch
 
 from benchmarks.common import bench_settings, machine, timed
 from benchmarks.corpus import squad_records
-from index.embedding import load_encoder
-from index.onnx import OnnxTransformerModel, load_onnx_encoder
+from index.embedding.encoder import load_encoder
+from index.embedding.onnx import OnnxTransformerModel, load_onnx_encoder
 
 
 def squad_texts(count: int) -> list[str]:

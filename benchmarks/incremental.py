@@ -45,7 +45,7 @@ def _progress(results: dict[str, object]) -> None:
 
 
 def main() -> None:
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)

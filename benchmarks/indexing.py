@@ -31,8 +31,8 @@ def embedded_texts(corpus: Path, settings) -> list[str]:
     """What the ingestion pipeline hands the encoder for every passage of the corpus."""
     from llama_index.core.schema import MetadataMode
 
-    from index.passages import passage_node, split_passages
-    from index.sources import load_sources
+    from index.embedding.passages import passage_node, split_passages
+    from index.sources.formats import load_sources
 
     articles = load_sources([str(corpus)], settings.json_keys).articles
     return [
@@ -61,7 +61,7 @@ def main() -> None:
     _, status_out = run_timed([str(CITEBOT), "index", "status", "--json"], env)
     status = json.loads(status_out)
 
-    from index.embedding import Encoder
+    from index.embedding.encoder import Encoder
 
     texts = embedded_texts(corpus, settings)
     sample = random.Random(0).sample(texts, min(args.sample, len(texts)))

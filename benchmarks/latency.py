@@ -92,8 +92,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    from bot.answering import Answerer
-    from index.store import ArticleIndex
+    from bot.answering.answerer import Answerer
+    from index.store.article_index import ArticleIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from index.passage_info import PassageInfo
-from index.vectors import pack
+from index.embedding.vectors import pack
+from index.store.passage_info import PassageInfo
 
 PASSAGES = 38_000
 PACKED = pack(np.random.default_rng(0).normal(size=(10, 384)))

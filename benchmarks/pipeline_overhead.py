@@ -24,7 +24,7 @@ from benchmarks.common import DEFAULT_CORPUS, bench_settings, ensure_corpus, mac
 
 
 def main() -> None:
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS / "realtimeqa-2022.jsonl")

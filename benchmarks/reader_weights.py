@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 import benchmarks.common  # noqa: F401  (offline, no telemetry: before a model loads)
-from bot.answering import Answerer, reader_input
+from bot.answering.answerer import Answerer, reader_input
+from bot.answering.reader import SentenceReader
 from bot.evaluation.metrics import citation_hit, percentile
 from bot.evaluation.readers import read_eval_set, read_realtimeqa_weeks
 from bot.evaluation.runner import build_index
 from bot.evaluation.sampling import Sample, sample_weeks, select
 from bot.evaluation.splits import squad_split
-from bot.reader import SentenceReader
 from index.settings import load_settings
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 100.0)

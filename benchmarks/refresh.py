@@ -27,7 +27,7 @@ PAGE = "Story {n} from the wire\n\nThe council of town {n} met on Monday. It vot
 def main() -> None:
     from fake_site import fake_site, rss
 
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=50)

@@ -57,8 +57,8 @@ def read_all(collection: Any) -> tuple[list[str], list[str]]:
 
 
 def main() -> None:
-    from index.keyword import KeywordIndex
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
+    from index.store.keyword import KeywordIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)

@@ -313,7 +313,7 @@ def measure(home: Path, asked: list[str], timeout: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)

@@ -60,7 +60,7 @@ main(["serve", "--port", sys.argv[1], "--host", "127.0.0.1"])
 SERVE_STUB = """
 import sys
 from pathlib import Path
-from bot.answers import Answer, Citation
+from bot.answering.answers import Answer, Citation
 from bot.slack import SlackConfig, create_app, serve
 from bot.slack.backend import Asked, Overview
 from index.settings import load_settings

@@ -41,7 +41,7 @@ class CitebotGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except _connection_errors() as exc:  # the Chroma server went away mid-command
-            from index.store import unreachable
+            from index.store.article_index import unreachable
 
             url = load_settings().chroma_url or "chroma.url"
             click.echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
@@ -151,8 +151,8 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
       citebot ask "who denied the crematorium claim"
       citebot ask --as-of 2022-06-16 "which automaker recalled cars this week?"
     """
-    from bot.answering import Answerer
-    from bot.llm import answer_function
+    from bot.answering.answerer import Answerer
+    from bot.answering.checked_llm import answer_function
 
     settings = load_settings()
     asked_on = as_of.date() if as_of else None
@@ -214,7 +214,7 @@ def serve(port: int, host: str) -> None:
     Example:
       SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... citebot serve --port 3000
     """
-    from bot.llm import LlmConfig
+    from bot.answering.checked_llm import LlmConfig
     from bot.slack import SlackConfig, citebot_app
     from bot.slack import serve as serve_slack
 
@@ -227,7 +227,7 @@ def serve(port: int, host: str) -> None:
     def make_app() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
         from bot.sources_admin import start_refreshing
-        from index.embedding import set_torch_threads
+        from index.embedding.encoder import set_torch_threads
 
         set_torch_threads(config.torch_threads)
         app, backend = citebot_app(config, settings)
@@ -303,7 +303,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def _store(settings: Settings) -> Any:
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
     return ArticleIndex(settings)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.answers import Answer, Citation, Outlet, PassageHit
+from bot.answering.answers import Answer, Citation, Outlet, PassageHit
 
 NOT_ANSWERED = "The indexed articles don't answer this question."
 LEFT_OUT = "Left out of the model's answer, not supported by the quotes it cited:"

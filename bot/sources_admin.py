@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from index.fetch import FetchPolicy, public_policy
-from index.refresh import Refresher
 from index.report import IndexReport
 from index.settings import Settings
-from index.status import SourceStatus
+from index.sources.fetch import FetchPolicy, public_policy
+from index.store.refresh import Refresher
+from index.store.status import SourceStatus
 
 if TYPE_CHECKING:  # llama-index: seconds, which the Slack app's import needn't pay
-    from index.store import ArticleIndex
+    from index.store.article_index import ArticleIndex
 
 
 def slack_policy(settings: Settings) -> FetchPolicy:

@@ -21,7 +21,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     passages_embedded: int = 0
-    # Articles that were not read but stay indexed, each with why (see index/planning.py).
+    # Articles that were not read but stay indexed, each with why (see index/store/planning.py).
     kept: list[Failure] = field(default_factory=list)
     # Pages and feeds downloaded (a refresh of unchanged feeds downloads only the feeds).
     downloads: int = 0

@@ -10,9 +10,9 @@ import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from index.keyword import top_rows
-from index.passage_info import PassageInfo
-from index.store import ArticleIndex, StoredPassages
+from index.store.article_index import ArticleIndex, StoredPassages
+from index.store.keyword import top_rows
+from index.store.passage_info import PassageInfo
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
 RRF_K = 60

@@ -284,7 +284,8 @@ class SlackSettings:
 
 @dataclass(frozen=True)
 class LlmSettings:
-    """[llm]: the optional model answer (bot/llm.py); off while api_base and model are empty."""
+    """[llm]: the optional model answer (bot/answering/checked_llm.py); off while api_base
+    and model are empty."""
 
     api_base: str | None = setting(
         None, "llm.api_base", Url("http://127.0.0.1:8000/v1"), env="CITEBOT_LLM_URL"
@@ -333,7 +334,7 @@ class Settings:
     min_confidence: float = setting(
         0.72, "answer.min_confidence", Number(0, 1), env="CITEBOT_MIN_CONFIDENCE"
     )
-    # The sentence reader (bot/reader.py): "bundled" (the one in bot/models/reader/),
+    # The sentence reader (bot/answering/reader.py): "bundled" (the one in bot/models/reader/),
     # "none" (the feature scorer alone), or a cross-encoder's name or folder; it re-reads
     # the best `reader_candidates` sentences in each answer (news ones count less).
     reader: str = setting("bundled", "answer.reader", NONEMPTY, env="CITEBOT_READER")

@@ -34,8 +34,22 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 # "born on 10 July [O.S. 28 June]" and "(e.g. apples)" after them. Punkt still splits
 # after one when the next word is a frequent sentence starter ("The").
 _EXTRA_ABBREVIATIONS = (
-    "e.g", "i.e", "o.s", "n.s", "cf", "viz", "vs", "approx", "ca", "fig", "figs", "vol",
-    "pp", "nos", "op", "al",
+    "e.g",
+    "i.e",
+    "o.s",
+    "n.s",
+    "cf",
+    "viz",
+    "vs",
+    "approx",
+    "ca",
+    "fig",
+    "figs",
+    "vol",
+    "pp",
+    "nos",
+    "op",
+    "al",
 )
 # "No." ends a sentence ("No. That is wrong.") unless a number follows ("No. 5").
 _NUMBER_SIGN = re.compile(r"\bNos?\.$")

@@ -17,7 +17,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 from index.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
-from index.store import ArticleIndex  # noqa: E402
+from index.store.article_index import ArticleIndex  # noqa: E402
 
 DEMO_ARTICLES = PROJECT_ROOT / "examples" / "articles"
 REFERENCE_QUOTE = (

@@ -21,8 +21,8 @@ import pytest
 from conftest import make_settings
 from test_index import TEXTS, write_articles
 
-from bot.answering import Answerer
-from index.store import BUILD_LEASE, BUILD_PREFIX, ArticleIndex, open_chroma
+from bot.answering.answerer import Answerer
+from index.store.article_index import BUILD_LEASE, BUILD_PREFIX, ArticleIndex, open_chroma
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from conftest import make_settings
 from test_chroma_server import GLACIER, LIGHTHOUSE
 from test_index import TEXTS, write_articles
 
-from index.store import WRITE_LOCK, ArticleIndex, StoredPassages
+from index.store.article_index import WRITE_LOCK, ArticleIndex, StoredPassages
 
 pytestmark = pytest.mark.slow
 

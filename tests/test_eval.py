@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_settings
 
-from bot.answering import Answerer
+from bot.answering.answerer import Answerer
 from bot.cli import main
 from bot.evaluation.baselines import BaselineResult, summarize
 from bot.evaluation.metrics import (
@@ -35,7 +35,7 @@ from bot.evaluation.readers import (
 from bot.evaluation.runner import ask_all, cache_key
 from bot.evaluation.sampling import Sample, select
 from index.articles import Article
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 SQUAD = FIXTURES / "squad-mini.json"

@@ -7,8 +7,8 @@ import pytest
 from fake_site import LAST_MODIFIED, etag, fake_site
 
 from index.errors import SourceError
-from index.feeds import feed_entries, feed_kind, sitemap_entries
-from index.fetch import FetchPolicy, fetch
+from index.sources.feeds import feed_entries, feed_kind, sitemap_entries
+from index.sources.fetch import FetchPolicy, fetch
 
 SLACK = FetchPolicy(public_only=True)
 

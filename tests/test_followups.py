@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_settings
 
-from bot.answering import Answerer
+from bot.answering.answerer import Answerer
+from bot.answering.context import QuestionContext
 from bot.cli import main
-from bot.context import QuestionContext
 from bot.evaluation.followups import ask_follow_ups, follow_up_pairs, pronoun_rewrite
 from bot.evaluation.readers import read_squad
 from bot.evaluation.runner import build_index

@@ -18,9 +18,9 @@ from conftest import make_settings
 from test_index import TEXTS, write_articles
 
 from bot.cli import _progress, main
-from index.embedding import Encoder, native_bf16
+from index.embedding.encoder import Encoder, native_bf16
 from index.settings import PROJECT_ROOT
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -218,7 +218,7 @@ def test_the_html_stack_is_imported_only_to_read_html(tmp_path: Path) -> None:
     folder = write_articles(tmp_path / "articles")
     script = (
         "import sys; sys.modules['trafilatura'] = None; "
-        "from index.sources import load_sources; "
+        "from index.sources.formats import load_sources; "
         "print(len(load_sources([sys.argv[1]]).articles))"
     )
     done = subprocess.run(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 
-from bot.answering import Answerer
-from index.embedding import Encoder, load_encoder
+from bot.answering.answerer import Answerer
+from index.embedding.encoder import Encoder, load_encoder
 from index.errors import IndexMissingError
-from index.store import ArticleIndex, StoredPassages
+from index.store.article_index import ArticleIndex, StoredPassages
 
 TEXTS = {
     "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "

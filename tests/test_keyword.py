@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from index.keyword import KeywordIndex
+from index.store.keyword import KeywordIndex
 from index.text import terms
 
 TEXTS = [

@@ -21,10 +21,10 @@ from conftest import make_settings
 from fake_site import Site, fake_site, rss
 from test_index import write_articles
 
-from bot.answering import Answerer
+from bot.answering.answerer import Answerer
 from bot.cli import main
 from bot.sources_admin import add_from_slack
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 pytestmark = pytest.mark.slow
 
@@ -339,8 +339,8 @@ def test_sigkill_during_a_refresh_leaves_the_previous_index_answering(tmp_path: 
 def test_one_process_at_a_time_holds_the_refresh_lease(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from index.refresh import Refresher, RefreshLease
-    from index.store import open_chroma
+    from index.store.article_index import open_chroma
+    from index.store.refresh import Refresher, RefreshLease
 
     settings = make_settings(tmp_path / "home", sources=())
     client = open_chroma(settings)

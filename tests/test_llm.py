@@ -15,10 +15,9 @@ from click.testing import CliRunner
 from conftest import REFERENCE_QUOTE
 from loopback import QuietHandler, serving
 
-from bot.answering import Answerer
-from bot.answers import Answer
-from bot.cli import main
-from bot.llm import (
+from bot.answering.answerer import Answerer
+from bot.answering.answers import Answer
+from bot.answering.checked_llm import (
     CheckedAnswerer,
     Claim,
     LlmConfig,
@@ -27,12 +26,13 @@ from bot.llm import (
     split_claims,
     unsupported,
 )
+from bot.cli import main
 from bot.render import render_answer
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.state import SlackState
 from index.errors import SettingsError
 from index.settings import Settings, settings_from_dict
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 QUESTION = "who denied the crematorium claim"
 # The demo's evidence for QUESTION, best first (see test_the_model_reads_the_quotes).

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 
-from bot.answering import Answerer
-from bot.question_time import question_time
+from bot.answering.answerer import Answerer
+from bot.answering.question_time import question_time
 from index.articles import Article
 from index.retrieval import HybridRetriever
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 OLD_RECALL = Article(
     id="news:old-recall",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import make_settings
 
-from index.embedding import load_encoder
-from index.onnx import OnnxTransformerModel, load_onnx_encoder
+from index.embedding.encoder import load_encoder
+from index.embedding.onnx import OnnxTransformerModel, load_onnx_encoder
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,8 @@ No Chroma, no model."""
 from __future__ import annotations
 
 from index.articles import Article
-from index.planning import (
+from index.report import Failure
+from index.store.planning import (
     UNCONFIGURED,
     UNREADABLE,
     SourceRead,
@@ -12,7 +13,6 @@ from index.planning import (
     StoredVersion,
     plan_changes,
 )
-from index.report import Failure
 
 FOLDER = "/news"
 

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 
-from bot import answering
-from bot.answering import Answerer
+from bot.answering import answerer as answering
+from bot.answering.answerer import Answerer
+from bot.answering.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
 from bot.cli import main
-from bot.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
 from bot.render import render_answer
 from index.articles import Article
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 REFERENCE_QUESTION = "who denied the crematorium claim"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from conftest import make_settings
 
-import bot.answering as answering
-from bot.answering import Answerer
+import bot.answering.answerer as answering
+from bot.answering.answerer import Answerer
 from index.articles import Article
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 from index.text import PREFIX_MATCH_CREDIT, TermMatcher, terms
 
 QUESTION = "Where was the Grand Harbor Conference held?"

@@ -30,10 +30,10 @@ from slack_fake import (
     running,
 )
 
-from bot.answering import Answerer
+from bot.answering.answerer import Answerer
 from bot.slack import IndexBackend, SlackConfig, create_app, messages
 from bot.slack.state import SlackState
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 pytestmark = pytest.mark.slow
 

@@ -40,17 +40,17 @@ from slack_fake import (
     running,
 )
 
-from bot.answers import Answer, Citation
-from bot.context import QuestionContext
+from bot.answering.answers import Answer, Citation
+from bot.answering.context import QuestionContext
 from bot.slack import SlackConfig, create_app, messages
 from bot.slack.backend import Asked, IndexedSource, Overview
 from bot.slack.blocks import block_text_length
 from bot.slack.state import SlackState
 from index.errors import SettingsError
-from index.library import LibraryReport, LibrarySource
 from index.report import Failure, IndexReport
 from index.settings import PROJECT_ROOT, load_settings
-from index.status import SourceStatus
+from index.sources.library import LibraryReport, LibrarySource
+from index.store.status import SourceStatus
 
 QUOTE = "Syrian officials assure that this is a lie to justify the aggressive policy."
 
@@ -398,7 +398,7 @@ SERVER_SCRIPT = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from bot.answers import Answer, Citation
+    from bot.answering.answers import Answer, Citation
     from bot.slack import SlackConfig, create_app, serve
     from bot.slack.backend import Asked, Overview
     from index.settings import load_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote
 
-from bot.answers import Answer, Citation, PassageHit
+from bot.answering.answers import Answer, Citation, PassageHit
 from bot.slack import messages
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -168,7 +168,7 @@ def test_fit_never_cuts_an_escape_in_half():
 
 
 def test_a_sentence_in_several_outlets_names_them_under_the_quote() -> None:
-    from bot.answers import Outlet
+    from bot.answering.answers import Outlet
 
     outlets = tuple(
         Outlet(

@@ -20,7 +20,7 @@ from test_slack import start
 
 from bot.slack import messages
 from bot.slack.home import ADD_SOURCE_MODAL
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 pytestmark = pytest.mark.slow
 

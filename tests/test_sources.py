@@ -16,7 +16,7 @@ from loopback import QuietHandler, serving
 from index.errors import SourceError
 from index.report import Failure
 from index.settings import PROJECT_ROOT, JsonKeys
-from index.sources import (
+from index.sources.formats import (
     SUPPORTED_EXTENSIONS,
     USER_AGENT,
     load_bytes,
@@ -342,7 +342,7 @@ def test_pdf_warnings_do_not_reach_stderr(tmp_path: Path) -> None:
     readable = write(tmp_path / "shifted.pdf", shifted_xref(make_pdf(["Storm", "Hello world"])))
     scanned = write(tmp_path / "scanned.pdf", shifted_xref(make_pdf([])))
     script = (
-        "import sys; from index.sources import load_sources; "
+        "import sys; from index.sources.formats import load_sources; "
         "r = load_sources(sys.argv[1:]); "
         "print(len(r.articles)); [print(f.reason) for f in r.failures]"
     )

@@ -18,16 +18,16 @@ import torch
 from click.testing import CliRunner
 from conftest import make_settings
 
-from bot.answering import Answerer
+from bot.answering.answerer import Answerer
+from bot.answering.reader import BUNDLED_READER, SentenceReader
 from bot.cli import main
 from bot.evaluation.readers import EvalQuestion
-from bot.reader import BUNDLED_READER, SentenceReader
 from bot.training import stance
 from bot.training.examples import Example, _masked, examples_for
 from bot.training.stance import stance_examples
 from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
 from index.articles import Article
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 TEXT = (
     "The harbor was built in 1820 by the town council.\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.vectors import pack, unpack
+from index.embedding.vectors import pack, unpack
 
 
 def test_pack_round_trip_keeps_cosine() -> None:

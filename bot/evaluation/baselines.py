@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answering import sentences_of
+from bot.answering.answerer import sentences_of
 from bot.evaluation.metrics import (
     RECALL_DEPTHS,
     citation_hit,
@@ -26,7 +26,7 @@ from bot.evaluation.metrics import (
 )
 from bot.evaluation.readers import EvalQuestion
 from index.retrieval import HybridRetriever
-from index.store import StoredPassages
+from index.store.article_index import StoredPassages
 
 RANKINGS = ("bm25", "dense", "rrf")
 SENTENCE_PICKS = ("first_sentence_of_top_passage", "closest_sentence_of_top_3")

@@ -146,9 +146,7 @@ def eval_command(
         summary = _follow_ups(chosen, settings, seed, limit) | {"path": str(path), "split": split}
         click.echo(json.dumps(summary, indent=2) if as_json else _follow_up_table(summary))
         return
-    samples = [
-        select(s, Sample(seed, limit, articles, distractors, unanswerable)) for s in sets
-    ]
+    samples = [select(s, Sample(seed, limit, articles, distractors, unanswerable)) for s in sets]
     if not any(c.questions or c.unanswerable for c in samples):
         raise CitebotError(f"{path} has no questions to ask with these options")
     runs = [_run(chosen, settings, baselines) for chosen in samples]
@@ -207,7 +205,7 @@ class _Run:
 def _run(chosen, settings, baselines: bool) -> _Run:
     """Indexes one set (cached), asks its questions, and with `baselines` also the plain
     methods and citebot with the reader off, on the same index."""
-    from bot.answering import Answerer
+    from bot.answering.answerer import Answerer
     from bot.evaluation.runner import ask_all, build_index
 
     started = time.perf_counter()
@@ -260,7 +258,7 @@ FOLLOW_UP_KEYS = ("recall@1", "recall@5", "mrr", "best_sentence_hit@1", "citatio
 
 def _follow_ups(chosen, settings, seed: int, limit: int | None) -> dict[str, Any]:
     """Indexes `chosen` (cached), derives its follow-up pairs and asks them."""
-    from bot.answering import Answerer
+    from bot.answering.answerer import Answerer
     from bot.evaluation.followups import ask_follow_ups, follow_up_pairs
     from bot.evaluation.metrics import aggregate
     from bot.evaluation.runner import build_index

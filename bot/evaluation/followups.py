@@ -1,4 +1,5 @@
-"""Follow-ups derived from SQuAD, to measure what a thread's context adds (bot/context.py).
+"""Follow-ups derived from SQuAD, to measure what a thread's context adds
+(bot/answering/context.py).
 
 A pair is two questions about one paragraph: the first names a subject ("When was the
 University of Chicago founded?"), the follow-up is another question of the paragraph
@@ -13,9 +14,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.answering import Answerer
-from bot.answers import Answer
-from bot.context import QuestionContext
+from bot.answering.answerer import Answerer
+from bot.answering.answers import Answer
+from bot.answering.context import QuestionContext
 from bot.evaluation.metrics import QuestionResult
 from bot.evaluation.readers import EvalQuestion, EvalSet
 from bot.evaluation.runner import Tick, ask_one, warm_up

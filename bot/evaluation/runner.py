@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from bot.answering import Answerer
-from bot.answers import Answer
-from bot.context import QuestionContext
+from bot.answering.answerer import Answerer
+from bot.answering.answers import Answer
+from bot.answering.context import QuestionContext
 from bot.evaluation.metrics import (
     RECALL_DEPTHS,
     QuestionResult,
@@ -25,7 +25,7 @@ from bot.evaluation.readers import EvalQuestion
 from index.articles import Article
 from index.errors import CitebotError
 from index.settings import Settings
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
 
 # Articles per add_articles call: a killed build keeps what it finished, and the
 # progress bar moves.

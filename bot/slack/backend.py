@@ -12,17 +12,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.answers import Answer
-from bot.context import QuestionContext
+from bot.answering.answers import Answer
+from bot.answering.context import QuestionContext
 from index.errors import CitebotError
-from index.library import LibraryReport, LibrarySource
 from index.report import IndexReport
 from index.settings import Settings
-from index.status import SourceStatus
+from index.sources.library import LibraryReport, LibrarySource
+from index.store.status import SourceStatus
 
 if TYPE_CHECKING:  # both import llama-index: seconds, which the Slack app's import needn't pay
-    from bot.answering import Answerer
-    from index.store import ArticleIndex
+    from bot.answering.answerer import Answerer
+    from index.store.article_index import ArticleIndex
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +94,15 @@ class IndexBackend:
     index: ArticleIndex
     answerer: Answerer
     settings: Settings
-    llm_answerer: Any = None  # bot.llm.CheckedAnswerer
+    llm_answerer: Any = None  # bot.answering.checked_llm.CheckedAnswerer
     _overview: tuple[tuple[str, str], Indexed] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexBackend:
-        from bot.answering import Answerer
-        from bot.llm import CheckedAnswerer, LlmConfig, make_llm
-        from index.store import ArticleIndex
+        from bot.answering.answerer import Answerer
+        from bot.answering.checked_llm import CheckedAnswerer, LlmConfig, make_llm
+        from index.store.article_index import ArticleIndex
 
         index = ArticleIndex(settings)
         answerer = Answerer(index, settings)

@@ -14,7 +14,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
-from bot.answers import Answer, Citation, PassageHit
+from bot.answering.answers import Answer, Citation, PassageHit
 from bot.slack import messages
 from bot.slack.messages import escape
 

@@ -17,8 +17,8 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.answers import Answer
-from bot.context import QuestionContext, Scope
+from bot.answering.answers import Answer
+from bot.answering.context import QuestionContext, Scope
 from bot.slack import messages
 from bot.slack.backend import Backend, Overview
 from bot.slack.blocks import answer_blocks, answer_text, fit

@@ -19,7 +19,7 @@ from bot.slack.backend import IndexedSource, Overview
 from bot.slack.blocks import MAX_SECTION_TEXT, fit
 from bot.slack.messages import escape
 from bot.slack.state import Feedback, Report
-from index.library import LibraryReport
+from index.sources.library import LibraryReport
 
 View = dict[str, Any]
 ADD_SOURCE_MODAL = "citebot_add_source"

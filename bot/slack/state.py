@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.answers import Answer, Citation, ModelReport, PassageHit
+from bot.answering.answers import Answer, Citation, ModelReport, PassageHit
 
 # Slack re-delivers for minutes, not days; older delivery keys are dropped.
 DELIVERY_MEMORY_SECONDS = 24 * 3600

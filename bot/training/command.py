@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from bot.reader import BUNDLED_READER
+from bot.answering.reader import BUNDLED_READER
 
 
 @click.command()
@@ -103,7 +103,7 @@ def train_reader_command(
     """
     import dataclasses
 
-    from bot.answering import Answerer
+    from bot.answering.answerer import Answerer
     from bot.evaluation.readers import read_eval_set
     from bot.evaluation.runner import build_index
     from bot.evaluation.splits import squad_split

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-from bot.answering import Answerer, ScoredSentence, reader_input
+from bot.answering.answerer import Answerer, ScoredSentence, reader_input
 from bot.evaluation.readers import EvalQuestion
 
 # Hard negatives: the best-ranked candidates without the answer.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from bot.reader import reader_text
+from bot.answering.reader import reader_text
 from bot.training.examples import Example
 
 # Who is accused, with what (a clause after "that", the gerund phrase after "of", and

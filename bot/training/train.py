@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.reader import MAX_LENGTH
+from bot.answering.reader import MAX_LENGTH
 from bot.training.examples import Example
 from index.errors import CitebotError
 

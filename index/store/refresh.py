@@ -12,8 +12,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index.builds import BUILD_LEASE, lease_time, now
 from index.errors import CitebotError
+from index.store.builds import BUILD_LEASE, lease_time, now
 
 REFRESH_COLLECTION = "citebot-refresh"
 # The lease holder waits this long before it checks that its claim stood.

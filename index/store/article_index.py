@@ -1,10 +1,11 @@
 """The index: the source library read into passages and vectors in Chroma.
 
 `ArticleIndex` ties the parts together, each in a module of its own:
-index/chroma.py (the connection and cross-process sync), index/builds.py (builds, leases,
-the switch), index/library.py (the sources), index/reading.py (reading them),
-index/planning.py (what a change embeds, keeps and removes: a pure function), and
-index/snapshot.py (the passages a process answers from). Every change, a rebuild, an
+index/store/chroma.py (the connection and cross-process sync), index/store/builds.py
+(builds, leases, the switch), index/sources/library.py (the sources),
+index/sources/reading.py (reading them), index/store/planning.py (what a change embeds,
+keeps and removes: a pure function), and index/store/snapshot.py (the passages a process
+answers from). Every change, a rebuild, an
 add, a refresh or a remove, reads sources, plans, then applies the plan: a rebuild into
 a new build it switches to once complete, the others in place, new passages before old
 ones are deleted, so a kill at any point leaves an index that answers.
@@ -25,7 +26,30 @@ from typing import Any
 from llama_index.core.ingestion import IngestionPipeline
 
 from index.articles import Article
-from index.builds import (  # noqa: F401 - names tests and benchmarks import from here
+from index.embedding.encoder import Encoder, require_onnx
+from index.embedding.passages import (  # noqa: F401 - bot/answering/answerer.py imports SENTENCE_VECTORS
+    SENTENCE_VECTORS,
+    PassageEncoder,
+    PassageSplitter,
+    article_document,
+)
+from index.embedding.vectors import unpack  # noqa: F401 - compatible name for bot/answering/answerer.py
+from index.errors import CitebotError, IndexMismatchError, SettingsError, SourceError
+from index.report import Failure, IndexReport
+from index.settings import Settings
+from index.sources.fetch import CLI_POLICY, FetchPolicy
+from index.sources.formats import read_bytes
+from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
+from index.sources.reading import LibraryReader, is_url, local_kind, source_key, upload_key
+from index.store.build_records import (
+    ORIGIN,
+    PAGE,
+    articles_from_passages,
+    chunks,
+    copy_passages,
+    stored_articles,
+)
+from index.store.builds import (  # noqa: F401 - names tests and benchmarks import from here
     BUILD_LEASE,
     BUILD_PREFIX,
     SPLITTER_VERSION,
@@ -35,39 +59,16 @@ from index.builds import (  # noqa: F401 - names tests and benchmarks import fro
     identity_of,
     now,
 )
-from index.chroma import (  # noqa: F401 - bot/cli.py imports unreachable from here
+from index.store.chroma import (  # noqa: F401 - bot/cli.py imports unreachable from here
     STATE_COLLECTION,
     WRITE_LOCK,
     ChromaConnection,
     open_chroma,
     unreachable,
 )
-from index.embedding import Encoder, require_onnx
-from index.errors import CitebotError, IndexMismatchError, SettingsError, SourceError
-from index.fetch import CLI_POLICY, FetchPolicy
-from index.library import LibraryReport, LibrarySource, SourceLibrary
-from index.passages import (  # noqa: F401 - bot/answering.py imports SENTENCE_VECTORS
-    SENTENCE_VECTORS,
-    PassageEncoder,
-    PassageSplitter,
-    article_document,
-)
-from index.planning import Plan, SourceRead, plan_changes
-from index.reading import LibraryReader, is_url, local_kind, source_key, upload_key
-from index.report import Failure, IndexReport
-from index.settings import Settings
-from index.snapshot import StoredPassages, load_passages, stored_sentences  # noqa: F401
-from index.sources import read_bytes
-from index.status import IndexStatus, SourceStatus
-from index.stored import (
-    ORIGIN,
-    PAGE,
-    articles_from_passages,
-    chunks,
-    copy_passages,
-    stored_articles,
-)
-from index.vectors import unpack  # noqa: F401 - compatible name for bot/answering.py
+from index.store.planning import Plan, SourceRead, plan_changes
+from index.store.snapshot import StoredPassages, load_passages, stored_sentences  # noqa: F401
+from index.store.status import IndexStatus, SourceStatus
 
 REFRESHED_KINDS = ("url", "feed", "sitemap")
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from index.articles import Article
-from index.planning import StoredArticle, StoredVersion
+from index.store.planning import StoredArticle, StoredVersion
 
 PAGE = 2000
 # Passage metadata: the library source an article was read from.

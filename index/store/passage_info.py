@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from index.passages import SENTENCE_VECTORS
-from index.vectors import unpack
+from index.embedding.passages import SENTENCE_VECTORS
+from index.embedding.vectors import unpack
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedding import resolve_precision
+from index.embedding.encoder import resolve_precision
 from index.errors import CitebotError
 from index.settings import READER_PRECISIONS
 
-BUNDLED_READER = Path(__file__).resolve().parent / "models" / "reader"
+BUNDLED_READER = Path(__file__).resolve().parent.parent / "models" / "reader"
 # Tokens of a (question, sentence with its context) pair: the sentence comes first, so a
 # long context is what gets cut.
 MAX_LENGTH = 128

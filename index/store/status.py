@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from index.library import LibrarySource
+from index.sources.library import LibrarySource
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Reading the library's sources: each `LibrarySource` becomes a `SourceRead` for the
 planner, and a record of how the read went (last read, last error, validators).
 
-Folders and files are read by index/sources.py; URLs are fetched by index/fetch.py, and a
-URL that turns out to be a feed or a news sitemap is read entry by entry (feeds only
-add: an entry gone from a feed is not a removal).
+Folders and files are read by index/sources/formats.py; URLs are fetched by
+index/sources/fetch.py, and a URL that turns out to be a feed or a news sitemap is read
+entry by entry (feeds only add: an entry gone from a feed is not a removal).
 """
 
 from __future__ import annotations
@@ -16,13 +16,29 @@ from urllib.parse import urlsplit
 
 from index.articles import Article
 from index.errors import SourceError
-from index.feeds import Entry, feed_entries, feed_kind, sitemap_entries
-from index.fetch import CLI_POLICY, FetchPolicy, fetch, public_policy
-from index.library import LibrarySource, PageState, SourceLibrary
-from index.planning import SourceRead
 from index.report import Failure
 from index.settings import JsonKeys
-from index.sources import _download_name, load_sources, read_bytes
+from index.sources.feeds import Entry, feed_entries, feed_kind, sitemap_entries
+from index.sources.fetch import CLI_POLICY, FetchPolicy, fetch, public_policy
+from index.sources.formats import _download_name, load_sources, read_bytes
+from index.sources.library import LibrarySource, PageState, SourceLibrary
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What reading one library source gave.
+
+    `ok` is False when the source could not be read at all (its articles are kept);
+    `complete` is False when the articles are not everything the source holds (a feed,
+    or a page the server says is unchanged), so nothing missing from them is removed.
+    `failures` are the entries (files, records) that could not be read."""
+
+    key: str
+    ok: bool
+    articles: tuple[Article, ...] = ()
+    failures: tuple[Failure, ...] = ()
+    complete: bool = True
+
 
 UPLOAD_SCHEME = "upload://"
 

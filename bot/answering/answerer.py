@@ -17,17 +17,17 @@ from datetime import date
 
 import numpy as np
 
-from bot.answer_types import answer_kind, has_answer_kind
-from bot.answers import Answer, Citation, Outlet, PassageHit
-from bot.context import QuestionContext
-from bot.question_time import question_time
-from bot.reader import SentenceReader, reader_text
+from bot.answering.answers import Answer, Citation, Outlet, PassageHit
+from bot.answering.context import QuestionContext
+from bot.answering.question_kinds import answer_kind, has_answer_kind
+from bot.answering.question_time import question_time
+from bot.answering.reader import SentenceReader, reader_text
 from index.errors import CitebotError
-from index.keyword import KeywordIndex
-from index.passage_info import PassageInfo
 from index.retrieval import HybridRetriever, PublishedWindow, RetrievedPassage
 from index.settings import Settings
-from index.store import ArticleIndex
+from index.store.article_index import ArticleIndex
+from index.store.keyword import KeywordIndex
+from index.store.passage_info import PassageInfo
 from index.text import TermMatcher, terms
 
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
@@ -188,7 +188,7 @@ class Answerer:
         when = question_time(question, asked_on or date.today())
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
         stored = self.index.stored_passages()
-        # A thread's context (bot/context.py): the retrieval also reads the earlier
+        # A thread's context (bot/answering/context.py): the retrieval also reads the earlier
         # questions, sentences of the articles already cited rank higher.
         context = context or QuestionContext()
         scope = context.scope.mask(stored.key, stored.metadatas) if context.scope else None

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from index.keyword import KeywordIndex
-from index.passage_info import PassageInfo
-from index.stored import read_passages
+from index.store.build_records import read_passages
+from index.store.keyword import KeywordIndex
+from index.store.passage_info import PassageInfo
 
 
 @dataclass(frozen=True)

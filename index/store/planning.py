@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from index.articles import Article
 from index.report import Failure
+from index.sources.reading import SourceRead
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,6 @@ class StoredArticle:
     @property
     def complete_passage_ids(self) -> list[str]:
         return [pid for v in self.versions if v.complete for pid in v.passage_ids]
-
-
-@dataclass(frozen=True)
-class SourceRead:
-    """What reading one library source gave.
-
-    `ok` is False when the source could not be read at all (its articles are kept);
-    `complete` is False when the articles are not everything the source holds (a feed,
-    or a page the server says is unchanged), so nothing missing from them is removed.
-    `failures` are the entries (files, records) that could not be read."""
-
-    key: str
-    ok: bool
-    articles: tuple[Article, ...] = ()
-    failures: tuple[Failure, ...] = ()
-    complete: bool = True
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from llama_index.core.schema import (
 )
 
 from index.articles import Article, Passage
+from index.embedding.vectors import pack
 from index.text import sentence_spans
-from index.vectors import pack
 
 # Metadata keys stored with every passage; only the title is embedded with the text.
 EMBEDDED_KEYS = ("title",)

@@ -25,9 +25,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.answering import Answerer, ScoredSentence, citation_of
-from bot.answers import Answer, ModelReport
-from bot.context import QuestionContext
+from bot.answering.answerer import Answerer, ScoredSentence, citation_of
+from bot.answering.answers import Answer, ModelReport
+from bot.answering.context import QuestionContext
 from index.errors import SettingsError
 from index.settings import PROJECT_ROOT, Settings
 from index.text import TermMatcher, sentence_spans, terms

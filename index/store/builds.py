@@ -9,8 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index.chroma import ChromaConnection
 from index.errors import CitebotError, IndexMismatchError, IndexMissingError
+from index.store.chroma import ChromaConnection
 
 BUILD_PREFIX = "passages-"
 # Bump when sentence or passage splitting changes: stored offsets depend on it.

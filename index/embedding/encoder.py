@@ -33,7 +33,7 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
         require_onnx(backend)
     try:
         if backend != "torch":
-            from index.onnx import load_onnx_encoder
+            from index.embedding.onnx import load_onnx_encoder
 
             return load_onnx_encoder(model, quantized=backend == "onnx-int8")
         return SentenceTransformer(model, device="cpu")

@@ -56,8 +56,9 @@ class PassageHit:
 
 @dataclass(frozen=True)
 class ModelReport:
-    """What the optional LLM did for an answer (bot/llm.py): the claims of its reply that
-    the quotes it cited did not support, each with the reason, or why it gave nothing."""
+    """What the optional LLM did for an answer (bot/answering/checked_llm.py): the claims
+    of its reply that the quotes it cited did not support, each with the reason, or why it
+    gave nothing."""
 
     model: str
     left_out: list[str] = field(default_factory=list)
