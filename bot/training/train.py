@@ -1,9 +1,11 @@
 """Fine-tunes a cross-encoder on reader examples: seeded, resumable, on a CPU.
 
 Each step reads a few questions' groups (the answering sentence first, then its
-negatives). The loss is the softmax cross-entropy of the group (the answering sentence
-should score highest among its candidates) plus the binary cross-entropy of each pair
-(so a score means the same for every question, which abstention relies on).
+negatives; a group without an answer has negatives only). The loss is the softmax
+cross-entropy of the group with a null option scored 0 (the answering sentence should
+score highest among its candidates and above 0; with no answer, every candidate below 0)
+plus the binary cross-entropy of each pair (so a score means the same for every
+question, which abstention relies on).
 """
 
 from __future__ import annotations
@@ -102,10 +104,16 @@ def train(
         labels = torch.zeros_like(logits)
         for example in group:
             size = len(example.texts)
+            # Listwise with a null option: "none of these" scores 0, so the answering
+            # sentence must score above it, and a group with no answer (positive None)
+            # is right only when every candidate scores below it.
+            scored = torch.cat([logits[offset : offset + size], torch.zeros(1)])
+            target = 0 if example.positive is not None else size
             loss = loss + torch.nn.functional.cross_entropy(
-                logits[offset : offset + size].unsqueeze(0), torch.zeros(1, dtype=torch.long)
+                scored.unsqueeze(0), torch.tensor([target])
             )
-            labels[offset] = 1.0
+            if example.positive is not None:
+                labels[offset] = 1.0
             offset += size
         loss = loss / len(group) + bce(logits, labels)
         loss.backward()
