@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
-from bot.slack.handlers import Citebot
+from bot.slack.listeners.shared import Citebot
 from bot.slack.home import ADD_SOURCE_MODAL
 from bot.slack.middleware import ignore_bot_messages, once_per_event
 from bot.slack.pool import AnswerPool
