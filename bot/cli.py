@@ -41,7 +41,7 @@ class CitebotGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except _connection_errors() as exc:  # the Chroma server went away mid-command
-            from index.store.article_index import unreachable
+            from index.store.chroma import unreachable
 
             url = load_settings().chroma_url or "chroma.url"
             click.echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)

@@ -18,6 +18,7 @@ from index.errors import CitebotError
 from index.report import IndexReport
 from index.settings import Settings
 from index.sources.library import LibraryReport, LibrarySource
+from index.store.passage_info import PassageInfo
 from index.store.status import SourceStatus
 
 if TYPE_CHECKING:  # both import llama-index: seconds, which the Slack app's import needn't pay
@@ -177,12 +178,12 @@ class Indexed:
     headlines: tuple[str, ...]
 
 
-def summarize(metadatas: list[Any]) -> Indexed:
+def summarize(metadatas: list[PassageInfo]) -> Indexed:
     """The summary of the passages' `metadatas` (one pass)."""
     articles: dict[str, tuple[str, str, str]] = {}
     for meta in metadatas:
-        origin = meta.get("origin") or meta["source"]
-        articles.setdefault(meta["article_id"], (origin, meta["title"], meta["published"]))
+        origin = meta.origin or meta.source
+        articles.setdefault(meta.article_id, (origin, meta.title, meta.published))
     per_origin: dict[str, int] = {}
     for origin, _, _ in articles.values():
         per_origin[origin] = per_origin.get(origin, 0) + 1
