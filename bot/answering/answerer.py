@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from index.store.article_index import ArticleIndex
 from index.store.keyword import KeywordIndex
 from index.store.passage_info import PassageInfo
 from index.text import TermMatcher, terms
+
+log = logging.getLogger(__name__)
 
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
 # Cosine of the question to the sentence, or to it read with the one before (which "it"
@@ -147,6 +150,15 @@ class Answerer:
         after that day are left out, and "this week" or "recently" favour the articles of
         the days before it. `context`: the thread and sources it is asked in (Slack)."""
         return self.answer_and_rank(question, asked_on, context)[0]
+
+    def warm_up(self) -> None:
+        """Loads the model, the reader and the passages now, before the first question."""
+        if self.reader is not None:
+            self.reader.load()
+        try:
+            self.rank("which articles are indexed")
+        except CitebotError as err:  # no index yet: the question is told so when it comes
+            log.warning("citebot can't answer yet: %s", err)
 
     def answer_and_rank(
         self,
