@@ -29,7 +29,7 @@ from bot.answering.answerer import Answerer, ScoredSentence, citation_of
 from bot.answering.answers import Answer, ModelReport, QuestionAnswerer
 from bot.answering.context import QuestionContext
 from index.errors import SettingsError
-from index.settings import PROJECT_ROOT, Settings
+from index.settings import PROJECT_ROOT, LlmSettings, Settings
 from index.text import TermMatcher, sentence_spans, terms
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,10 @@ class LlmConfig:
     model: str
     prompt: str  # the template's text, with {question} and {quotes}
     api_key: str | None = None
-    timeout: float = 60.0
-    max_retries: int = 1
-    max_quotes: int = 6
+    # The defaults are [llm]'s, in index/settings.py.
+    timeout: float = LlmSettings.timeout
+    max_retries: int = LlmSettings.max_retries
+    max_quotes: int = LlmSettings.max_quotes
 
     @classmethod
     def from_settings(
