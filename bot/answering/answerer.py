@@ -31,8 +31,6 @@ from index.store.keyword import KeywordIndex
 from index.store.passage_info import PassageInfo
 from index.text import TermMatcher, terms
 
-log = logging.getLogger(__name__)
-
 # How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
 # Cosine of the question to the sentence, or to it read with the one before (which "it"
 # or "this" may refer to), whichever is closer. 0.7 rather than 0.3: best-sentence hit@1
@@ -158,7 +156,7 @@ class Answerer:
         try:
             self.rank("which articles are indexed")
         except CitebotError as err:  # no index yet: the question is told so when it comes
-            log.warning("citebot can't answer yet: %s", err)
+            logging.getLogger(__name__).warning("citebot can't answer yet: %s", err)
 
     def answer_and_rank(
         self,
