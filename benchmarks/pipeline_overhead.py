@@ -53,7 +53,7 @@ def main() -> None:
         passages = report.passages_embedded
         stored = index.stored_passages()
         texts = [
-            f"title: {meta['title']}\n\n{text}"
+            f"title: {meta.title}\n\n{text}"
             for meta, text in zip(stored.metadatas, stored.texts, strict=True)
         ]
 

@@ -41,7 +41,7 @@ def found_by_dense_search(index: Any, stored: Any, source: Path) -> bool:
     alone (the new articles differ only in their day, so any of them may come first)."""
     embedding = index.encoder.get_query_embedding(QUESTION)
     nearest = [stored.metadatas[stored.row[pid]] for pid, _ in stored.dense_search(embedding, 5)]
-    return any(Path(metadata["source"]).name == source.name for metadata in nearest)
+    return any(Path(metadata.source).name == source.name for metadata in nearest)
 
 
 def read_all(collection: Any) -> tuple[list[str], list[str]]:

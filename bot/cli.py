@@ -41,7 +41,7 @@ class CitebotGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except _connection_errors() as exc:  # the Chroma server went away mid-command
-            from index.store.article_index import unreachable
+            from index.store.chroma import unreachable
 
             url = load_settings().chroma_url or "chroma.url"
             click.echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
@@ -152,14 +152,14 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
       citebot ask --as-of 2022-06-16 "which automaker recalled cars this week?"
     """
     from bot.answering.answerer import Answerer
-    from bot.answering.checked_llm import answer_function
+    from bot.answering.checked_llm import question_answerer
 
     settings = load_settings()
     asked_on = as_of.date() if as_of else None
     answerer = Answerer(_store(settings), settings)
-    ask_one = answer_function(answerer, settings, use_llm=not no_llm)
+    answering = question_answerer(answerer, settings, use_llm=not no_llm)
     with _note("Loading the models and answering…"):
-        answer = ask_one(" ".join(question), asked_on)
+        answer = answering.answer(" ".join(question), asked_on)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from index.store.article_index import ArticleIndex, StoredPassages
+from index.store.article_index import ArticleIndex
 from index.store.keyword import top_rows
 from index.store.passage_info import PassageInfo
+from index.store.snapshot import StoredPassages
 
 # Reciprocal rank fusion constant (Cormack et al. 2009).
 RRF_K = 60
@@ -143,7 +143,7 @@ class HybridRetriever(BaseRetriever):
         cached = self._dates
         if cached is None or cached[0] != stored.key:
             days = np.fromiter(
-                (_ordinal(m.get("published")) for m in stored.metadatas),
+                (_ordinal(m.published) for m in stored.metadatas),
                 dtype=np.int32,
                 count=len(stored.metadatas),
             )
@@ -156,7 +156,8 @@ class HybridRetriever(BaseRetriever):
         )
         return [
             NodeWithScore(
-                node=TextNode(id_=p.id, text=p.text, metadata=_as_dict(p.metadata)), score=p.score
+                node=TextNode(id_=p.id, text=p.text, metadata=p.metadata.to_metadata()),
+                score=p.score,
             )
             for p in self.search(query_bundle.query_str, embedding, self.depth)
         ]
@@ -167,8 +168,3 @@ def _ordinal(published: str | None) -> int:
         return date.fromisoformat(published[:10]).toordinal() if published else 0
     except ValueError:
         return 0
-
-
-def _as_dict(metadata: Any) -> dict[str, Any]:
-    """llama-index nodes take a dict; stored passages carry a PassageInfo."""
-    return metadata.to_metadata() if hasattr(metadata, "to_metadata") else dict(metadata)

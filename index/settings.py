@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import SettingsError
+from index.sources.fetch import is_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The example settings file, with every setting and its comment. Run from a source checkout
@@ -170,7 +171,7 @@ class TextList(Kind):
             raise ValueError
         items = [v.strip() for v in value]
         if self.paths:
-            items = [v if _is_url(v) else str(_resolve(base, v)) for v in items]
+            items = [v if is_url(v) else str(_resolve(base, v)) for v in items]
         return tuple(items)
 
 
@@ -530,10 +531,6 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in _all_settings(Settings)}
 SECTIONS: set[str] = {
     ".".join(name.split(".")[:i]) for name in SETTINGS for i in range(1, name.count(".") + 1)
 }
-
-
-def _is_url(item: str) -> bool:
-    return item.lower().startswith(("http://", "https://"))
 
 
 def _resolve(base: Path, value: str) -> Path:

@@ -22,7 +22,9 @@ from conftest import make_settings
 from test_index import TEXTS, write_articles
 
 from bot.answering.answerer import Answerer
-from index.store.article_index import BUILD_LEASE, BUILD_PREFIX, ArticleIndex, open_chroma
+from index.store.article_index import ArticleIndex
+from index.store.builds import BUILD_LEASE, BUILD_PREFIX
+from index.store.chroma import open_chroma
 
 pytestmark = pytest.mark.slow
 
@@ -176,7 +178,7 @@ def test_rebuilds_at_once_leave_each_others_builds_alone(tmp_path: Path, empty_s
     assert first.status().collection == unfinished
     assert builds(first) == {unfinished}, "the rebuild switching last removed the one before"
     stored = first.stored_passages()
-    articles = {Path(m["article_id"]).name for m in stored.metadatas}
+    articles = {Path(m.article_id).name for m in stored.metadatas}
     assert articles == set(TEXTS) | {"glacier.txt"}, "the last rebuild to finish wins"
     assert other.stored_passages().key == stored.key
 

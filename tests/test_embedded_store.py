@@ -19,7 +19,9 @@ from conftest import make_settings
 from test_chroma_server import GLACIER, LIGHTHOUSE
 from test_index import TEXTS, write_articles
 
-from index.store.article_index import WRITE_LOCK, ArticleIndex, StoredPassages
+from index.store.article_index import ArticleIndex
+from index.store.chroma import WRITE_LOCK
+from index.store.snapshot import StoredPassages
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ def nearest_article(stored: StoredPassages, index: ArticleIndex, question: str) 
     """The article of the passage nearest to `question` by the dense search alone."""
     embedding = index.encoder.get_query_embedding(question)
     (best, _), *_ = stored.dense_search(embedding, 3)
-    return Path(stored.metadatas[stored.row[best]]["article_id"]).name
+    return Path(stored.metadatas[stored.row[best]].article_id).name
 
 
 def test_a_running_process_searches_vectors_another_process_added(tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ def test_writes_from_two_processes_take_turns(tmp_path: Path) -> None:
 
     assert (settings.home / WRITE_LOCK).exists()
     stored = index.stored_passages()
-    articles = {Path(m["article_id"]).name for m in stored.metadatas}
+    articles = {Path(m.article_id).name for m in stored.metadatas}
     assert articles == set(TEXTS) | {"lighthouse.txt", "glacier.txt"}
     assert nearest_article(stored, index, GLACIER_QUESTION) == "glacier.txt"
     assert index.status().articles == len(TEXTS) + 2

@@ -36,6 +36,7 @@ from bot.evaluation.runner import ask_all, cache_key
 from bot.evaluation.sampling import Sample, select
 from index.articles import Article
 from index.store.article_index import ArticleIndex
+from index.store.passage_info import PassageInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 SQUAD = FIXTURES / "squad-mini.json"
@@ -177,16 +178,20 @@ def _question(spans: list[tuple[str, int, int]] | None) -> EvalQuestion:
     return EvalQuestion("q", "Who?", ["Ada"], gold_article_ids=["a"], gold_spans=spans)
 
 
+def _passage(article_id: str, start: int, end: int) -> PassageInfo:
+    return PassageInfo(article_id, "", "", "", "", "", 0, start, end, (), "")
+
+
 def test_relevance_is_overlap_with_the_gold_paragraph_or_the_gold_article() -> None:
     spanned = _question([("a", 100, 200)])
-    assert is_relevant({"article_id": "a", "start": 150, "end": 300}, spanned)
-    assert is_relevant({"article_id": "a", "start": 0, "end": 101}, spanned)
-    assert not is_relevant({"article_id": "a", "start": 0, "end": 100}, spanned)
-    assert not is_relevant({"article_id": "a", "start": 200, "end": 250}, spanned)
-    assert not is_relevant({"article_id": "b", "start": 150, "end": 160}, spanned)
+    assert is_relevant(_passage("a", 150, 300), spanned)
+    assert is_relevant(_passage("a", 0, 101), spanned)
+    assert not is_relevant(_passage("a", 0, 100), spanned)
+    assert not is_relevant(_passage("a", 200, 250), spanned)
+    assert not is_relevant(_passage("b", 150, 160), spanned)
     whole = _question(None)
-    assert is_relevant({"article_id": "a", "start": 9000, "end": 9100}, whole)
-    assert not is_relevant({"article_id": "b", "start": 0, "end": 10}, whole)
+    assert is_relevant(_passage("a", 9000, 9100), whole)
+    assert not is_relevant(_passage("b", 0, 10), whole)
 
 
 def test_ranks_recall_and_reciprocal_rank() -> None:
@@ -348,7 +353,7 @@ def test_recall_ranking_stops_at_the_deepest_cut_off(tmp_path: Path) -> None:
     assert index.add_articles(articles).ok
     answerer = Answerer(index, index.settings)
     text = "When did boat 3 leave the harbor?"
-    order = [p.metadata["article_id"] for p in answerer.rank(text).passages]
+    order = [p.metadata.article_id for p in answerer.rank(text).passages]
     assert len(order) == 12
     first, last = order[0], order[-1]
     results = ask_all(

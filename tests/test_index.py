@@ -10,7 +10,9 @@ from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 from bot.answering.answerer import Answerer
 from index.embedding.encoder import Encoder, load_encoder
 from index.errors import IndexMissingError
-from index.store.article_index import ArticleIndex, StoredPassages
+from index.store.article_index import ArticleIndex
+from index.store.passage_info import PassageInfo
+from index.store.snapshot import StoredPassages
 
 TEXTS = {
     "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "
@@ -49,12 +51,12 @@ def test_every_citation_is_verbatim_at_its_offsets(demo_index: ArticleIndex) -> 
             assert citation.text in stored
 
 
-def _passages_of(index: ArticleIndex, article_id: str) -> list[tuple[str, dict]]:
+def _passages_of(index: ArticleIndex, article_id: str) -> list[tuple[str, PassageInfo]]:
     stored = index.stored_passages()
     return [
         (t, m)
         for t, m in zip(stored.texts, stored.metadatas, strict=True)
-        if m["article_id"] == article_id
+        if m.article_id == article_id
     ]
 
 

@@ -339,7 +339,7 @@ def test_sigkill_during_a_refresh_leaves_the_previous_index_answering(tmp_path: 
 def test_one_process_at_a_time_holds_the_refresh_lease(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from index.store.article_index import open_chroma
+    from index.store.chroma import open_chroma
     from index.store.refresh import Refresher, RefreshLease
 
     settings = make_settings(tmp_path / "home", sources=())

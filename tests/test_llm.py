@@ -21,13 +21,15 @@ from bot.answering.checked_llm import (
     CheckedAnswerer,
     Claim,
     LlmConfig,
-    answer_function,
     make_llm,
+    question_answerer,
     split_claims,
     unsupported,
 )
+from bot.answering.context import QuestionContext
 from bot.cli import main
 from bot.render import render_answer
+from bot.slack.backend import IndexBackend
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.state import SlackState
 from index.errors import SettingsError
@@ -359,4 +361,19 @@ def test_ask_uses_the_configured_model(
 
 def test_without_llm_settings_answers_are_extractive(demo_index: ArticleIndex) -> None:
     answerer = Answerer(demo_index, features_only(demo_index))
-    assert answer_function(answerer, demo_index.settings) == answerer.answer
+    assert question_answerer(answerer, demo_index.settings) is answerer
+
+
+def test_a_follow_up_is_rewritten_by_the_model_and_answered_as_rewritten(
+    demo_index: ArticleIndex, fake_model: FakeModel
+) -> None:
+    fake_model.replies += ["Who denied the crematorium claim?", "NOT IN THE QUOTES"]
+    backend = IndexBackend(demo_index, checked(demo_index, fake_model), demo_index.settings)
+
+    earlier = QuestionContext(earlier_questions=("what did the US say about a crematorium?",))
+    asked = backend.ask("who denied it?", earlier)
+
+    assert "- what did the US say about a crematorium?" in fake_model.prompt(0)
+    assert asked.read_as == asked.answer.question == "Who denied the crematorium claim?"
+    assert f"Question: {asked.read_as}" in fake_model.prompt(1)
+    assert backend.ask(QUESTION).read_as is None

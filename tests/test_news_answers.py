@@ -89,7 +89,7 @@ def test_articles_published_after_the_question_are_left_out(news_index: ArticleI
     ranking = answerer.rank("Which automaker recalled vehicles this week?", date(2014, 12, 20))
     passages, sentences = ranking.passages, ranking.sentences
     assert sentences[0].text.startswith("Brightline Motors recalled")
-    assert NEW_RECALL.id not in {p.metadata["article_id"] for p in passages}
+    assert NEW_RECALL.id not in {p.metadata.article_id for p in passages}
 
 
 def test_a_headline_names_what_the_question_asks_for(news_index: ArticleIndex) -> None:
@@ -123,10 +123,10 @@ def test_recent_passages_are_fused_in_from_rankings_of_their_own(
     retriever = HybridRetriever(news_index)
     question = "Which automaker recalled vehicles this week?"
     query = news_index.encoder.get_query_embedding(question)
-    plain = {p.metadata["article_id"]: p.score for p in retriever.search(question, query, 5)}
+    plain = {p.metadata.article_id: p.score for p in retriever.search(question, query, 5)}
     week = question_time(question, date(2022, 6, 16))
     found = retriever.search(question, query, 5, when=week)
-    dated = {p.metadata["article_id"]: p.score for p in found}
+    dated = {p.metadata.article_id: p.score for p in found}
     # Found by the dense and keyword rankings of all passages and of the week's passages.
     assert dated[NEW_RECALL.id] > plain[NEW_RECALL.id]
     assert dated[OLD_RECALL.id] == pytest.approx(plain[OLD_RECALL.id])

@@ -71,7 +71,7 @@ def test_passages_are_ordered_by_their_best_sentence_and_their_retrieval_score(
     def order(weight: float) -> tuple[list[str], list[str]]:
         monkeypatch.setattr(answering, "FUSED_ORDER_WEIGHT", weight)
         ranking = answerer.rank(QUESTION)
-        return [p.metadata["article_id"] for p in ranking.passages], [
+        return [p.metadata.article_id for p in ranking.passages], [
             s.text for s in ranking.sentences
         ]
 

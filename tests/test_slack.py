@@ -303,7 +303,7 @@ FOLLOW_UP = "where did it take place?"
 def test_a_follow_up_is_answered_from_the_article_the_thread_cited(fake, tmp_path, demo_index):
     # Asked alone, the follow-up is answered from another article: the thread makes the difference.
     alone = Answerer(demo_index, demo_index.settings).rank(FOLLOW_UP)
-    assert alone.sentences[0].passage.metadata["article_id"] != SUPER_BOWL
+    assert alone.sentences[0].passage.metadata.article_id != SUPER_BOWL
     with running(start(fake, tmp_path, demo_index)) as url:
         question = mention("who won Super Bowl 50")
         fake.send_event(url, question, "Ev1")

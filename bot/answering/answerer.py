@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -147,6 +148,15 @@ class Answerer:
         after that day are left out, and "this week" or "recently" favour the articles of
         the days before it. `context`: the thread and sources it is asked in (Slack)."""
         return self.answer_and_rank(question, asked_on, context)[0]
+
+    def warm_up(self) -> None:
+        """Loads the model, the reader and the passages now, before the first question."""
+        if self.reader is not None:
+            self.reader.load()
+        try:
+            self.rank("which articles are indexed")
+        except CitebotError as err:  # no index yet: the question is told so when it comes
+            logging.getLogger(__name__).warning("citebot can't answer yet: %s", err)
 
     def answer_and_rank(
         self,

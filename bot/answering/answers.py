@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.answering.context import QuestionContext
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,22 @@ class Answer:
             ],
             "passages": [asdict(p) for p in self.passages],
         } | ({"summary": self.summary, "model": asdict(self.model)} if self.model else {})
+
+
+class QuestionAnswerer(Protocol):
+    """What answers a question: the extractive `Answerer` (bot/answering/answerer.py) and
+    the checked LLM answer (bot/answering/checked_llm.py). The answer's `question` is the
+    one answered: an LLM may rewrite a thread's follow-up into a question of its own."""
+
+    def answer(
+        self,
+        question: str,
+        asked_on: date | None = None,
+        context: QuestionContext | None = None,
+    ) -> Answer:
+        """The answer to `question` as asked on `asked_on` (default today), in `context`."""
+        ...
+
+    def warm_up(self) -> None:
+        """Loads the models and the passages now, before the first question."""
+        ...

@@ -19,17 +19,17 @@ import importlib.util
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from bot.answering.answerer import Answerer, ScoredSentence, citation_of
-from bot.answering.answers import Answer, ModelReport
+from bot.answering.answers import Answer, ModelReport, QuestionAnswerer
 from bot.answering.context import QuestionContext
 from index.errors import SettingsError
-from index.settings import PROJECT_ROOT, Settings
+from index.settings import PROJECT_ROOT, LlmSettings, Settings
 from index.text import TermMatcher, sentence_spans, terms
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,10 @@ class LlmConfig:
     model: str
     prompt: str  # the template's text, with {question} and {quotes}
     api_key: str | None = None
-    timeout: float = 60.0
-    max_retries: int = 1
-    max_quotes: int = 6
+    # The defaults are [llm]'s, in index/settings.py.
+    timeout: float = LlmSettings.timeout
+    max_retries: int = LlmSettings.max_retries
+    max_quotes: int = LlmSettings.max_quotes
 
     @classmethod
     def from_settings(
@@ -106,14 +107,14 @@ class LlmConfig:
         )
 
 
-def answer_function(
+def question_answerer(
     answerer: Answerer, settings: Settings, use_llm: bool = True
-) -> Callable[[str, date | None], Answer]:
-    """`answerer.answer`, or with an LLM configured (and `use_llm`), the checked LLM answer."""
+) -> QuestionAnswerer:
+    """`answerer`, or with an LLM configured (and `use_llm`), the checked LLM answer."""
     config = LlmConfig.from_settings(settings) if use_llm else None
     if config is None:
-        return answerer.answer
-    return CheckedAnswerer(answerer, make_llm(config), config).answer
+        return answerer
+    return CheckedAnswerer(answerer, make_llm(config), config)
 
 
 def make_llm(config: LlmConfig) -> Any:
@@ -143,7 +144,8 @@ class Claim:
 
 
 class CheckedAnswerer:
-    """Answers with the LLM's reply, keeping only the claims its quotes support."""
+    """Answers with the LLM's reply, keeping only the claims its quotes support (a
+    `QuestionAnswerer`, over the extractive `answerer`)."""
 
     def __init__(self, answerer: Answerer, llm: Any, config: LlmConfig) -> None:
         self.answerer = answerer
@@ -153,6 +155,11 @@ class CheckedAnswerer:
     def answer(
         self, question: str, asked_on: date | None = None, context: QuestionContext | None = None
     ) -> Answer:
+        """The extractive answer, with the model's supported claims above its quotes. A
+        follow-up in a thread (`context` with earlier questions) is first rewritten into
+        a standalone question, which is then the answer's `question`."""
+        if context is not None and context.earlier_questions:
+            question = self.rewrite_follow_up(question, context.earlier_questions) or question
         answer, ranking = self.answerer.answer_and_rank(question, asked_on, context)
         if not answer.answered:
             return answer
@@ -189,6 +196,9 @@ class CheckedAnswerer:
             summary=summary,
             model=ModelReport(self.config.model, left_out),
         )
+
+    def warm_up(self) -> None:
+        self.answerer.warm_up()
 
     def rewrite_follow_up(self, question: str, earlier: Sequence[str]) -> str | None:
         """The follow-up `question` rewritten by the model into a standalone question,

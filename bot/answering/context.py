@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from index.store.passage_info import PassageInfo
+
 # The earlier questions' share of the query vector (the follow-up's own is 1).
 EARLIER_QUESTION_WEIGHT = 0.5
 # What a sentence of an article the thread already cited adds to its score.
@@ -36,14 +38,14 @@ class Scope:
     def matches(self, source: str) -> bool:
         return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
 
-    def mask(self, key: tuple[str, str], metadatas: Sequence[dict]) -> np.ndarray:
+    def mask(self, key: tuple[str, str], metadatas: Sequence[PassageInfo]) -> np.ndarray:
         """Which of the passages `metadatas` (of the index snapshot `key`) are in scope."""
         with self._lock:
             if key not in self._masks:
                 self._masks = {  # one snapshot at a time: an older one is never asked again
                     key: np.fromiter(
                         (
-                            self.matches(m.get("url") or m["source"]) or self.matches(m["source"])
+                            self.matches(m.url or m.source) or self.matches(m.source)
                             for m in metadatas
                         ),
                         bool,
@@ -82,7 +84,7 @@ class QuestionContext:
             return sentences
         favoured = [
             dataclasses.replace(s, score=s.score + CITED_ARTICLE_WEIGHT)
-            if s.passage.metadata["article_id"] in self.cited_articles
+            if s.passage.metadata.article_id in self.cited_articles
             else s
             for s in sentences
         ]

@@ -8,7 +8,7 @@ among the top 3 fused passages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,8 @@ from bot.evaluation.metrics import (
 )
 from bot.evaluation.readers import EvalQuestion
 from index.retrieval import HybridRetriever
-from index.store.article_index import StoredPassages
+from index.store.passage_info import PassageInfo
+from index.store.snapshot import StoredPassages
 
 RANKINGS = ("bm25", "dense", "rrf")
 SENTENCE_PICKS = ("first_sentence_of_top_passage", "closest_sentence_of_top_3")
@@ -50,7 +51,7 @@ def run_baselines(
     query: Sequence[float],
 ) -> BaselineResult:
     depth = max(RECALL_DEPTHS)
-    rankings: dict[str, list[Mapping[str, Any]]] = {
+    rankings: dict[str, list[PassageInfo]] = {
         "bm25": [stored.metadatas[row] for row, _ in stored.keywords.top(text, depth)],
         "dense": [
             stored.metadatas[stored.row[pid]]

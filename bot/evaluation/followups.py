@@ -111,8 +111,8 @@ def ask_follow_ups(
 
 
 def thread_context(question: str, answer: Answer) -> QuestionContext:
-    """What a Slack thread gives the question after its first answer (the handler's
-    `_answer` in bot/slack/handlers.py): the question asked, the articles it cited."""
+    """What a Slack thread gives the question after its first answer (the listeners'
+    `answer` in bot/slack/listeners/questions.py): the question asked, the articles it cited."""
     return QuestionContext(
         earlier_questions=(question,),
         cited_articles=frozenset(c.article_id for c in answer.citations),

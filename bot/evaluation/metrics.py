@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.evaluation.readers import EvalQuestion
+from index.store.passage_info import PassageInfo
 
 RECALL_DEPTHS = (1, 5, 10)
 
@@ -28,14 +29,14 @@ class QuestionResult:
     best_sentence: str = ""
 
 
-def is_relevant(metadata: Mapping[str, Any], question: EvalQuestion) -> bool:
+def is_relevant(metadata: PassageInfo, question: EvalQuestion) -> bool:
     """A passage is relevant when it overlaps a gold paragraph, or when only gold
     articles are known, when it comes from one."""
-    article_id = metadata["article_id"]
+    article_id = metadata.article_id
     if question.gold_spans is None:
         return article_id in question.gold_article_ids
     return any(
-        article_id == gold_id and metadata["start"] < end and start < metadata["end"]
+        article_id == gold_id and metadata.start < end and start < metadata.end
         for gold_id, start, end in question.gold_spans
     )
 

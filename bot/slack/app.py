@@ -1,12 +1,11 @@
-"""The bolt App: which Slack request goes to which handler, and the middleware before them."""
+"""The bolt App: the middleware before every listener, and each job's listeners registered
+(bot/slack/listeners/)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from slack_bolt import Ack, App
-from slack_bolt.middleware.assistant import Assistant
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -15,8 +14,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
-from bot.slack.handlers import Citebot
-from bot.slack.home import ADD_SOURCE_MODAL
+from bot.slack.listeners import admin, ask, assistant, home, questions, votes
+from bot.slack.listeners.shared import Citebot, acknowledge
 from bot.slack.middleware import ignore_bot_messages, once_per_event
 from bot.slack.pool import AnswerPool
 from bot.slack.state import SlackState
@@ -39,7 +38,7 @@ def create_app(
     loaded here (`citebot_app` loads what `citebot serve` needs).
     """
     state = SlackState(state_dir, answers_kept=config.answers_kept)
-    citebot = Citebot(config, state, backend)
+    bot = Citebot(config, state, backend)
     client = client or web_client(config)
     pool = AnswerPool(config.answer_workers, config.answer_queue)
     app = App(
@@ -61,57 +60,16 @@ def create_app(
     app.client.retry_handlers = list(client.retry_handlers)
     app.use(ignore_bot_messages)
     app.use(once_per_event(state))
-    app.assistant(assistant_view(citebot, pool))
-
-    # A question is answered when the pool admits it (its last matcher), else told to ask
-    # again by the next listener.
-    app.event("app_mention", matchers=[pool.admit])(
-        ack=_acknowledge, lazy=[citebot.answer_in_thread]
-    )
-    app.event("app_mention")(ack=_acknowledge, lazy=[citebot.say_busy])
-    app.event({"type": "message", "subtype": "file_share"}, matchers=[_is_direct])(
-        ack=_acknowledge, lazy=[citebot.add_uploaded_files]
-    )
-    question = {"type": "message", "subtype": [None, "thread_broadcast"]}
-    app.event(question, matchers=[citebot.is_question_for_me, pool.admit])(
-        ack=_acknowledge, lazy=[citebot.answer_in_thread]
-    )
-    app.event(question, matchers=[citebot.is_question_for_me])(
-        ack=_acknowledge, lazy=[citebot.say_busy]
-    )
+    # The assistant view first: its middleware takes the assistant thread's messages.
+    assistant.register(app, bot, pool)
+    questions.register(app, bot, pool)
+    admin.register(app, bot)
+    ask.register(app, bot, pool)
+    votes.register(app, bot)
+    home.register(app, bot)
     # Every other message (edits, joins, chatter): acknowledged, so Slack doesn't re-deliver it.
-    app.event("message")(_acknowledge)
-    app.event("app_home_opened")(ack=_acknowledge, lazy=[citebot.publish_home])
-
-    app.command("/ask", matchers=[pool.admit])(
-        ack=citebot.check_question, lazy=[citebot.answer_privately]
-    )
-    app.command("/ask")(citebot.refuse_busy)
-    app.command("/citebot")(ack=citebot.check_citebot_command, lazy=[citebot.run_citebot_command])
-    app.action(re.compile(r"^feedback(_up|_down)?$"))(
-        ack=citebot.record_vote, lazy=[citebot.thank_for_vote]
-    )
-    app.action("share_answer")(ack=_acknowledge, lazy=[citebot.share_answer])
-    app.action("home_remove_source")(ack=_acknowledge, lazy=[citebot.remove_source])
-    app.action("home_add_source")(ack=_acknowledge, lazy=[citebot.open_add_source])
-    app.view(ADD_SOURCE_MODAL)(ack=citebot.check_add_source, lazy=[citebot.add_from_modal])
+    app.event("message")(acknowledge)
     return app
-
-
-def assistant_view(citebot: Citebot, pool: AnswerPool) -> Assistant:
-    """The assistant view's events, routed by slack_bolt's Assistant middleware; a question
-    is answered when `pool` admits it, else told to ask again."""
-    assistant = Assistant()
-    # (lazy= only works in the decorator form: given the function, bolt ignores it.)
-    assistant.thread_started(lazy=[citebot.suggest_prompts])(_acknowledge)
-    # The channel a person is looking at doesn't change the answer: nothing to store.
-    assistant.thread_context_changed(_acknowledge)
-    # A file shared in a thread of the bot's DM is an upload, handled like any other.
-    assistant.user_message(
-        matchers=[_not_a_file, pool.admit], lazy=[citebot.answer_in_assistant_thread]
-    )(_acknowledge)
-    assistant.user_message(matchers=[_not_a_file], lazy=[citebot.say_busy])(_acknowledge)
-    return assistant
 
 
 def web_client(config: SlackConfig) -> WebClient:
@@ -135,15 +93,3 @@ def citebot_app(config: SlackConfig, settings: Settings) -> tuple[App, Backend]:
     backend = IndexBackend.from_settings(settings)
     backend.warm_up()
     return create_app(config, backend, settings.home / "slack"), backend
-
-
-def _acknowledge(ack: Ack) -> None:
-    ack()
-
-
-def _is_direct(event: dict) -> bool:
-    return event.get("channel_type") == "im"
-
-
-def _not_a_file(event: dict) -> bool:
-    return event.get("subtype") != "file_share"

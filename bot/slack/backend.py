@@ -2,7 +2,8 @@
 sources listed), and what is indexed.
 
 `Backend` is the whole interface; `IndexBackend` is the real one, over an `ArticleIndex`
-and an `Answerer` (and the LLM, when one is configured). Tests hand the app a stand-in.
+and a `QuestionAnswerer` (the checked LLM answer when one is configured, else the
+extractive one). Tests hand the app a stand-in.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.answering.answers import Answer
+from bot.answering.answers import Answer, QuestionAnswerer
 from bot.answering.context import QuestionContext
-from index.errors import CitebotError
 from index.report import IndexReport
 from index.settings import Settings
 from index.sources.library import LibraryReport, LibrarySource
+from index.store.passage_info import PassageInfo
 from index.store.status import SourceStatus
 
-if TYPE_CHECKING:  # both import llama-index: seconds, which the Slack app's import needn't pay
-    from bot.answering.answerer import Answerer
+if TYPE_CHECKING:  # it imports llama-index: seconds, which the Slack app's import needn't pay
     from index.store.article_index import ArticleIndex
 
 log = logging.getLogger(__name__)
@@ -89,37 +89,27 @@ class Backend(Protocol):
 
 @dataclass
 class IndexBackend:
-    """The index, its answerer, and (optional) the LLM's checked answers and rewrites."""
+    """The index, and what answers from it."""
 
     index: ArticleIndex
-    answerer: Answerer
+    answerer: QuestionAnswerer
     settings: Settings
-    llm_answerer: Any = None  # bot.answering.checked_llm.CheckedAnswerer
     _overview: tuple[tuple[str, str], Indexed] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexBackend:
         from bot.answering.answerer import Answerer
-        from bot.answering.checked_llm import CheckedAnswerer, LlmConfig, make_llm
+        from bot.answering.checked_llm import question_answerer
         from index.store.article_index import ArticleIndex
 
         index = ArticleIndex(settings)
-        answerer = Answerer(index, settings)
-        llm_config = LlmConfig.from_settings(settings)
-        checked = None
-        if llm_config is not None:
-            checked = CheckedAnswerer(answerer, make_llm(llm_config), llm_config)
-        return cls(index, answerer, settings, checked)
+        return cls(index, question_answerer(Answerer(index, settings), settings), settings)
 
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked:
-        if self.llm_answerer is None:
-            return Asked(self.answerer.answer(question, context=context))
-        read_as = None
-        if context is not None and context.earlier_questions:
-            read_as = self.llm_answerer.rewrite_follow_up(question, context.earlier_questions)
-        answer = self.llm_answerer.answer(read_as or question, context=context)
-        return Asked(answer, read_as)
+        answer = self.answerer.answer(question, context=context)
+        rewritten = answer.question != " ".join(question.split())
+        return Asked(answer, answer.question if rewritten else None)
 
     def add_sources(self, urls: list[str], added_by: str) -> IndexReport:
         from bot.sources_admin import add_from_slack
@@ -158,12 +148,7 @@ class IndexBackend:
 
     def warm_up(self) -> None:
         """Loads the model, the reader and the passages now, before the first request."""
-        if self.answerer.reader is not None:
-            self.answerer.reader.load()
-        try:
-            self.answerer.rank("which articles are indexed")
-        except CitebotError as err:  # no index yet: the bot says so when asked
-            log.warning("citebot can't answer yet: %s", err)
+        self.answerer.warm_up()
 
 
 @dataclass(frozen=True)
@@ -177,12 +162,12 @@ class Indexed:
     headlines: tuple[str, ...]
 
 
-def summarize(metadatas: list[Any]) -> Indexed:
+def summarize(metadatas: list[PassageInfo]) -> Indexed:
     """The summary of the passages' `metadatas` (one pass)."""
     articles: dict[str, tuple[str, str, str]] = {}
     for meta in metadatas:
-        origin = meta.get("origin") or meta["source"]
-        articles.setdefault(meta["article_id"], (origin, meta["title"], meta["published"]))
+        origin = meta.origin or meta.source
+        articles.setdefault(meta.article_id, (origin, meta.title, meta.published))
     per_origin: dict[str, int] = {}
     for origin, _, _ in articles.values():
         per_origin[origin] = per_origin.get(origin, 0) + 1

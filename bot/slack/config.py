@@ -10,8 +10,6 @@ from bot.slack import messages
 from index.errors import SettingsError
 from index.settings import Settings, SlackSettings
 
-SLACK_API_URL = SlackSettings.api_url
-
 
 @dataclass(frozen=True)
 class SlackConfig:
@@ -27,20 +25,23 @@ class SlackConfig:
     bot_token: str
     signing_secret: str
     app_token: str | None = None
-    api_url: str = SLACK_API_URL
-    admins: frozenset[str] = frozenset()
-    channels: frozenset[str] = frozenset()
+    # The defaults are [slack]'s, in index/settings.py: one place for each.
+    api_url: str = SlackSettings.api_url
+    admins: frozenset[str] = frozenset(SlackSettings.admins)
+    channels: frozenset[str] = frozenset(SlackSettings.channels)
     # Threads answering questions in the background, and questions waiting for them;
     # beyond both, a question is told to ask again (bot/slack/pool.py).
-    answer_workers: int = 2
-    answer_queue: int = 100
+    answer_workers: int = SlackSettings.answer_workers
+    answer_queue: int = SlackSettings.answer_queue
     # PyTorch's threads per operation in the serving process; 0: torch's default (one per
     # core). One answered fastest on a shared 2-core host (docs/BENCHMARKS.md).
-    torch_threads: int = 1
+    torch_threads: int = SlackSettings.torch_threads
     # Answers kept for their buttons; a click on an older one says it is gone.
-    answers_kept: int = 10_000
-    channel_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    suggested_prompts: tuple[str, ...] = ()
+    answers_kept: int = SlackSettings.answers_kept
+    channel_sources: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(SlackSettings.channel_sources)
+    )
+    suggested_prompts: tuple[str, ...] = SlackSettings.suggested_prompts
 
     @classmethod
     def from_settings(

@@ -132,6 +132,11 @@ def fetch(
     return Fetched(final_url, content_type, data, *validators)
 
 
+def is_url(location: str) -> bool:
+    """Whether a source is a web address (else a local path or an upload)."""
+    return location.lower().startswith(("http://", "https://"))
+
+
 def check_url(url: str, policy: FetchPolicy) -> None:
     """Refuses what is not http(s), and under `public_only` a URL naming a non-public
     address literally (names are checked when connecting)."""

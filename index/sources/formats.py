@@ -1,4 +1,5 @@
-"""Reads articles from the configured sources: files, folders, http(s) URLs and uploaded bytes.
+"""File formats: the articles in local files and folders, or in bytes downloaded or uploaded
+(fetching URLs is index/sources/fetch.py's).
 
 A problem with a whole source raises `SourceError`; `load_sources` turns each one into a
 `Failure`, so one bad file never stops a rebuild. Supported formats: plain text, Markdown,
@@ -8,7 +9,6 @@ HTML (main text only), PDF (text layer), JSON and JSON Lines exports.
 from __future__ import annotations
 
 import email.utils
-import importlib.metadata
 import io
 import json
 import logging
@@ -19,11 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
-from urllib.request import Request, urlopen
 
 from pypdf import DocumentInformation, PdfReader
 from pypdf.errors import PyPdfError
@@ -45,16 +42,7 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = (
 )
 
 
-def _user_agent() -> str:
-    try:
-        return f"citebot/{importlib.metadata.version('citebot')}"
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
-        return "citebot"
-
-
-USER_AGENT = _user_agent()
 DEFAULT_JSON_KEYS = JsonKeys()
-MAX_DOWNLOAD_BYTES = 50_000_000
 
 _CONTENT_TYPES = {
     "text/html": ".html",
@@ -96,10 +84,9 @@ class LoadResult:
 def load_sources(
     sources: Iterable[str],
     json_keys: JsonKeys = DEFAULT_JSON_KEYS,
-    fetch_timeout: float = 20.0,
     max_chars: int | None = None,
 ) -> LoadResult:
-    """Reads every source: a file, a folder (walked recursively) or an http(s) URL.
+    """Reads every local source: a file, or a folder (walked recursively).
 
     Folders are walked in sorted order, skipping hidden entries and files of unsupported
     types; a file named explicitly with an unsupported type is a failure. An article
@@ -108,9 +95,6 @@ def load_sources(
     """
     result = LoadResult()
     for item in sources:
-        if _is_url(item):
-            _add(result, _read_url, item, json_keys, fetch_timeout, max_chars)
-            continue
         try:
             path = _resolved(item)
         except SourceError as exc:
@@ -128,32 +112,6 @@ def load_sources(
     return result
 
 
-def load_file(
-    path: Path, json_keys: JsonKeys = DEFAULT_JSON_KEYS, max_chars: int | None = None
-) -> list[Article]:
-    """The articles in one file. Records of a JSON export that cannot be read are skipped."""
-    return _articles_only(_read_file(path, json_keys, max_chars))
-
-
-def load_url(
-    url: str, json_keys: JsonKeys = DEFAULT_JSON_KEYS, timeout: float = 20.0
-) -> list[Article]:
-    """The articles at an http(s) URL, read by its Content-Type or the URL's extension."""
-    return _articles_only(_read_url(url, json_keys, timeout))
-
-
-def load_bytes(
-    name: str,
-    data: bytes,
-    source: str,
-    json_keys: JsonKeys = DEFAULT_JSON_KEYS,
-    url: str | None = None,
-    max_chars: int | None = None,
-) -> list[Article]:
-    """The articles in `data`, read by the extension of `name` (for instance a Slack upload)."""
-    return _articles_only(read_bytes(name, data, source, json_keys, url, max_chars))
-
-
 def read_bytes(
     name: str,
     data: bytes,
@@ -162,7 +120,8 @@ def read_bytes(
     url: str | None = None,
     max_chars: int | None = None,
 ) -> LoadResult:
-    """Like `load_bytes`, but also returns the JSON records that could not be read.
+    """The articles in `data`, read by the extension of `name` (a file, a download, an
+    upload), and the JSON records that could not be read.
 
     Articles get `source` as their id (JSON records: their url, else `source#n`).
     """
@@ -211,20 +170,6 @@ def _add(result: LoadResult, read: Callable[..., LoadResult], *args: object) -> 
         return
     result.articles.extend(one.articles)
     result.failures.extend(one.failures)
-
-
-def _articles_only(result: LoadResult) -> list[Article]:
-    """The articles; if there are none, the first failure is raised instead."""
-    if not result.articles and result.failures:
-        first = result.failures[0]
-        more = len(result.failures) - 1
-        reason = first.reason + (f" (and {more} more failed records)" if more else "")
-        raise SourceError(first.source, reason)
-    return result.articles
-
-
-def _is_url(item: str) -> bool:
-    return item.lower().startswith(("http://", "https://"))
 
 
 def _walk(folder: Path, failures: list[Failure]) -> Iterator[Path]:
@@ -277,30 +222,7 @@ def _read_file(path: Path, json_keys: JsonKeys, max_chars: int | None = None) ->
     return read_bytes(path.name, data, source, json_keys, max_chars=max_chars)
 
 
-def _read_url(
-    url: str, json_keys: JsonKeys, timeout: float, max_chars: int | None = None
-) -> LoadResult:
-    # urlopen also opens file:// and ftp:// URLs; a URL from Slack must not reach local files.
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise SourceError(url, "not an http(s) URL")
-    request = Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urlopen(request, timeout=timeout) as response:
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
-            content_type = response.headers.get_content_type()
-    except HTTPError as exc:
-        raise SourceError(url, f"HTTP {exc.code} {exc.reason}") from exc
-    except URLError as exc:
-        raise SourceError(url, f"could not fetch: {exc.reason}") from exc
-    except (OSError, HTTPException, ValueError) as exc:
-        raise SourceError(url, f"could not fetch: {exc}") from exc
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise SourceError(url, f"larger than {MAX_DOWNLOAD_BYTES // 1_000_000} MB")
-    name = _download_name(url, content_type)
-    return read_bytes(name, data, url, json_keys, url=url, max_chars=max_chars)
-
-
-def _download_name(url: str, content_type: str) -> str:
+def download_name(url: str, content_type: str) -> str:
     """A file name for the download whose extension picks the reader."""
     parts = urlsplit(url)
     name = PurePosixPath(unquote(parts.path)).name or parts.hostname or "download"

@@ -19,8 +19,8 @@ from index.errors import SourceError
 from index.report import Failure
 from index.settings import JsonKeys
 from index.sources.feeds import Entry, feed_entries, feed_kind, sitemap_entries
-from index.sources.fetch import CLI_POLICY, FetchPolicy, fetch, public_policy
-from index.sources.formats import _download_name, load_sources, read_bytes
+from index.sources.fetch import CLI_POLICY, Fetched, FetchPolicy, fetch, is_url, public_policy
+from index.sources.formats import LoadResult, download_name, load_sources, read_bytes
 from index.sources.library import LibrarySource, PageState, SourceLibrary
 
 
@@ -41,10 +41,6 @@ class SourceRead:
 
 
 UPLOAD_SCHEME = "upload://"
-
-
-def is_url(location: str) -> bool:
-    return location.lower().startswith(("http://", "https://"))
 
 
 def source_key(location: str) -> str:
@@ -132,10 +128,7 @@ class LibraryReader:
         source = replace(source, etag=got.etag, last_modified=got.last_modified)
         kind = feed_kind(got.data, got.content_type)
         if kind is None:
-            name = _download_name(got.url, got.content_type)
-            loaded = read_bytes(
-                name, got.data, source.key, self.json_keys, url=source.key, max_chars=self.max_chars
-            )
+            loaded = read_fetched(got, source.key, self.json_keys, self.max_chars)
             read = SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
             return read, replace(source, kind="url")
         entries = feed_entries if kind == "feed" else sitemap_entries
@@ -168,15 +161,23 @@ class LibraryReader:
         return SourceRead(source.key, True, tuple(articles), tuple(failures), complete=False)
 
 
+def read_fetched(
+    got: Fetched, url: str, json_keys: JsonKeys, max_chars: int | None = None
+) -> LoadResult:
+    """The articles in a fetched page or document, read by its content type or, when
+    that says little, by the URL's extension; they get `url` as their id and source."""
+    name = download_name(got.url, got.content_type)
+    return read_bytes(name, got.data, url, json_keys, url=url, max_chars=max_chars)
+
+
 def _entry_articles(
-    got: object, entry: Entry, json_keys: JsonKeys, max_chars: int | None
+    got: Fetched, entry: Entry, json_keys: JsonKeys, max_chars: int | None
 ) -> list[Article]:
     """The entry's page as an article (id: the entry's link), the feed filling in the
     title and date the page lacks."""
-    name = _download_name(got.url, got.content_type)  # type: ignore[attr-defined]
-    data = got.data  # type: ignore[attr-defined]
-    loaded = read_bytes(name, data, entry.link, json_keys, url=entry.link, max_chars=max_chars)
-    stem = PurePosixPath(urlsplit(got.url).path).stem  # type: ignore[attr-defined]
+    name = download_name(got.url, got.content_type)
+    loaded = read_fetched(got, entry.link, json_keys, max_chars)
+    stem = PurePosixPath(urlsplit(got.url).path).stem
     out = []
     for article in loaded.articles:
         changes: dict[str, str] = {}

@@ -27,20 +27,18 @@ from llama_index.core.ingestion import IngestionPipeline
 
 from index.articles import Article
 from index.embedding.encoder import Encoder, require_onnx
-from index.embedding.passages import (  # noqa: F401 - bot/answering/answerer.py imports SENTENCE_VECTORS
-    SENTENCE_VECTORS,
+from index.embedding.passages import (
     PassageEncoder,
     PassageSplitter,
     article_document,
 )
-from index.embedding.vectors import unpack  # noqa: F401 - compatible name for bot/answering/answerer.py
 from index.errors import CitebotError, IndexMismatchError, SettingsError, SourceError
 from index.report import Failure, IndexReport
 from index.settings import Settings
-from index.sources.fetch import CLI_POLICY, FetchPolicy
+from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
 from index.sources.formats import read_bytes
 from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
-from index.sources.reading import LibraryReader, is_url, local_kind, source_key, upload_key
+from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
 from index.store.build_records import (
     ORIGIN,
     PAGE,
@@ -49,25 +47,18 @@ from index.store.build_records import (
     copy_passages,
     stored_articles,
 )
-from index.store.builds import (  # noqa: F401 - names tests and benchmarks import from here
-    BUILD_LEASE,
-    BUILD_PREFIX,
-    SPLITTER_VERSION,
+from index.store.builds import (
     ActiveBuildMissing,
     Builds,
     Lease,
     identity_of,
     now,
 )
-from index.store.chroma import (  # noqa: F401 - bot/cli.py imports unreachable from here
-    STATE_COLLECTION,
-    WRITE_LOCK,
+from index.store.chroma import (
     ChromaConnection,
-    open_chroma,
-    unreachable,
 )
 from index.store.planning import Plan, SourceRead, plan_changes
-from index.store.snapshot import StoredPassages, load_passages, stored_sentences  # noqa: F401
+from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
 
 REFRESHED_KINDS = ("url", "feed", "sitemap")

@@ -1,10 +1,6 @@
 """A stored passage's metadata, decoded once at the store's edge into typed fields, so
 that answering reads `info.sentences` and `info.sentence_vectors()` instead of Chroma's
-metadata keys and encodings.
-
-`PassageInfo` still answers `info["title"]` and `info.get("published")` like the metadata
-dict it replaces, so code written against the dict keeps working while it moves over.
-"""
+metadata keys and encodings."""
 
 from __future__ import annotations
 
@@ -62,29 +58,7 @@ class PassageInfo:
 
     def to_metadata(self) -> dict[str, Any]:
         """The metadata dict as stored (for llama-index nodes, which want a dict)."""
-        return {key: self[key] for key in (*_FIELDS - {"sentence_vectors_packed"}, "sentences")} | {
-            SENTENCE_VECTORS: self.sentence_vectors_packed
-        }
-
-    # -- the metadata dict's interface, for code not moved over yet -------------------
-
-    def __getitem__(self, key: str) -> Any:
-        if key == SENTENCE_VECTORS:
-            return self.sentence_vectors_packed
-        if key == "sentences":
-            return json.dumps(self.sentences)
-        if key in _FIELDS:
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return key in _FIELDS or key in ("sentences", SENTENCE_VECTORS)
-
-
-_FIELDS = frozenset(f.name for f in fields(PassageInfo))
+        metadata = {f.name: getattr(self, f.name) for f in fields(self)}
+        del metadata["sentence_vectors_packed"]
+        metadata["sentences"] = json.dumps(self.sentences)
+        return metadata | {SENTENCE_VECTORS: self.sentence_vectors_packed}

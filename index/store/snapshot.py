@@ -3,7 +3,6 @@ index, brought up to date with as little reading as a change allows."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +88,7 @@ def load_passages(
                     metadatas.append(metadata)
     # `fresh` now holds the passages `previous` did not have, in the order read.
     new_texts = [text for text, _ in fresh.values()]
-    new_titles = [metadata["title"] for _, metadata in fresh.values()]
+    new_titles = [metadata.title for _, metadata in fresh.values()]
     if previous is None:
         keywords = KeywordIndex(new_texts, new_titles)
     else:
@@ -115,11 +114,3 @@ def _decoded(
 ) -> dict[str, tuple[str, PassageInfo]]:
     """The store's edge: each passage's metadata decoded once."""
     return {pid: (text, PassageInfo.from_metadata(meta)) for pid, (text, meta) in passages.items()}
-
-
-def stored_sentences(metadata: PassageInfo | dict[str, Any]) -> list[tuple[int, int]]:
-    """A stored passage's sentence offsets, within the passage's text (compatible name:
-    new code reads `PassageInfo.sentences`)."""
-    if isinstance(metadata, PassageInfo):
-        return list(metadata.sentences)
-    return [tuple(span) for span in json.loads(metadata["sentences"])]

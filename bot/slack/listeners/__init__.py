@@ -1,0 +1,1 @@
+"""The Slack listeners, one module per job; bot/slack/app.py registers them all."""
