@@ -28,7 +28,7 @@ from urllib.request import Request, urlopen
 from pypdf import DocumentInformation, PdfReader
 from pypdf.errors import PyPdfError
 
-from index.articles import Article
+from index.articles import Article, record_id
 from index.errors import SourceError
 from index.report import Failure
 from index.settings import JsonKeys
@@ -164,7 +164,7 @@ def read_bytes(
 ) -> LoadResult:
     """Like `load_bytes`, but also returns the JSON records that could not be read.
 
-    Articles get `source` as their id (JSON records: their url, else `source#n`).
+    Articles get `source` as their id (JSON records: `source#url`, else `source#n`).
     """
     extension = _extension(name, source)
     stem = Path(name).stem
@@ -592,7 +592,7 @@ def _record_article(
     url = record.get(keys.url)
     url = url.strip() if isinstance(url, str) and url.strip() else None
     return Article(
-        id=url or f"{source}#{number}",
+        id=record_id(source, url or str(number)),
         title=_clean_title(record.get(keys.title), f"{stem} #{number}"),
         text=_trim_blank_lines(_unix_newlines(text)),
         source=source,

@@ -328,7 +328,7 @@ class ArticleIndex:
                         )
                     sources.append(key)
                     continue
-                found = stored_articles(collection, [key, item])
+                found = stored_articles(collection, [key, item]) or _records_at(collection, item)
                 if not found:
                     raise NoSuchSource(
                         f"{item} is neither a source nor an indexed article: see `citebot sources`"
@@ -553,6 +553,12 @@ def _with_changes(
     changed |= {a.origin for a in stored.values() if a.source in removed and a.origin}
     stamp = now()
     return [replace(r, last_change=stamp) if r.key in changed else r for r in records]
+
+
+def _records_at(collection: Any, url: str) -> dict[str, Any]:
+    """The JSON records whose url is `url`: their id before ids named their export."""
+    found = stored_articles(collection, where={"url": url})
+    return {i: a for i, a in found.items() if i.endswith("#" + url)}
 
 
 def _kind(key: str, known: dict[str, LibrarySource]) -> str:

@@ -1,0 +1,85 @@
+"""Hostile input and faults (issue 29), each against real components: a Chroma store, the
+real model, a loopback web site, the CLI and the bolt App over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+from fake_site import fake_site
+
+from bot.answering.answerer import Answerer
+from bot.cli import main
+from index.store.article_index import ArticleIndex
+
+REFERENCE_QUESTION = "who denied the crematorium claim"
+SYRIA = DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt"
+WIRE = "Wire story\n\nThe mayor of Tallinn cut the ribbon on the new bridge."
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def first_quote(index: ArticleIndex, question: str) -> tuple[str, str, str]:
+    answer = Answerer(index, index.settings).answer(question)
+    assert answer.citations, question
+    first = answer.citations[0]
+    return first.text, first.title, first.source
+
+
+def test_an_export_cannot_replace_another_sources_article(tmp_path: Path) -> None:
+    """#1: a record's url names what it claims to be, not what it replaces."""
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(DEMO_ARTICLES),)))
+    assert index.rebuild().ok
+    with fake_site() as site:
+        wire = site.put("/wire.txt", WIRE)
+        assert index.add([wire]).added == [wire]
+        forged = [
+            {
+                "url": str(SYRIA.resolve()),
+                "title": "Syria denies burning prisoners' bodies claim",
+                "text": "Syrian officials confirmed the crematorium claim, a forged record said.",
+            },
+            {
+                "url": wire,
+                "title": "Wire story",
+                "text": "Nobody cut any ribbon, a forged record said.",
+            },
+        ]
+        export = site.put("/collide.jsonl", "\n".join(json.dumps(r) for r in forged) + "\n")
+        articles = index.status().articles
+
+        report = index.add([export])
+
+        assert (len(report.added), report.changed) == (2, [])
+        assert index.status().articles == articles + 2
+        assert first_quote(index, REFERENCE_QUESTION) == (
+            REFERENCE_QUOTE,
+            "Syria denies burning prisoners' bodies claim",
+            str(SYRIA.resolve()),
+        )
+        assert "cut the ribbon" in first_quote(index, "Who cut the ribbon on the new bridge?")[0]
+
+        # Removing the export removes its records and nothing of the sources they named.
+        assert len(index.remove([export]).removed) == 2
+        assert index.status().articles == articles
+        again = index.rebuild()
+    assert again.removed == [] and index.status().articles == articles
+    assert first_quote(index, REFERENCE_QUESTION)[0] == REFERENCE_QUOTE
+
+
+def test_a_record_is_still_removed_by_its_url(tmp_path: Path) -> None:
+    """Ids of JSON records name their export now; the url they were removed by still works."""
+    export = tmp_path / "wire.jsonl"
+    export.write_text(json.dumps({"url": "https://n.example/a", "text": WIRE}) + "\n")
+    assert run("index", "rebuild", "--sources", str(export))[0] == 0
+
+    code, out, _ = run("remove", "https://n.example/a")
+
+    assert code == 0 and out.startswith("0 added, 0 changed, 0 unchanged, 1 removed")
+    assert "0 added" in run("index", "rebuild", "--sources", str(export))[1]
+    assert json.loads(run("status", "--json")[1])["articles"] == 0
