@@ -4,6 +4,7 @@ real model, a loopback web site, the CLI and the bolt App over loopback HTTP."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -83,3 +84,35 @@ def test_a_record_is_still_removed_by_its_url(tmp_path: Path) -> None:
     assert code == 0 and out.startswith("0 added, 0 changed, 0 unchanged, 1 removed")
     assert "0 added" in run("index", "rebuild", "--sources", str(export))[1]
     assert json.loads(run("status", "--json")[1])["articles"] == 0
+
+
+def test_a_file_name_that_is_not_utf8_is_one_failure_and_the_rest_is_indexed(
+    tmp_path: Path,
+) -> None:
+    """#4: the store keeps names as UTF-8; a name with other bytes is named, escaped."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "wire.txt").write_text(WIRE, encoding="utf-8")
+    latin1 = folder / os.fsdecode(b"caf\xe9.txt")
+    latin1.write_text("Cafe\n\nThe cafe opened on Tuesday.", encoding="utf-8")
+    (folder / os.fsdecode(b"photo-\xe9.jpg")).write_bytes(b"not an article")  # not read
+    failure = f"failed: {folder}/caf\\xe9.txt: the name is not UTF-8"
+
+    code, out, err = run("index", "rebuild", "--sources", str(folder))
+
+    assert (code, err) == (1, "")
+    assert out.splitlines()[:2] == [
+        "1 added, 0 changed, 0 unchanged, 0 removed, 1 failed",
+        f"added: {folder / 'wire.txt'}",
+    ]
+    [line] = [line for line in out.splitlines() if line.startswith("failed:")]
+    assert line.startswith(failure) and line.endswith(": rename it")
+
+    code, out, err = run("add", str(folder))
+    assert (code, err) == (1, "") and out.startswith("0 added, 0 changed, 1 unchanged")
+    assert failure in out
+
+    code, _, err = run("add", str(latin1))
+    assert code == 1 and err.startswith(f"Error: {folder}/caf\\xe9.txt: the name is not UTF-8")
+    assert len(err.splitlines()) == 1
+    assert json.loads(run("status", "--json")[1])["articles"] == 1

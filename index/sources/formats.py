@@ -108,6 +108,9 @@ def load_sources(
     """
     result = LoadResult()
     for item in sources:
+        if not is_utf8(item):
+            result.failures.append(Failure(escaped(item), NOT_UTF8_NAME))
+            continue
         if _is_url(item):
             _add(result, _read_url, item, json_keys, fetch_timeout, max_chars)
             continue
@@ -227,15 +230,41 @@ def _is_url(item: str) -> bool:
     return item.lower().startswith(("http://", "https://"))
 
 
+def is_utf8(name: str) -> bool:
+    """Whether a path is UTF-8 (the store keeps ids as UTF-8; a name with other bytes
+    comes from the OS with those bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escaped(name: str) -> str:
+    """A path fit to show and store: bytes that are not UTF-8 as `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+NOT_UTF8_NAME = "the name is not UTF-8 (its other bytes shown as \\xNN): rename it"
+
+
 def _walk(folder: Path, failures: list[Failure]) -> Iterator[Path]:
     def unreadable(exc: OSError) -> None:
-        failures.append(Failure(str(exc.filename), f"cannot read folder: {exc.strerror}"))
+        failures.append(Failure(escaped(str(exc.filename)), f"cannot read folder: {exc.strerror}"))
+
+    def named(root: str, names: Iterable[str]) -> list[str]:
+        """The names to read: not hidden, and UTF-8 (the others are failures)."""
+        wanted = sorted(n for n in names if not n.startswith("."))
+        for name in wanted:
+            if not is_utf8(name):
+                failures.append(Failure(escaped(os.path.join(root, name)), NOT_UTF8_NAME))
+        return [n for n in wanted if is_utf8(n)]
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
-                yield Path(root) / name
+        dirs[:] = named(root, dirs)
+        articles = (n for n in files if Path(n).suffix.lower() in SUPPORTED_EXTENSIONS)
+        for name in named(root, articles):
+            yield Path(root) / name
 
 
 def _extension(name: str, source: str) -> str:

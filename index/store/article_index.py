@@ -38,7 +38,7 @@ from index.errors import CitebotError, IndexMismatchError, SettingsError, Source
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy
-from index.sources.formats import read_bytes
+from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
 from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
 from index.sources.reading import LibraryReader, is_url, local_kind, source_key, upload_key
 from index.store.build_records import (
@@ -150,7 +150,7 @@ class ArticleIndex:
                     raise SourceError(
                         item, "no such file or folder (given with --sources): nothing was changed"
                     )
-        configured = [source_key(s) for s in (sources or self.settings.sources)]
+        configured = _utf8_keys(sources or self.settings.sources)
         self._require_backend()
         with self.connection.writing():
             report = self._rebuild(configured, prune, progress, on_total)
@@ -228,7 +228,7 @@ class ArticleIndex:
         """Adds sources (files, folders, URLs, feeds) to the library and indexes them;
         a source already in the library is read again. A source that cannot be read at
         all is reported and not added."""
-        keys = list(dict.fromkeys(source_key(s) for s in sources))
+        keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
         self._require_backend()
         with self.connection.writing():
@@ -319,7 +319,7 @@ class ArticleIndex:
             known = {s.key: s for s in library.sources()}
             sources, articles = [], []
             for item in items:
-                key = source_key(item)
+                [key] = _utf8_keys([item])
                 if key in known:
                     if known[key].origin == "config":
                         raise CitebotError(
@@ -553,6 +553,16 @@ def _with_changes(
     changed |= {a.origin for a in stored.values() if a.source in removed and a.origin}
     stamp = now()
     return [replace(r, last_change=stamp) if r.key in changed else r for r in records]
+
+
+def _utf8_keys(sources: Iterable[str]) -> list[str]:
+    """The library keys of `sources`; a name that is not UTF-8 cannot be one (the store
+    keeps keys as UTF-8), which is one line before anything changes."""
+    keys = [source_key(s) for s in sources]
+    for key in keys:
+        if not is_utf8(key):
+            raise SourceError(escaped(key), NOT_UTF8_NAME + ": nothing was changed")
+    return keys
 
 
 def _records_at(collection: Any, url: str) -> dict[str, Any]:
