@@ -14,6 +14,7 @@ from fake_site import fake_site
 from bot.answering.answerer import Answerer
 from bot.cli import main
 from index.store.article_index import ArticleIndex
+from index.text import MAX_SENTENCE_CHARS
 
 REFERENCE_QUESTION = "who denied the crematorium claim"
 SYRIA = DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt"
@@ -116,3 +117,24 @@ def test_a_file_name_that_is_not_utf8_is_one_failure_and_the_rest_is_indexed(
     assert code == 1 and err.startswith(f"Error: {folder}/caf\\xe9.txt: the name is not UTF-8")
     assert len(err.splitlines()) == 1
     assert json.loads(run("status", "--json")[1])["articles"] == 1
+
+
+def test_a_line_without_sentence_breaks_is_quoted_in_bounded_pieces(tmp_path: Path) -> None:
+    """#8: a 70,000-character line is many passages of bounded sentences, not one quote."""
+    line = ", ".join(
+        f"ferry {i} leaves from pier {i % 7} of the Tallinn harbour" for i in range(1500)
+    )
+    story = tmp_path / "news" / "ferries.txt"
+    story.parent.mkdir()
+    story.write_text(f"Ferry timetable\n\n{line}", encoding="utf-8")
+    settings = make_settings(tmp_path / "citebot-home", sources=(str(story.parent),))
+    index = ArticleIndex(settings)
+    assert index.rebuild().ok
+
+    passages = index.stored_passages()
+    longest = max(settings.passage_chars, MAX_SENTENCE_CHARS)
+    assert len(passages.ids) > 70 and max(len(t) for t in passages.texts) <= longest
+    code, out, _ = run("ask", "--json", "Which pier does ferry 1234 leave from?")
+    quotes = [c["text"] for c in json.loads(out)["citations"]]
+    assert code == 0 and quotes and all(len(q) <= MAX_SENTENCE_CHARS for q in quotes)
+    assert all(q in line and line[line.index(q) + len(q) :][:1] in ("", " ") for q in quotes)
