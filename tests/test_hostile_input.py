@@ -138,3 +138,30 @@ def test_a_line_without_sentence_breaks_is_quoted_in_bounded_pieces(tmp_path: Pa
     quotes = [c["text"] for c in json.loads(out)["citations"]]
     assert code == 0 and quotes and all(len(q) <= MAX_SENTENCE_CHARS for q in quotes)
     assert all(q in line and line[line.index(q) + len(q) :][:1] in ("", " ") for q in quotes)
+
+
+ESCAPES = ("\x1b", "\x07", "\x9b", "\r", "\u202e")
+
+
+def test_what_citebot_prints_holds_no_terminal_control_characters(tmp_path: Path) -> None:
+    """#12: an article, its title and its file name cannot drive the terminal."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    story = folder / "evil\x1b[31m\u202e.txt"
+    story.write_text(
+        "Harbour \x1b]0;owned\x07opens\n\nThe new ferry harbour in Tallinn opened on Monday"
+        "\x1b[2J\x1b]8;;http://evil.example/\x1b\\ after four years\x9b31m of work.\r\n",
+        encoding="utf-8",
+    )
+
+    code, added, _ = run("index", "rebuild", "--sources", str(folder))
+    assert code == 0 and "added:" in added
+    code, answer, _ = run("ask", "When did the Tallinn ferry harbour open?")
+    assert code == 0 and "opened on Monday" in answer and "Harbour ]0;ownedopens" in answer
+    code, listed, _ = run("sources")
+    code, out, err = run("add", str(folder / "gone\x1b[2J.txt"))
+    failed = out + err
+    assert code == 1 and "gone[2J.txt: no such file or folder" in failed
+
+    for printed in (added, answer, listed, failed):
+        assert not any(c in printed for c in ESCAPES), repr(printed)
