@@ -165,3 +165,29 @@ def test_what_citebot_prints_holds_no_terminal_control_characters(tmp_path: Path
 
     for printed in (added, answer, listed, failed):
         assert not any(c in printed for c in ESCAPES), repr(printed)
+
+
+def test_a_configured_folder_now_empty_keeps_its_articles_unless_pruned(tmp_path: Path) -> None:
+    """#13: an unmounted share is an empty folder; its articles are an archive."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "wire.txt").write_text(WIRE, encoding="utf-8")
+    (folder / "memo.txt").write_text("Memo\n\nThe lighthouse will be green.", encoding="utf-8")
+    assert run("index", "rebuild", "--sources", str(folder))[0] == 0
+    for name in ("wire.txt", "memo.txt"):
+        (folder / name).unlink()
+
+    for command in (["index", "rebuild", "--sources", str(folder)], ["add", str(folder)]):
+        code, out, err = run(*command)
+        assert (code, err) == (1, "")
+        assert out.splitlines() == [
+            "0 added, 0 changed, 0 unchanged, 0 removed, 1 failed",
+            "kept 2 article(s): its source could not be read",
+            f"failed: {folder}: the folder holds no articles now, but 2 were indexed from it "
+            "(not mounted?): they stay; `citebot index rebuild --prune` removes them",
+        ]
+        assert json.loads(run("status", "--json")[1])["articles"] == 2
+
+    code, out, _ = run("index", "rebuild", "--sources", str(folder), "--prune")
+    assert code == 0 and out.startswith("0 added, 0 changed, 0 unchanged, 2 removed, 0 failed")
+    assert json.loads(run("status", "--json")[1])["articles"] == 0

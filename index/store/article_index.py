@@ -180,7 +180,7 @@ class ArticleIndex:
             )
         library.set_configured(configured, {k: _kind(k, known) for k in configured}, now())
         entries = library.sources()
-        reader = self._reader(library, set(stored))
+        reader = self._reader(library, set(stored), prune=prune)
         reads, records = self._read_all(reader, entries)
         plan = plan_changes(
             stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
@@ -413,6 +413,7 @@ class ArticleIndex:
         indexed: set[str],
         policy: FetchPolicy = CLI_POLICY,
         conditional: bool = False,
+        prune: bool = False,
     ) -> LibraryReader:
         return LibraryReader(
             library,
@@ -422,6 +423,7 @@ class ArticleIndex:
             indexed=indexed,
             allowed_hosts=self.settings.allowed_hosts,
             max_chars=self.settings.max_article_chars,
+            prune=prune,
         )
 
     def _read_all(
