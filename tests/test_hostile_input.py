@@ -7,12 +7,15 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 from fake_site import fake_site
+from loopback import QuietHandler, serving
 
 from bot.answering.answerer import Answerer
 from bot.cli import main
+from bot.slack import messages
 from index.store.article_index import ArticleIndex
 from index.text import MAX_SENTENCE_CHARS
 
@@ -191,3 +194,47 @@ def test_a_configured_folder_now_empty_keeps_its_articles_unless_pruned(tmp_path
     code, out, _ = run("index", "rebuild", "--sources", str(folder), "--prune")
     assert code == 0 and out.startswith("0 added, 0 changed, 0 unchanged, 2 removed, 0 failed")
     assert json.loads(run("status", "--json")[1])["articles"] == 0
+
+
+def test_the_password_of_a_url_is_shown_nowhere(tmp_path: Path) -> None:
+    """#13: a source's key keeps its credentials to fetch it; nothing that shows it does."""
+    with fake_site() as site:
+        site.put("/wire.txt", WIRE)
+        url = site.base.replace("http://", "http://editor:hunter2@") + "/wire.txt"
+        # urllib takes no credentials from a URL: the read fails, and the failure names it.
+        shown = [run("index", "rebuild", "--sources", url), run("add", url), run("sources")]
+        shown.append(run("sources", "--json"))
+        home = tmp_path / "citebot-home"
+        library = ArticleIndex(make_settings(home, sources=())).library
+        latest = library.last_report()
+    printed = "".join(out + err for _, out, err in shown)
+    assert "http://***@127.0.0.1:" in printed
+    assert "hunter2" not in printed and "editor" not in printed
+    assert latest is not None and "hunter2" not in " ".join(latest.lines)
+    assert "hunter2" not in messages.escape(f"failed: {url}: HTTP 401")
+
+
+def test_a_model_reply_citebot_cannot_read_is_one_log_line(
+    demo_index: ArticleIndex, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#13: a malformed LLM reply leaves the quotes and one line, not a traceback."""
+    replies = []
+
+    class Model(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            replies.append(1)
+            body = b'{"id": "c", "object": "chat.completion", "choices": []}'
+            self.respond(200, body, "application/json")
+
+    with serving(Model) as url:
+        monkeypatch.setenv("CITEBOT_HOME", str(demo_index.settings.home))
+        monkeypatch.setenv("CITEBOT_LLM_URL", url.replace("http://", "http://u:hunter2@") + "/v1")
+        monkeypatch.setenv("CITEBOT_LLM_MODEL", "test-model")
+        code, out, err = run("ask", REFERENCE_QUESTION)
+
+    assert code == 0 and replies and REFERENCE_QUOTE[:40] in out
+    assert "the model's reply could not be read" in out
+    [record] = [r for r in caplog.records if "LLM" in r.getMessage()]
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert "hunter2" not in record.getMessage()
