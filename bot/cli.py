@@ -52,6 +52,16 @@ class CitebotGroup(click.Group):
             url = load_settings().chroma_url or "chroma.url"
             _echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
             ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException):
+            raise  # a nested group's own exit, its error already shown
+        except Exception as exc:
+            from index.store.chroma import disk_full
+
+            full = disk_full(exc, load_settings().home)
+            if full is None:
+                raise
+            _echo(f"Error: {full}", err=True)
+            ctx.exit(1)
 
 
 def _connection_errors() -> tuple[type[Exception], ...]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import chromadb
 import pytest
+from chromadb.errors import InternalError, NotFoundError
 from click.testing import CliRunner
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 from fake_site import fake_site
@@ -238,3 +241,78 @@ def test_a_model_reply_citebot_cannot_read_is_one_log_line(
     [record] = [r for r in caplog.records if "LLM" in r.getMessage()]
     assert record.exc_info is None and "\n" not in record.getMessage()
     assert "hunter2" not in record.getMessage()
+
+
+FULL = "error returned from database: (code: 13) database or disk is full"  # Chroma's words
+
+
+def full(*args: object, **kwargs: object) -> None:
+    raise InternalError(FULL)
+
+
+class FullCollection:
+    """A collection of the real store on a disk with no space left: reads work, every
+    write fails as Chroma's SQLite does."""
+
+    add = upsert = update = delete = modify = staticmethod(full)
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+class FullDisk:
+    """The real embedded client, its collections on a full disk."""
+
+    create_collection = delete_collection = staticmethod(full)
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_collection(self, name: str, **kwargs: Any) -> FullCollection:
+        return FullCollection(self._client.get_collection(name, **kwargs))
+
+    def get_or_create_collection(self, name: str, **kwargs: Any) -> FullCollection:
+        try:
+            return self.get_collection(name)
+        except NotFoundError:
+            full()
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_full_disk_is_one_line_and_reading_commands_keep_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#7: the store's writes fail with ENOSPC (Chroma's SQLite says SQLITE_FULL)."""
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "wire.txt").write_text(WIRE, encoding="utf-8")
+    assert run("index", "rebuild", "--sources", str(folder))[0] == 0
+    (folder / "memo.txt").write_text("Memo\n\nThe lighthouse will be green.", encoding="utf-8")
+    home = tmp_path / "citebot-home"
+    line = f"Error: the data directory's disk is full: free space on the disk of {home} ("
+
+    opened = chromadb.PersistentClient
+    monkeypatch.setattr(chromadb, "PersistentClient", lambda **kw: FullDisk(opened(**kw)))
+    writes = [["add", str(folder)], ["index", "rebuild"], ["remove", str(folder / "wire.txt")]]
+    for command in writes:
+        code, out, err = run(*command)
+        assert (code, out) == (1, "") and err.startswith(line) and err.count("\n") == 1, err
+    assert json.loads(run("status", "--json")[1])["articles"] == 1
+    assert run("sources")[0] == 0
+    code, out, _ = run("ask", "Who cut the ribbon on the new bridge?")
+    assert code == 0 and "cut the ribbon" in out
+
+    # Chroma writes when it starts: on a full disk, even reading commands cannot open it.
+    monkeypatch.setattr(chromadb, "PersistentClient", full)
+    for command in (["status"], ["sources"], ["ask", "who cut the ribbon?"]):
+        code, out, err = run(*command)
+        assert (code, out) == (1, "") and err.startswith(line) and err.count("\n") == 1
+
+    monkeypatch.setattr(chromadb, "PersistentClient", opened)
+    assert run("add", str(folder))[1].startswith("1 added, 0 changed, 1 unchanged")
