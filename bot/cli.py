@@ -14,12 +14,18 @@ from typing import Any
 
 import click
 
-from bot.render import render_answer
+from bot.render import printable, render_answer
 from index.errors import CitebotError
 from index.report import IndexReport
 from index.settings import EXAMPLE_CONFIG, SETTINGS, Settings, load_settings, settings_file
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """Every line citebot prints: article text, titles, file names and URLs come from
+    outside, so what a terminal would act on is taken out."""
+    click.echo(printable(text), err=err, nl=nl)
 
 
 def _environment_help() -> str:
@@ -38,13 +44,23 @@ class CitebotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CitebotError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            _echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except _connection_errors() as exc:  # the Chroma server went away mid-command
             from index.store.chroma import unreachable
 
             url = load_settings().chroma_url or "chroma.url"
-            click.echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
+            _echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException):
+            raise  # a nested group's own exit, its error already shown
+        except Exception as exc:
+            from index.store.chroma import disk_full
+
+            full = disk_full(exc, load_settings().home)
+            if full is None:
+                raise
+            _echo(f"Error: {full}", err=True)
             ctx.exit(1)
 
 
@@ -161,9 +177,9 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
     with _note("Loading the models and answering…"):
         answer = answering.answer(" ".join(question), asked_on)
     if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        _echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
-        click.echo(render_answer(answer), nl=False)
+        _echo(render_answer(answer), nl=False)
 
 
 @main.command()
@@ -172,7 +188,7 @@ def status(as_json: bool) -> None:
     """Show what is indexed: articles, passages, model, data directory, last rebuild."""
     info = _store(load_settings()).status()
     if as_json:
-        click.echo(json.dumps(info.to_json(), indent=2))
+        _echo(json.dumps(info.to_json(), indent=2))
         return
     for label, value in (
         ("articles", info.articles),
@@ -183,7 +199,7 @@ def status(as_json: bool) -> None:
         ("last rebuild", info.rebuilt_at or "never"),
         ("last change", info.updated_at or "never"),
     ):
-        click.echo(f"{label + ':':<16}{value}")
+        _echo(f"{label + ':':<16}{value}")
 
 
 index.add_command(status, "status")
@@ -250,7 +266,7 @@ def config_command(as_json: bool, example: bool) -> None:
       citebot config --example > ~/.config/citebot/citebot.toml
     """
     if example:
-        click.echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
+        _echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
         return
     import os
 
@@ -259,13 +275,13 @@ def config_command(as_json: bool, example: bool) -> None:
     rows = list(settings.effective())
     if as_json:
         values = {name: {"value": _plain(v), "origin": o} for name, v, o in rows}
-        click.echo(json.dumps({"settings_file": path and str(path), "settings": values}, indent=2))
+        _echo(json.dumps({"settings_file": path and str(path), "settings": values}, indent=2))
         return
-    click.echo(f"# settings file: {path or 'none (the defaults in code)'}")
+    _echo(f"# settings file: {path or 'none (the defaults in code)'}")
     shown = [(f"{name} = {_toml(value)}", origin) for name, value, origin in rows]
     width = max(len(line) for line, _ in shown)
     for line, origin in shown:
-        click.echo(f"{line:<{width}}  # {origin}")
+        _echo(f"{line:<{width}}  # {origin}")
 
 
 def _plain(value: Any) -> Any:
@@ -366,7 +382,7 @@ class _progress:
 
 def _finish(report: IndexReport, verbose: bool = False) -> None:
     for line in report.lines(verbose):
-        click.echo(line)
+        _echo(line)
     if not report.ok:
         sys.exit(1)
 
@@ -411,12 +427,12 @@ def sources_command(as_json: bool) -> None:
 
     listed = _store(load_settings()).sources()
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in listed], indent=2))
+        _echo(json.dumps([s.to_json() for s in listed], indent=2))
         return
     if not listed:
-        click.echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
+        _echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
     for line in sources_lines(listed):
-        click.echo(line)
+        _echo(line)
 
 
 @main.command()

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from bot.answering.answers import Answer, Citation, Outlet, PassageHit
+from index.report import redacted
 
 NOT_ANSWERED = "The indexed articles don't answer this question."
 LEFT_OUT = "Left out of the model's answer, not supported by the quotes it cited:"
 MODEL_FAILED = "No answer from the model ({failure}); the quotes alone:"
+
+
+# C0 controls but tab and newline, DEL, C1 controls, and the marks that reorder text: a
+# terminal obeys ESC and CSI sequences (colours, window titles, OSC 8 links, clearing the
+# screen), and an article, a file name or a URL may hold any of them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` without the characters a terminal would act on instead of showing, and
+    without the credentials of any URL in it."""
+    return redacted(_CONTROL.sub("", text))
 
 
 def render_answer(answer: Answer, width: int = 88) -> str:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# The user name and password of a URL (`https://user:secret@host/`): a source's key keeps
+# them to fetch it, nothing that shows it does.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s<>@]*@")
+
+
+def redacted(text: str) -> str:
+    """`text` with the credentials of every URL in it shown as `***`."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,8 @@ class IndexReport:
             reasons[kept.reason] = reasons.get(kept.reason, 0) + 1
         for reason, count in reasons.items():
             lines.append(f"kept {count} article(s): {reason}{_KEPT_HINTS.get(reason, '')}")
-        return lines + [f"failed: {f.source}: {f.reason}" for f in self.failed]
+        lines += [f"failed: {f.source}: {f.reason}" for f in self.failed]
+        return [redacted(line) for line in lines]
 
 
 _KEPT_HINTS = {

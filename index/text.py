@@ -19,15 +19,37 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) character offsets of each sentence of `text`, whitespace trimmed.
 
     Paragraphs (blank-line separated) never share a sentence, so a headline or a list
-    item without a full stop is a sentence of its own.
+    item without a full stop is a sentence of its own. No sentence is longer than
+    `MAX_SENTENCE_CHARS`: text without sentence breaks is cut at word boundaries.
     """
     tokenizer = _sentence_tokenizer()
     spans: list[tuple[int, int]] = []
     for para_start, para_end in _paragraphs(text):
         paragraph = text[para_start:para_end]
         pieces = [s for s in tokenizer.span_tokenize(paragraph) if paragraph[s[0] : s[1]].strip()]
-        spans += [(para_start + s, para_start + e) for s, e in _rejoined(paragraph, pieces)]
+        for start, end in _rejoined(paragraph, pieces):
+            spans += _bounded(text, para_start + start, para_start + end)
     return spans
+
+
+# A quote and a passage's sentence are at most this long (3 of the 10,375 sentences of
+# SQuAD v1.1 dev are longer): a line with no sentence breaks is not one quote of 1 MB.
+MAX_SENTENCE_CHARS = 1000
+
+
+def _bounded(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The sentence text[start:end] in pieces of at most MAX_SENTENCE_CHARS characters,
+    each cut after the last whitespace that fits (within a word only if none does)."""
+    pieces = []
+    while end - start > MAX_SENTENCE_CHARS:
+        limit = start + MAX_SENTENCE_CHARS
+        cut = max(text.rfind(space, start + 1, limit + 1) for space in " \t\n")
+        cut = cut if cut > start else limit
+        pieces += _trimmed(text, start, cut)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    return pieces + list(_trimmed(text, start, end))
 
 
 # Abbreviations that end no sentence but that the trained model lacks: Punkt splits

@@ -283,10 +283,14 @@ class FakeSlack:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, str]:
         """POSTs `body` signed with the signing secret (or with `signature`, to test refusal)."""
-        headers = {"Content-Type": content_type} | self.sign(body, timestamp) | (headers or {})
-        if signature is not None:
-            headers["X-Slack-Signature"] = signature
-        request = urllib.request.Request(url, body.encode(), headers, method="POST")
+        if signature is None:
+            signed = self.sign(body, timestamp)
+        else:
+            stamp = str(int(time.time()) if timestamp is None else timestamp)
+            signed = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+        headers = {"Content-Type": content_type} | signed | (headers or {})
+        data = body.encode("utf-8", "surrogateescape")  # surrogates: bytes that are not UTF-8
+        request = urllib.request.Request(url, data, headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read().decode()

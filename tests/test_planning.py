@@ -3,6 +3,8 @@ No Chroma, no model."""
 
 from __future__ import annotations
 
+from dataclasses import replace as dataclass_replace
+
 from index.articles import Article
 from index.report import Failure
 from index.store.planning import (
@@ -164,3 +166,40 @@ def test_identical_text_under_two_sources_is_two_articles() -> None:
 
     assert [a.id for a, _ in plan.embed] == [one.id, two.id]
     assert one.content_hash == two.content_hash
+
+
+def record(export: str, url: str, text: str = "Text.") -> Article:
+    return Article(id=f"{export}#{url}", title=url, text=text, source=export, url=url)
+
+
+def test_a_record_indexed_under_its_bare_url_is_rekeyed_and_nothing_is_lost() -> None:
+    """Before issue 29 a JSON record's id was its url; its export's next read moves it to
+    `export#url`, embedding it before the old passages go."""
+    export, url = "/exports/wire.jsonl", "https://n.example/a"
+    new = record(export, url)
+    former = stored(dataclass_replace(new, id=url), origin=export)
+
+    plan = plan_changes(index_of(former), [SourceRead(export, True, (new,))], [export])
+
+    assert plan.embed == [(new, export)]
+    assert set(plan.drop) == set(former.passage_ids)
+    assert plan.changed == [export] and plan.removed == [] and plan.kept == []
+
+
+def test_a_bare_url_another_source_reads_is_not_rekeyed_away() -> None:
+    export, url = "/exports/wire.jsonl", "https://n.example/a"
+    page = Article(id=url, title="Page", text="The page.", source=url, url=url)
+    forged_before = stored(dataclass_replace(page, text="Forged."), origin=export)
+    reads = [SourceRead(export, True, (record(export, url),)), SourceRead(url, True, (page,))]
+
+    plan = plan_changes(index_of(forged_before), reads, [export, url])
+
+    assert sorted(a.id for a, _ in plan.embed) == sorted([url, f"{export}#{url}"])
+    assert plan.changed == [url] and plan.added == [export]
+
+
+def test_an_article_removed_under_its_former_id_stays_removed() -> None:
+    export, url = "/exports/wire.jsonl", "https://n.example/a"
+    plan = plan_changes({}, [SourceRead(export, True, (record(export, url),))], excluded={url})
+
+    assert plan.embed == [] and plan.added == []

@@ -819,7 +819,7 @@ def test_a_group_dm_gets_answers_to_mentions_and_follow_ups(fake, tmp_path):
 # --- the HTTP front: refusals, health ---
 
 
-def test_malformed_or_unsigned_requests_get_4xx_never_500(fake, tmp_path):
+def test_malformed_or_unsigned_requests_get_4xx_never_500(fake, tmp_path, caplog):
     with running(make_app(fake, tmp_path)) as url:
         assert fake.post(url, "{not json", "application/json")[0] == 400
         assert fake.post(url, "[1, 2]", "application/json")[0] == 400
@@ -827,7 +827,11 @@ def test_malformed_or_unsigned_requests_get_4xx_never_500(fake, tmp_path):
         assert fake.post(url, "{not json", "application/json", signature="v0=bad")[0] == 401
         unsigned = {"X-Slack-Request-Timestamp": "soon"}
         assert fake.post(url, "{not json", "application/json", headers=unsigned)[0] == 401
+        latin1 = '{"type": "caf\udce9"}'  # the byte 0xE9, not UTF-8 (issue 29 #10)
+        assert fake.post(url, latin1, "application/json", signature="v0=forged")[0] == 400
     assert fake.calls == []
+    [refused] = [r for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert refused.exc_info is None and len(refused.getMessage()) < 200
 
 
 def test_healthz_reports_the_index_generation_and_503_while_the_store_is_down(fake, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.text import sentence_spans
+from index.text import MAX_SENTENCE_CHARS, sentence_spans
 
 
 def sentences(text: str) -> list[str]:
@@ -49,3 +49,17 @@ def test_sentences_still_end_where_a_new_one_starts() -> None:
     text = "Officials met in the U.S. The next day they left. No. That is not all."
     assert sentences(text)[-1] == "That is not all."
     assert "The next day they left." in sentences(text)
+
+
+def test_text_without_sentence_breaks_is_cut_at_word_boundaries() -> None:
+    words = " ".join(f"word{i}" for i in range(30_000))  # 228,890 characters, no full stop
+    text = "Headline\n\n" + words + "\n\n" + "x" * 2500
+
+    spans = sentence_spans(text)
+
+    pieces = [text[s:e] for s, e in spans]
+    assert max(len(p) for p in pieces) == MAX_SENTENCE_CHARS
+    assert pieces[0] == "Headline"
+    assert " ".join(pieces[1:-3]) == words  # every word kept, none cut in two
+    assert all(len(p) > MAX_SENTENCE_CHARS - 10 for p in pieces[1:-4])
+    assert pieces[-3:] == ["x" * 1000, "x" * 1000, "x" * 500]  # one word: cut where it must

@@ -29,6 +29,7 @@ from bot.answering.answerer import Answerer, ScoredSentence, citation_of
 from bot.answering.answers import Answer, ModelReport, QuestionAnswerer
 from bot.answering.context import QuestionContext
 from index.errors import SettingsError
+from index.report import redacted
 from index.settings import PROJECT_ROOT, LlmSettings, Settings
 from index.text import TermMatcher, sentence_spans, terms
 
@@ -171,10 +172,12 @@ class CheckedAnswerer:
         try:
             reply = self.llm.complete(prompt).text or ""
         except _client_errors() as exc:
-            log.warning("the LLM at %s failed: %r", self.config.api_base, exc)
+            log.warning("the LLM at %s failed: %r", self._where, exc)
             return self._quotes_alone(answer, f"the model did not answer ({_kind(exc)})")
-        except Exception:  # a malformed reply (no choices, an HTML page) must not lose the answer
-            log.exception("the LLM at %s sent a reply citebot cannot read", self.config.api_base)
+        except Exception as exc:  # a malformed reply (no choices, an HTML page): one line
+            log.warning(
+                "the LLM at %s sent a reply citebot cannot read (%s)", self._where, _kind(exc)
+            )
             return self._quotes_alone(answer, "the model's reply could not be read")
         if reply.strip().upper().startswith(NO_ANSWER_REPLY):
             return self._quotes_alone(answer, "the model found no answer in the quotes")
@@ -200,6 +203,11 @@ class CheckedAnswerer:
     def warm_up(self) -> None:
         self.answerer.warm_up()
 
+    @property
+    def _where(self) -> str:
+        """The model's address for the log, without its credentials."""
+        return redacted(self.config.api_base)
+
     def rewrite_follow_up(self, question: str, earlier: Sequence[str]) -> str | None:
         """The follow-up `question` rewritten by the model into a standalone question,
         from the thread's `earlier` questions (prompts/follow_up.txt); None when the model
@@ -210,7 +218,7 @@ class CheckedAnswerer:
         try:
             reply = self.llm.complete(prompt).text or ""
         except Exception as exc:  # noqa: BLE001 - the follow-up is then asked as it is
-            log.warning("the LLM at %s did not rewrite a follow-up: %r", self.config.api_base, exc)
+            log.warning("the LLM at %s did not rewrite a follow-up: %r", self._where, exc)
             return None
         rewritten = " ".join(_THINKING.sub("", reply).split())
         if not rewritten or len(rewritten) > MAX_REWRITE_CHARS or rewritten == question:

@@ -81,6 +81,8 @@ class SlackFront:
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
         if not timestamp.isdigit() or not signature:
             return b"", 401, f"unsigned ({len(body)} bytes)"
+        if not _utf8(body):  # Slack sends UTF-8; slack_sdk's check would fail decoding it
+            return b"", 400, f"body not UTF-8 ({len(body)} bytes)"
         if not self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
             return b"", 401, f"bad or stale signature ({len(body)} bytes)"
         if not _well_formed(body, environ.get("CONTENT_TYPE", "")):
@@ -100,6 +102,14 @@ class SlackFront:
             200,
             {"status": "ok", "generation": overview.generation, "articles": overview.articles},
         )
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _well_formed(body: bytes, content_type: str) -> bool:

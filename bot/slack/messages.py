@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.report import IndexReport
+from index.report import IndexReport, redacted
 
 # --- start-up errors (raised as SettingsError by SlackConfig.from_settings) ---
 
@@ -159,8 +159,9 @@ REMOVE_APOLOGY = "Sorry, something went wrong while removing {what}; the index m
 
 def escape(text: str) -> str:
     """Escapes the three characters Slack's mrkdwn treats as markup: text from an article,
-    a file name or a remote server's reply must not ping (`<!channel>`) or link anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    a file name or a remote server's reply must not ping (`<!channel>`) or link anyone.
+    The credentials of a URL in it are not shown either."""
+    return redacted(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def report_text(what: str, report: IndexReport, verb: str = "Indexed") -> str:

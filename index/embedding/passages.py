@@ -25,7 +25,8 @@ SENTENCE_VECTORS = "sentence_vectors"
 
 def split_passages(article: Article, max_sentences: int, max_chars: int) -> list[Passage]:
     """Groups consecutive sentences into passages of at most `max_sentences` sentences
-    and about `max_chars` characters (a longer single sentence stays whole)."""
+    and about `max_chars` characters (a longer single sentence stays whole): no passage is
+    longer than `max_chars` or `MAX_SENTENCE_CHARS`, whichever is more."""
     groups: list[list[tuple[int, int]]] = []
     for span in sentence_spans(article.text):
         group = groups[-1] if groups else None

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from pypdf import DocumentInformation, PdfReader
 from pypdf.errors import PyPdfError
 
-from index.articles import Article
+from index.articles import Article, record_id
 from index.errors import SourceError
 from index.report import Failure
 from index.settings import JsonKeys
@@ -95,6 +95,9 @@ def load_sources(
     """
     result = LoadResult()
     for item in sources:
+        if not is_utf8(item):
+            result.failures.append(Failure(escaped(item), NOT_UTF8_NAME))
+            continue
         try:
             path = _resolved(item)
         except SourceError as exc:
@@ -123,7 +126,7 @@ def read_bytes(
     """The articles in `data`, read by the extension of `name` (a file, a download, an
     upload), and the JSON records that could not be read.
 
-    Articles get `source` as their id (JSON records: their url, else `source#n`).
+    Articles get `source` as their id (JSON records: `source#url`, else `source#n`).
     """
     extension = _extension(name, source)
     stem = Path(name).stem
@@ -172,15 +175,41 @@ def _add(result: LoadResult, read: Callable[..., LoadResult], *args: object) -> 
     result.failures.extend(one.failures)
 
 
+def is_utf8(name: str) -> bool:
+    """Whether a path is UTF-8 (the store keeps ids as UTF-8; a name with other bytes
+    comes from the OS with those bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escaped(name: str) -> str:
+    """A path fit to show and store: bytes that are not UTF-8 as `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+NOT_UTF8_NAME = "the name is not UTF-8 (its other bytes shown as \\xNN): rename it"
+
+
 def _walk(folder: Path, failures: list[Failure]) -> Iterator[Path]:
     def unreadable(exc: OSError) -> None:
-        failures.append(Failure(str(exc.filename), f"cannot read folder: {exc.strerror}"))
+        failures.append(Failure(escaped(str(exc.filename)), f"cannot read folder: {exc.strerror}"))
+
+    def named(root: str, names: Iterable[str]) -> list[str]:
+        """The names to read: not hidden, and UTF-8 (the others are failures)."""
+        wanted = sorted(n for n in names if not n.startswith("."))
+        for name in wanted:
+            if not is_utf8(name):
+                failures.append(Failure(escaped(os.path.join(root, name)), NOT_UTF8_NAME))
+        return [n for n in wanted if is_utf8(n)]
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
-                yield Path(root) / name
+        dirs[:] = named(root, dirs)
+        articles = (n for n in files if Path(n).suffix.lower() in SUPPORTED_EXTENSIONS)
+        for name in named(root, articles):
+            yield Path(root) / name
 
 
 def _extension(name: str, source: str) -> str:
@@ -514,7 +543,7 @@ def _record_article(
     url = record.get(keys.url)
     url = url.strip() if isinstance(url, str) and url.strip() else None
     return Article(
-        id=url or f"{source}#{number}",
+        id=record_id(source, url or str(number)),
         title=_clean_title(record.get(keys.title), f"{stem} #{number}"),
         text=_trim_blank_lines(_unix_newlines(text)),
         source=source,

@@ -79,6 +79,8 @@ class LibraryReader:
     allowed_hosts: Collection[str] = ()
     # `index.max_article_chars`: a longer article is its source's failure.
     max_chars: int | None = None
+    # `index rebuild --prune`: a folder now empty loses the articles indexed from it.
+    prune: bool = False
     downloads: int = 0
 
     def read(self, source: LibrarySource, now: str) -> tuple[SourceRead, LibrarySource]:
@@ -108,6 +110,15 @@ class LibraryReader:
         whole = [f for f in loaded.failures if f.source == source.key]
         if not path.exists() or (whole and not loaded.articles):
             raise SourceError(source.key, whole[0].reason if whole else "no such file or folder")
+        if path.is_dir() and not loaded.articles and not self.prune:
+            # An unmounted share looks like this: its articles stay until --prune says so.
+            held = sum(1 for a in self.indexed if a.startswith(source.key.rstrip("/") + "/"))
+            if held:
+                raise SourceError(
+                    source.key,
+                    f"the folder holds no articles now, but {held} were indexed from it (not "
+                    "mounted?): they stay; `citebot index rebuild --prune` removes them",
+                )
         return SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
 
     def _read_upload(self, source: LibrarySource) -> SourceRead:

@@ -36,7 +36,7 @@ from index.errors import CitebotError, IndexMismatchError, SettingsError, Source
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
-from index.sources.formats import read_bytes
+from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
 from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
 from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
 from index.store.build_records import (
@@ -141,7 +141,7 @@ class ArticleIndex:
                     raise SourceError(
                         item, "no such file or folder (given with --sources): nothing was changed"
                     )
-        configured = [source_key(s) for s in (sources or self.settings.sources)]
+        configured = _utf8_keys(sources or self.settings.sources)
         self._require_backend()
         with self.connection.writing():
             report = self._rebuild(configured, prune, progress, on_total)
@@ -171,7 +171,7 @@ class ArticleIndex:
             )
         library.set_configured(configured, {k: _kind(k, known) for k in configured}, now())
         entries = library.sources()
-        reader = self._reader(library, set(stored))
+        reader = self._reader(library, set(stored), prune=prune)
         reads, records = self._read_all(reader, entries)
         plan = plan_changes(
             stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
@@ -219,7 +219,7 @@ class ArticleIndex:
         """Adds sources (files, folders, URLs, feeds) to the library and indexes them;
         a source already in the library is read again. A source that cannot be read at
         all is reported and not added."""
-        keys = list(dict.fromkeys(source_key(s) for s in sources))
+        keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
         self._require_backend()
         with self.connection.writing():
@@ -310,7 +310,7 @@ class ArticleIndex:
             known = {s.key: s for s in library.sources()}
             sources, articles = [], []
             for item in items:
-                key = source_key(item)
+                [key] = _utf8_keys([item])
                 if key in known:
                     if known[key].origin == "config":
                         raise CitebotError(
@@ -319,7 +319,7 @@ class ArticleIndex:
                         )
                     sources.append(key)
                     continue
-                found = stored_articles(collection, [key, item])
+                found = stored_articles(collection, [key, item]) or _records_at(collection, item)
                 if not found:
                     raise NoSuchSource(
                         f"{item} is neither a source nor an indexed article: see `citebot sources`"
@@ -404,6 +404,7 @@ class ArticleIndex:
         indexed: set[str],
         policy: FetchPolicy = CLI_POLICY,
         conditional: bool = False,
+        prune: bool = False,
     ) -> LibraryReader:
         return LibraryReader(
             library,
@@ -413,6 +414,7 @@ class ArticleIndex:
             indexed=indexed,
             allowed_hosts=self.settings.allowed_hosts,
             max_chars=self.settings.max_article_chars,
+            prune=prune,
         )
 
     def _read_all(
@@ -544,6 +546,22 @@ def _with_changes(
     changed |= {a.origin for a in stored.values() if a.source in removed and a.origin}
     stamp = now()
     return [replace(r, last_change=stamp) if r.key in changed else r for r in records]
+
+
+def _utf8_keys(sources: Iterable[str]) -> list[str]:
+    """The library keys of `sources`; a name that is not UTF-8 cannot be one (the store
+    keeps keys as UTF-8), which is one line before anything changes."""
+    keys = [source_key(s) for s in sources]
+    for key in keys:
+        if not is_utf8(key):
+            raise SourceError(escaped(key), NOT_UTF8_NAME + ": nothing was changed")
+    return keys
+
+
+def _records_at(collection: Any, url: str) -> dict[str, Any]:
+    """The JSON records whose url is `url`: their id before ids named their export."""
+    found = stored_articles(collection, where={"url": url})
+    return {i: a for i, a in found.items() if i.endswith("#" + url)}
 
 
 def _kind(key: str, known: dict[str, LibrarySource]) -> str:

@@ -4,8 +4,10 @@ through a lock file in the data directory (docs/DEPLOYMENT.md)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +130,31 @@ def open_chroma(settings: Settings) -> Any:
     path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+# How a full disk reaches citebot: SQLite's SQLITE_FULL and the OS's ENOSPC, as Chroma's
+# Rust core words them, or an OSError from Python's own writes.
+_DISK_FULL = ("database or disk is full", "no space left on device", "(os error 28)")
+
+
+def disk_full(exc: BaseException, home: Path) -> str | None:
+    """The one line saying the data directory's disk is full, when `exc` (or its cause)
+    is that; else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (isinstance(seen, OSError) and seen.errno == errno.ENOSPC) or any(
+            words in str(seen).lower() for words in _DISK_FULL
+        ):
+            try:
+                free = f"{shutil.disk_usage(home).free // 1_000_000:,} MB free"
+            except OSError:
+                free = "free space unknown"
+            return (
+                f"the data directory's disk is full: free space on the disk of {home} "
+                f"({free}), then run the command again; nothing indexed was lost"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def unreachable(url: str) -> str:

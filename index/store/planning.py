@@ -7,6 +7,8 @@ article leaves the index live in one place and are tested without Chroma or the 
   successfully, lists everything it holds (a folder, a file, a page; not a feed, which
   only adds) and no longer holds it;
 - a source that could not be read keeps everything indexed from it;
+- a JSON record indexed under its former id (its bare url) is re-keyed by its
+  export's next read, and an exclusion of that id still holds;
 - in a rebuild, the articles of a source that is no longer in the library are kept
   unless `prune` is set, and the report says how many and why.
 """
@@ -111,17 +113,29 @@ def plan_changes(
     """
     plan = Plan()
     read_keys = {read.key: read for read in reads}
+    read_ids = {article.id for read in reads for article in read.articles}
     seen: set[str] = set()
+    rekeyed: set[str] = set()
     for read in reads:
         plan.failed.extend(read.failures)
         for article in read.articles:
-            if article.id in seen or article.id in excluded or article.id in remove:
+            if article.id in seen or _named(article, excluded) or _named(article, remove):
                 continue
             seen.add(article.id)
+            former = stored.get(article.former_id or "")
+            if (
+                article.id not in stored
+                and former is not None
+                and former.origin == read.key
+                and former.id not in read_ids | rekeyed
+            ):
+                rekeyed.add(former.id)
+                _rekey(plan, former, article, read.key)
+                continue
             _plan_read(plan, stored.get(article.id), article, read.key)
     known = set(library) if library is not None else set(read_keys)
     for article_id, article in stored.items():
-        if article_id in seen:
+        if article_id in seen or article_id in rekeyed:
             continue
         if article_id in remove or article_id in excluded:
             _remove(plan, article)
@@ -159,6 +173,18 @@ def _plan_read(plan: Plan, stored: StoredArticle | None, article: Article, origi
     else:
         plan.drop += stored.passage_ids
         plan.changed.append(article.source)
+
+
+def _named(article: Article, ids: Collection[str]) -> bool:
+    return article.id in ids or (article.former_id is not None and article.former_id in ids)
+
+
+def _rekey(plan: Plan, former: StoredArticle, article: Article, origin: str) -> None:
+    """A JSON record indexed under its former id (its bare url) moves to its id now: the
+    new passages are embedded before the old are dropped, as for any change."""
+    plan.embed.append((article, origin))
+    plan.drop += former.passage_ids
+    plan.changed.append(article.source)
 
 
 def _remove(plan: Plan, article: StoredArticle) -> None:
