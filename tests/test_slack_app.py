@@ -394,6 +394,7 @@ def test_the_shipped_settings_file_has_a_valid_slack_table():
 
 SERVER_SCRIPT = textwrap.dedent(
     """
+    import os
     import sys
     import time
     from pathlib import Path
@@ -422,13 +423,15 @@ SERVER_SCRIPT = textwrap.dedent(
             pass
 
 
-    def make_app():
-        backend = Backend()
-        return create_app(config, backend, state_dir), backend
+    def load_backend():
+        # Loading the index and the models, played by a pause (LOAD_SECONDS).
+        time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
+        return Backend()
 
 
     config = SlackConfig.from_settings(load_settings())
-    serve(config, make_app, port, host="127.0.0.1")
+    make_app = lambda backend: create_app(config, backend, state_dir)
+    serve(config, make_app, load_backend, port, host="127.0.0.1")
     """
 )
 
@@ -451,6 +454,22 @@ def test_serve_runs_the_app_behind_gunicorn(fake, tmp_path):
     assert QUOTE in answer.text
     assert "Using worker: gthread" in server.log
     assert "will be unused" not in server.log
+
+
+def test_the_first_event_is_acknowledged_at_once_while_the_index_loads(fake, tmp_path):
+    env = server_env(fake, LOAD_SECONDS="6")
+    with ServerProcess(SERVER_SCRIPT, str(tmp_path / "state"), QUOTE, env=env) as server:
+        # Posted as soon as the port accepts, while the (6 s) loading has just begun.
+        assert server.send_first_event(fake, mention("who denied it?"), "Ev1") == (200, "")
+        assert server.first_ack_s < 3
+        assert server.get("/healthz") == (503, {"status": "loading"})
+        assert server.get("/livez") == (200, {"status": "alive"})
+        assert fake.calls_to("chat.postMessage") == []
+        [answer] = fake.wait_for("chat.postMessage", timeout=60)
+        ready = server.get("/healthz")
+    assert QUOTE in answer.text
+    assert ready == (200, {"status": "ok", "generation": "gen-1", "articles": 1})
+    assert "the index and the models are loaded" in server.log
 
 
 def test_a_question_acknowledged_before_a_crash_is_answered_once_after_restart(fake, tmp_path):

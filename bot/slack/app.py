@@ -36,7 +36,7 @@ def create_app(
 
     Remembered deliveries, threads, answers and votes live in `state_dir`; `client` gives
     the token, the Web API's URL and the retry handlers. Nothing is started and nothing is
-    loaded here (`citebot_app` loads what `citebot serve` needs).
+    loaded here (`load_index_backend` loads what `citebot serve` answers from).
     """
     state = SlackState(state_dir, answers_kept=config.answers_kept)
     citebot = Citebot(config, state, backend)
@@ -126,15 +126,15 @@ def web_client(config: SlackConfig) -> WebClient:
     )
 
 
-def citebot_app(config: SlackConfig, settings: Settings) -> tuple[App, Backend]:
-    """The app `citebot serve` runs, and its backend, the index of `settings`: the model,
-    the reader and the passages loaded before the first request, so that it is
-    acknowledged as fast as the next ones. Call it in the process that serves."""
+def load_index_backend(settings: Settings) -> Backend:
+    """The backend `citebot serve` answers from, the index of `settings`: the model, the
+    reader and the passages loaded, so that the first question is answered as fast as the
+    next ones. Call it in the process that serves."""
     from bot.slack.backend import IndexBackend
 
     backend = IndexBackend.from_settings(settings)
     backend.warm_up()
-    return create_app(config, backend, settings.home / "slack"), backend
+    return backend
 
 
 def _acknowledge(ack: Ack) -> None:

@@ -2,7 +2,8 @@
 
 A request to the events path is refused before anything parses it when it is too large
 (413), unsigned, stale or badly signed (401), or not the JSON or form body Slack sends
-(400): one bounded log line each, never a traceback. Load balancers ask `/healthz`.
+(400): one bounded log line each, never a traceback. Load balancers ask `/healthz`
+(ready: 503 while the index and the models load), orchestrators `/livez` (alive).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.backend import Backend
+from bot.slack.loading import StillLoading
 
 log = logging.getLogger("citebot.slack")
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+LIVENESS_PATH = "/livez"
 # Slack's requests are a few kilobytes (a view submission, the largest, tens of them).
 MAX_BODY_BYTES = 1024 * 1024
 # What is read (and dropped) of a larger body so the client gets its answer, not a reset.
@@ -49,6 +52,10 @@ class SlackFront:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return self._health(start_response)
+        if path == LIVENESS_PATH and method in ("GET", "HEAD"):
+            # The worker answers: alive, whatever the index's state (restarting the bot
+            # would not bring a Chroma server back, nor load the models sooner).
+            return _reply(start_response, 200, {"status": "alive"})
         if path != EVENTS_PATH:
             return _reply(start_response, 404, {"error": "not found"})
         if method != "POST":
@@ -90,6 +97,8 @@ class SlackFront:
     def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             overview = self.backend.overview()
+        except StillLoading:
+            return _reply(start_response, 503, {"status": "loading"})
         except Exception as err:  # noqa: BLE001 - any failure to read the store is "unavailable"
             log.warning("health check: the index can't be read: %s", str(err)[:200])
             return _reply(
