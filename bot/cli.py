@@ -226,12 +226,13 @@ def serve(port: int, host: str) -> None:
 
     def load_backend() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
+        from bot.slack.metrics import count_refresh
         from bot.sources_admin import start_refreshing
         from index.embedding.encoder import set_torch_threads
 
         set_torch_threads(config.torch_threads)
         backend = load_index_backend(settings)
-        start_refreshing(backend.index, settings.refresh_minutes)
+        start_refreshing(backend.index, settings.refresh_minutes, count_refresh)
         return backend
 
     def make_app(backend: Any) -> Any:

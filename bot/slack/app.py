@@ -17,6 +17,7 @@ from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.handlers import Citebot
 from bot.slack.home import ADD_SOURCE_MODAL
+from bot.slack.metrics import READER, SlackCallCounter
 from bot.slack.middleware import ignore_bot_messages, once_per_event
 from bot.slack.pool import AnswerPool
 from bot.slack.state import SlackState
@@ -56,9 +57,10 @@ def create_app(
         listener_executor=pool,
     )
     # Before any request: bolt's client (and the per-request copies it makes of it) goes to
-    # the configured Web API, and waits out rate limits.
+    # the configured Web API, counts its failures and rate limits (/metrics), and waits out
+    # rate limits.
     app.client.base_url = client.base_url
-    app.client.retry_handlers = list(client.retry_handlers)
+    app.client.retry_handlers = [SlackCallCounter(), *client.retry_handlers]
     app.use(ignore_bot_messages)
     app.use(once_per_event(state))
     app.assistant(assistant_view(citebot, pool))
@@ -134,6 +136,11 @@ def load_index_backend(settings: Settings) -> Backend:
 
     backend = IndexBackend.from_settings(settings)
     backend.warm_up()
+    reader = backend.answerer.reader
+    if reader is None:
+        READER.info({"model": "none", "precision": "none"})
+    else:  # the precision it resolved to once loaded ("auto" is bf16 or fp32 by then)
+        READER.info({"model": reader.name_or_path, "precision": reader.precision})
     return backend
 
 

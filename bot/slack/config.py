@@ -41,6 +41,9 @@ class SlackConfig:
     answers_kept: int = 10_000
     channel_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     suggested_prompts: tuple[str, ...] = ()
+    # "text" or "json" (one object a line), and whether request lines carry the question.
+    log_format: str = "text"
+    log_questions: bool = False
 
     @classmethod
     def from_settings(
@@ -78,4 +81,6 @@ class SlackConfig:
             answers_kept=table.answers_kept,
             channel_sources=dict(table.channel_sources),
             suggested_prompts=table.suggested_prompts,
+            log_format=settings.log.format,
+            log_questions=settings.log.questions,
         )

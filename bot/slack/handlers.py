@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from logging import Logger
@@ -26,6 +27,7 @@ from bot.slack.config import SlackConfig
 from bot.slack.files import MAX_UPLOAD_BYTES, UploadTooLarge, download
 from bot.slack.home import add_source_modal, home_view
 from bot.slack.messages import escape
+from bot.slack.metrics import count_answer
 from bot.slack.middleware import finish_delivery, message_key
 from bot.slack.state import SlackState
 from bot.sources_admin import sources_lines
@@ -84,7 +86,7 @@ class Citebot:
                         channel=channel, thread_ts=thread_ts, text=messages.EMPTY_QUESTION
                     )
                     return
-                self._answer(client, channel, thread_ts, question)
+                self._answer(client, channel, thread_ts, question, surface="thread")
 
     def say_busy(
         self, event: Payload, context: BoltContext, client: WebClient, logger: Logger
@@ -166,7 +168,9 @@ class Citebot:
                 channel=channel, thread_ts=thread_ts, text=text
             )
             with _apologizing(post, messages.APOLOGY, logger):
-                self._answer(client, channel, thread_ts, question, feedback_element=True)
+                self._answer(
+                    client, channel, thread_ts, question, "assistant", feedback_element=True
+                )
         finally:
             _quietly(logger, set_status, status="")
             finish_delivery(self.state, context, key)
@@ -177,10 +181,12 @@ class Citebot:
         channel: str,
         thread_ts: str,
         question: str,
+        surface: str,
         feedback_element: bool = False,
     ) -> None:
         """Answers `question` in the thread, read with the thread's earlier questions and
-        cited articles, from the channel's sources; remembers it for the next follow-up."""
+        cited articles, from the channel's sources; remembers it for the next follow-up.
+        `surface` ("thread", "assistant") labels its metrics."""
         turns = self.state.thread_turns(channel, thread_ts)
         scope = self.scopes.get(channel)
         context = QuestionContext(
@@ -188,7 +194,9 @@ class Citebot:
             cited_articles=frozenset(a for t in turns for a in t.article_ids),
             scope=scope,
         )
+        started = time.perf_counter()
         asked = self.backend.ask(question, context)
+        count_answer(surface, asked.answer, time.perf_counter() - started)
         notes = []
         if asked.read_as:
             notes.append(messages.READ_AS.format(question=asked.read_as))
@@ -234,7 +242,9 @@ class Citebot:
             return
         with _apologizing(_privately(respond), messages.APOLOGY, logger):
             scope = self.scopes.get(command.get("channel_id", ""))
+            started = time.perf_counter()
             answer = self.backend.ask(command["text"].strip(), QuestionContext(scope=scope)).answer
+            count_answer("ask", answer, time.perf_counter() - started)
             notes = (messages.SCOPED.format(sources=", ".join(scope.patterns)),) if scope else ()
             respond(
                 text=answer_text(answer),

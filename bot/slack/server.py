@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -18,11 +17,11 @@ from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.front import SlackFront
 from bot.slack.loading import LoadingBackend
+from bot.slack.logs import configure_logging, gunicorn_logging
 from index.errors import CitebotError
 
 # Request threads in the one worker process; answering happens on the app's own executor.
 HTTP_THREADS = 8
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def serve(
@@ -46,7 +45,7 @@ def serve(
     Mode the backend is loaded before connecting: Slack holds the events until then.
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
-    configure_logging()
+    configure_logging(config.log_format)
     check_bot_token(config)
     if config.app_token:
         app = make_app(load_backend())
@@ -57,13 +56,9 @@ def serve(
             backend = LoadingBackend(load_backend)
             app = make_app(backend)
             backend.start()
-            return SlackFront(app, config.signing_secret, backend)
+            return SlackFront(app, config.signing_secret, backend, config.log_questions)
 
-        GunicornServer(load, bind=f"{host}:{port}").run()
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        GunicornServer(load, bind=f"{host}:{port}", log_format=config.log_format).run()
 
 
 def check_bot_token(config: SlackConfig) -> None:
@@ -83,11 +78,19 @@ def check_bot_token(config: SlackConfig) -> None:
 class GunicornServer(BaseApplication):
     """gunicorn with one gthread worker process, whose `load` builds the WSGI app."""
 
-    def __init__(self, load: Callable[[], Any], bind: str, threads: int = HTTP_THREADS) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        bind: str,
+        threads: int = HTTP_THREADS,
+        log_format: str = "text",
+    ) -> None:
         self._load = load
         self.options = {
             "bind": bind,
-            # One process: the index and the model are loaded once, and its threads share them.
+            # One process: the index and the model are loaded once, and its threads share
+            # them; the metrics are that process's too (more workers would need
+            # prometheus-client's multiprocess mode, docs/DEPLOYMENT.md).
             "workers": 1,
             "worker_class": "gthread",
             "threads": threads,
@@ -95,6 +98,7 @@ class GunicornServer(BaseApplication):
             "timeout": 60,
             "errorlog": "-",
             "loglevel": "info",
+            "logconfig_dict": gunicorn_logging(log_format),
             "control_socket_disable": True,
         }
         super().__init__()
