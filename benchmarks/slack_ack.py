@@ -78,9 +78,8 @@ class StubBackend:
 
 settings = load_settings()
 config = SlackConfig.from_settings(settings)
-backend = StubBackend()
-make_app = lambda: (create_app(config, backend, settings.home / "slack"), backend)
-serve(config, make_app, port=int(sys.argv[1]), host="127.0.0.1")
+make_app = lambda backend: create_app(config, backend, settings.home / "slack")
+serve(config, make_app, StubBackend, port=int(sys.argv[1]), host="127.0.0.1")
 """
 QUESTION = "who denied the crematorium claim?"
 # Slack retries an event that is not acknowledged within 3 seconds.

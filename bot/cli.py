@@ -231,7 +231,7 @@ def serve(port: int, host: str) -> None:
       SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... citebot serve --port 3000
     """
     from bot.answering.checked_llm import LlmConfig
-    from bot.slack import SlackConfig, citebot_app
+    from bot.slack import SlackConfig, create_app, load_index_backend
     from bot.slack import serve as serve_slack
 
     settings = load_settings()
@@ -240,17 +240,21 @@ def serve(port: int, host: str) -> None:
     if not config.app_token:
         check_port_free(host, port)
 
-    def make_app() -> Any:
+    def load_backend() -> Any:
         # Runs in the server's worker process: Chroma must not be opened before the fork.
+        from bot.slack.metrics import count_refresh
         from bot.sources_admin import start_refreshing
         from index.embedding.encoder import set_torch_threads
 
         set_torch_threads(config.torch_threads)
-        app, backend = citebot_app(config, settings)
-        start_refreshing(backend.index, settings.refresh_minutes)
-        return app, backend
+        backend = load_index_backend(settings)
+        start_refreshing(backend.index, settings.refresh_minutes, count_refresh)
+        return backend
 
-    serve_slack(config, make_app, port=port, host=host)
+    def make_app(backend: Any) -> Any:
+        return create_app(config, backend, settings.home / "slack")
+
+    serve_slack(config, make_app, load_backend, port=port, host=host)
 
 
 @main.command("config")

@@ -5,7 +5,7 @@ sources` in Slack), adding from Slack (public URLs only), and the scheduled refr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from index.report import IndexReport
@@ -51,10 +51,13 @@ def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
     return lines
 
 
-def start_refreshing(index: ArticleIndex, minutes: int) -> Refresher | None:
-    """Starts the scheduled refresh of `citebot serve` (None when `minutes` is 0)."""
+def start_refreshing(
+    index: ArticleIndex, minutes: int, on_finished: Callable[[bool], None] | None = None
+) -> Refresher | None:
+    """Starts the scheduled refresh of `citebot serve` (None when `minutes` is 0);
+    `on_finished` is told whether each refresh it ran succeeded."""
     if minutes <= 0:
         return None
-    refresher = Refresher(index, minutes)
+    refresher = Refresher(index, minutes, on_finished)
     refresher.start()
     return refresher

@@ -284,6 +284,16 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """[log]: how `citebot serve` logs (docs/DEPLOYMENT.md)."""
+
+    # "text" (a line a person reads) or "json" (one JSON object a line, for a log shipper).
+    format: str = setting("text", "log.format", Choice(("text", "json")), env="LOG_FORMAT")
+    # Whether a request's log line carries the question asked (never, unless set).
+    questions: bool = setting(False, "log.questions", Flag(), env="CITEBOT_LOG_QUESTIONS")
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     """[llm]: the optional model answer (bot/answering/checked_llm.py); off while api_base
     and model are empty."""
@@ -349,6 +359,7 @@ class Settings:
     )
     slack: SlackSettings = section(SlackSettings)
     llm: LlmSettings = section(LlmSettings)
+    log: LogSettings = section(LogSettings)
     # Setting name -> where its value came from: "default", a file's path, "env NAME".
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

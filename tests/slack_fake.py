@@ -493,14 +493,26 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET `path` of the server: the status and the JSON body."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
     def send_first_event(
         self, fake: FakeSlack, event: dict[str, Any], event_id: str, timeout: float = 120.0
     ) -> tuple[int, str]:
-        """Delivers `event` as soon as the server accepts connections."""
+        """Delivers `event` as soon as the server accepts connections; how long the
+        delivery that got through waited for its acknowledgement is kept in `first_ack_s`."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return fake.send_event(self.url, event, event_id)
+                sent = time.monotonic()
+                reply = fake.send_event(self.url, event, event_id)
+                self.first_ack_s = time.monotonic() - sent
+                return reply
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self._stderr.seek(0)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import configparser
 import re
+import shutil
+import subprocess
 
+import pytest
 import yaml
 
 from index.settings import PROJECT_ROOT
 
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 DOCS = (PROJECT_ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
 
 
@@ -66,3 +70,41 @@ def test_the_systemd_unit_serves_citebot() -> None:
     assert re.search(r"/bin/citebot serve\b", unit["Service"]["ExecStart"])
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     assert "deploy/citebot.service" in DOCS
+
+
+def rendered_k8s() -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(PROJECT_ROOT / "deploy" / "k8s")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def test_kustomize_renders_every_container_with_probes_and_limits() -> None:
+    objects = rendered_k8s()
+    workloads = {o["metadata"]["name"]: o for o in objects if o["kind"] in WORKLOADS}
+    assert {(o["kind"], name) for name, o in workloads.items()} == {
+        ("Deployment", "citebot"),
+        ("StatefulSet", "chroma"),
+    }
+    for workload in workloads.values():
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            name = container["name"]
+            assert container["readinessProbe"] and container["livenessProbe"], name
+            for kind in ("requests", "limits"):
+                assert set(container["resources"][kind]) >= {"cpu", "memory"}, name
+    [bot] = workloads["citebot"]["spec"]["template"]["spec"]["containers"]
+    assert bot["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert bot["livenessProbe"]["httpGet"]["path"] == "/livez"
+    [secret] = [o for o in objects if o["kind"] == "Secret"]
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in bot["envFrom"]
+    chroma = workloads["chroma"]["spec"]
+    [volume] = chroma["volumeClaimTemplates"]
+    mounts = chroma["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": volume["metadata"]["name"], "mountPath": "/data"} in mounts

@@ -285,9 +285,11 @@ def test_serve_answers_from_the_real_index_behind_gunicorn(fake, tmp_path):
         "CITEBOT_SLACK_API_URL": fake.api_url,
     }
     with ServerProcess(SERVE_SCRIPT, str(tmp_path / "state"), article, env=env) as server:
-        # The worker loads the model and the reader before it accepts the first request.
+        # Acknowledged as soon as the port accepts; answered once the model and the
+        # reader are loaded (on a thread of the worker's own).
         first = server.send_first_event(fake, mention(REFERENCE_QUESTION), "Ev1", timeout=300)
         assert first == (200, "")
+        assert server.first_ack_s < 3
         [answer] = fake.wait_for("chat.postMessage", timeout=120)
     assert first_quote(answer).startswith("> ")
     assert "(syria-denies-burning-prisoners-bodies-claim.txt)" in first_quote(answer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import textwrap
 import threading
 import time
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from slack_bolt import App
 from slack_fake import (
     ALICE,
@@ -45,6 +47,8 @@ from bot.answering.context import QuestionContext
 from bot.slack import SlackConfig, create_app, messages
 from bot.slack.backend import Asked, IndexedSource, Overview
 from bot.slack.blocks import block_text_length
+from bot.slack.front import request_fields
+from bot.slack.logs import JsonFormatter
 from bot.slack.state import SlackState
 from index.errors import SettingsError
 from index.report import Failure, IndexReport
@@ -394,6 +398,7 @@ def test_the_shipped_settings_file_has_a_valid_slack_table():
 
 SERVER_SCRIPT = textwrap.dedent(
     """
+    import os
     import sys
     import time
     from pathlib import Path
@@ -422,13 +427,15 @@ SERVER_SCRIPT = textwrap.dedent(
             pass
 
 
-    def make_app():
-        backend = Backend()
-        return create_app(config, backend, state_dir), backend
+    def load_backend():
+        # Loading the index and the models, played by a pause (LOAD_SECONDS).
+        time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
+        return Backend()
 
 
     config = SlackConfig.from_settings(load_settings())
-    serve(config, make_app, port, host="127.0.0.1")
+    make_app = lambda backend: create_app(config, backend, state_dir)
+    serve(config, make_app, load_backend, port, host="127.0.0.1")
     """
 )
 
@@ -451,6 +458,27 @@ def test_serve_runs_the_app_behind_gunicorn(fake, tmp_path):
     assert QUOTE in answer.text
     assert "Using worker: gthread" in server.log
     assert "will be unused" not in server.log
+
+
+def test_the_first_event_is_acknowledged_at_once_while_the_index_loads(fake, tmp_path):
+    env = server_env(fake, LOAD_SECONDS="6", LOG_FORMAT="json")
+    with ServerProcess(SERVER_SCRIPT, str(tmp_path / "state"), QUOTE, env=env) as server:
+        # Posted as soon as the port accepts, while the (6 s) loading has just begun.
+        assert server.send_first_event(fake, mention("who denied it?"), "Ev1") == (200, "")
+        assert server.first_ack_s < 3
+        assert server.get("/healthz") == (503, {"status": "loading"})
+        assert server.get("/livez") == (200, {"status": "alive"})
+        assert fake.calls_to("chat.postMessage") == []
+        [answer] = fake.wait_for("chat.postMessage", timeout=60)
+        ready = server.get("/healthz")
+    assert QUOTE in answer.text
+    assert ready == (200, {"status": "ok", "generation": "gen-1", "articles": 1})
+    logged = [json.loads(line) for line in server.log.splitlines()]  # each line is JSON
+    assert any(
+        entry["message"].startswith("the index and the models are loaded") for entry in logged
+    )
+    [request] = [entry for entry in logged if entry.get("name") == "app_mention"]
+    assert request["status"] == 200 and "question" not in request
 
 
 def test_a_question_acknowledged_before_a_crash_is_answered_once_after_restart(fake, tmp_path):
@@ -850,6 +878,61 @@ def test_healthz_reports_the_index_generation_and_503_while_the_store_is_down(fa
             urllib.request.urlopen(health, timeout=10)
     assert refused.value.code == 503
     assert json.loads(refused.value.read())["status"] == "unavailable"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics of the app at `url`, parsed by prometheus-client: (name, labels) -> value."""
+    with urllib.request.urlopen(url.replace("/slack/events", "/metrics"), timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_acks_slack_errors_and_rate_limits_and_show_the_index(fake, tmp_path):
+    backend = CannedBackend()
+    backend.overview_result = dataclasses.replace(backend.overview_result, passages=9000)
+    fake.script("reactions.add", status=429, headers={"Retry-After": "0"})
+    fake.script("reactions.remove", body={"ok": False, "error": "no_reaction"})
+    with running(make_app(fake, tmp_path, backend=backend), backend) as url:
+        before = scrape(url)
+        fake.send_event(url, mention("who denied it?"), "Ev1")
+        fake.wait_for("chat.postMessage")
+        fake.wait_for("reactions.remove")
+        fake.wait_for("reactions.add", count=2)  # the 429, then its retry
+        after = scrape(url)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("citebot_questions_total", surface="thread", outcome="answered") == 1
+    assert moved("citebot_answer_seconds_count", surface="thread") == 1
+    assert moved("citebot_ack_seconds_count") == 1
+    assert moved("citebot_ack_seconds_bucket", le="3.0") == 1
+    assert moved("citebot_slack_api_rate_limited_total", method="reactions.add") == 1
+    assert moved("citebot_slack_api_errors_total", method="reactions.remove", error="no_reaction")
+    assert after[("citebot_index_articles", ())] == 2031
+    assert after[("citebot_index_passages", ())] == 9000
+    assert after[("citebot_ready", ())] == 1
+
+
+def test_a_request_is_one_log_line_without_its_question_unless_asked(fake, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="citebot.slack")
+    app = make_app(fake, tmp_path)
+    with running(app) as url:
+        fake.send_event(url, mention("who denied the secret claim?"), "Ev1")
+        fake.wait_for("chat.postMessage")
+    [line] = [r for r in caplog.records if getattr(r, "fields", {}).get("kind")]
+    assert line.fields["name"] == "app_mention" and line.fields["status"] == 200
+    assert line.fields["channel"] == CHANNEL and line.fields["user"] == ALICE
+    logged = json.loads(JsonFormatter().format(line))
+    assert logged["message"].startswith("slack event_callback app_mention 200 in")
+    assert "secret" not in json.dumps(logged)
+    assert request_fields(b"command=%2Fask&text=why%3F", "", True)["question"] == "why?"
+    assert "question" not in request_fields(b"command=%2Fask&text=why%3F", "", False)
 
 
 def test_answers_kept_for_buttons_are_bounded(tmp_path):

@@ -16,6 +16,7 @@ from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.listeners import admin, ask, assistant, home, questions, votes
 from bot.slack.listeners.shared import Citebot, acknowledge
+from bot.slack.metrics import READER, SlackCallCounter
 from bot.slack.middleware import ignore_bot_messages, once_per_event
 from bot.slack.pool import AnswerPool
 from bot.slack.state import SlackState
@@ -35,7 +36,7 @@ def create_app(
 
     Remembered deliveries, threads, answers and votes live in `state_dir`; `client` gives
     the token, the Web API's URL and the retry handlers. Nothing is started and nothing is
-    loaded here (`citebot_app` loads what `citebot serve` needs).
+    loaded here (`load_index_backend` loads what `citebot serve` answers from).
     """
     state = SlackState(state_dir, answers_kept=config.answers_kept)
     bot = Citebot(config, state, backend)
@@ -55,9 +56,10 @@ def create_app(
         listener_executor=pool,
     )
     # Before any request: bolt's client (and the per-request copies it makes of it) goes to
-    # the configured Web API, and waits out rate limits.
+    # the configured Web API, counts its failures and rate limits (/metrics), and waits out
+    # rate limits.
     app.client.base_url = client.base_url
-    app.client.retry_handlers = list(client.retry_handlers)
+    app.client.retry_handlers = [SlackCallCounter(), *client.retry_handlers]
     app.use(ignore_bot_messages)
     app.use(once_per_event(state))
     # The assistant view first: its middleware takes the assistant thread's messages.
@@ -84,12 +86,17 @@ def web_client(config: SlackConfig) -> WebClient:
     )
 
 
-def citebot_app(config: SlackConfig, settings: Settings) -> tuple[App, Backend]:
-    """The app `citebot serve` runs, and its backend, the index of `settings`: the model,
-    the reader and the passages loaded before the first request, so that it is
-    acknowledged as fast as the next ones. Call it in the process that serves."""
+def load_index_backend(settings: Settings) -> Backend:
+    """The backend `citebot serve` answers from, the index of `settings`: the model, the
+    reader and the passages loaded, so that the first question is answered as fast as the
+    next ones. Call it in the process that serves."""
     from bot.slack.backend import IndexBackend
 
     backend = IndexBackend.from_settings(settings)
     backend.warm_up()
-    return create_app(config, backend, settings.home / "slack"), backend
+    reader = backend.answerer.reader
+    if reader is None:
+        READER.info({"model": "none", "precision": "none"})
+    else:  # the precision it resolved to once loaded ("auto" is bf16 or fp32 by then)
+        READER.info({"model": reader.name_or_path, "precision": reader.precision})
+    return backend

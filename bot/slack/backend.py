@@ -51,6 +51,7 @@ class Overview:
     generation: str
     articles: int
     sources: tuple[IndexedSource, ...] = ()
+    passages: int = 0
     headlines: tuple[str, ...] = ()
     updated_at: str | None = None
     rebuilt_at: str | None = None
@@ -160,6 +161,7 @@ class Indexed:
     articles: int
     per_origin: dict[str, int]
     headlines: tuple[str, ...]
+    passages: int = 0
 
 
 def summarize(metadatas: list[PassageInfo]) -> Indexed:
@@ -174,7 +176,7 @@ def summarize(metadatas: list[PassageInfo]) -> Indexed:
     dated = sorted((a for a in articles.values() if a[2]), key=lambda a: a[2], reverse=True)
     titles = [title for _, title, _ in (dated or list(articles.values()))]
     headlines = tuple(dict.fromkeys(t for t in titles if t))[:HEADLINES_KEPT]
-    return Indexed(len(articles), per_origin, headlines)
+    return Indexed(len(articles), per_origin, headlines, passages=len(metadatas))
 
 
 def overview_of(
@@ -207,6 +209,7 @@ def overview_of(
         generation=generation,
         articles=indexed.articles,
         sources=tuple(sources),
+        passages=indexed.passages,
         headlines=indexed.headlines,
         updated_at=state.get("updated_at"),
         rebuilt_at=state.get("rebuilt_at"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.slack import messages
 from index.errors import SettingsError
-from index.settings import Settings, SlackSettings
+from index.settings import LogSettings, Settings, SlackSettings
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class SlackConfig:
         default_factory=lambda: dict(SlackSettings.channel_sources)
     )
     suggested_prompts: tuple[str, ...] = SlackSettings.suggested_prompts
+    # "text" or "json" (one object a line), and whether request lines carry the question.
+    log_format: str = LogSettings.format
+    log_questions: bool = LogSettings.questions
 
     @classmethod
     def from_settings(
@@ -79,4 +82,6 @@ class SlackConfig:
             answers_kept=table.answers_kept,
             channel_sources=dict(table.channel_sources),
             suggested_prompts=table.suggested_prompts,
+            log_format=settings.log.format,
+            log_questions=settings.log.questions,
         )

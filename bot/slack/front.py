@@ -2,7 +2,10 @@
 
 A request to the events path is refused before anything parses it when it is too large
 (413), unsigned, stale or badly signed (401), or not the JSON or form body Slack sends
-(400): one bounded log line each, never a traceback. Load balancers ask `/healthz`.
+(400): one bounded log line each, never a traceback. Load balancers ask `/healthz`
+(ready: 503 while the index and the models load), orchestrators `/livez` (alive),
+Prometheus `/metrics`. Every Slack request is timed and logged in one line (its question
+only with `log.questions`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,11 +23,16 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.backend import Backend
+from bot.slack.loading import StillLoading
+from bot.slack.logs import FIELDS
+from bot.slack.metrics import ACK_SECONDS, exposition
 
 log = logging.getLogger("citebot.slack")
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+LIVENESS_PATH = "/livez"
+METRICS_PATH = "/metrics"
 # Slack's requests are a few kilobytes (a view submission, the largest, tens of them).
 MAX_BODY_BYTES = 1024 * 1024
 # What is read (and dropped) of a larger body so the client gets its answer, not a reset.
@@ -37,10 +46,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class SlackFront:
     """The WSGI app `citebot serve` runs: checks, then bolt's handler; and the health."""
 
-    def __init__(self, app: App, signing_secret: str, backend: Backend) -> None:
+    def __init__(
+        self, app: App, signing_secret: str, backend: Backend, log_questions: bool = False
+    ) -> None:
         self.bolt = SlackRequestHandler(app, path=EVENTS_PATH)
         self.verifier = SignatureVerifier(signing_secret)
         self.backend = backend
+        self.log_questions = log_questions
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -49,6 +61,16 @@ class SlackFront:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return self._health(start_response)
+        if path == LIVENESS_PATH and method in ("GET", "HEAD"):
+            # The worker answers: alive, whatever the index's state (restarting the bot
+            # would not bring a Chroma server back, nor load the models sooner).
+            return _reply(start_response, 200, {"status": "alive"})
+        if path == METRICS_PATH and method in ("GET", "HEAD"):
+            data, content_type = exposition(self.backend)
+            start_response(
+                "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+            )
+            return [data]
         if path != EVENTS_PATH:
             return _reply(start_response, 404, {"error": "not found"})
         if method != "POST":
@@ -64,7 +86,29 @@ class SlackFront:
             return _reply(start_response, status, {"error": reason.split(" (")[0]})
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        return self.bolt(environ, start_response)
+        started = time.perf_counter()
+        statuses: list[str] = []
+
+        def remember_status(status: str, *args: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, *args)
+
+        # bolt returns once the request is acknowledged (the work goes on in the background).
+        reply = self.bolt(environ, remember_status)
+        seconds = time.perf_counter() - started
+        ACK_SECONDS.observe(seconds)
+        fields = request_fields(body, environ.get("CONTENT_TYPE", ""), self.log_questions)
+        fields |= {"status": int((statuses or ["0"])[0].split()[0]), "ack_ms": round(seconds * 1e3)}
+        fields["retry"] = int(environ.get("HTTP_X_SLACK_RETRY_NUM") or 0)
+        log.info(
+            "slack %s %s %d in %d ms",
+            fields.get("kind", "?"),
+            fields.get("name", ""),
+            fields["status"],
+            fields["ack_ms"],
+            extra={FIELDS: fields},
+        )
+        return reply
 
     def _checked_body(self, environ: dict[str, Any]) -> tuple[bytes, int, str]:
         """The body, or the status and reason to refuse it with."""
@@ -92,6 +136,8 @@ class SlackFront:
     def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             overview = self.backend.overview()
+        except StillLoading:
+            return _reply(start_response, 503, {"status": "loading"})
         except Exception as err:  # noqa: BLE001 - any failure to read the store is "unavailable"
             log.warning("health check: the index can't be read: %s", str(err)[:200])
             return _reply(
@@ -102,6 +148,47 @@ class SlackFront:
             200,
             {"status": "ok", "generation": overview.generation, "articles": overview.articles},
         )
+
+
+def request_fields(body: bytes, content_type: str, with_question: bool) -> dict[str, Any]:
+    """What a Slack request's log line says of it: its kind and name (the event's type,
+    the command, the action), team, channel and user; its text only `with_question`."""
+    if content_type.startswith("application/json"):
+        payload = json.loads(body)
+        event = payload.get("event") or {}
+        fields = {
+            "kind": payload.get("type", ""),
+            "name": event.get("type", ""),
+            "team": payload.get("team_id", ""),
+            "channel": event.get("channel", ""),
+            "user": event.get("user", ""),
+        }
+        text = event.get("text")
+    else:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if "payload" in form:
+            payload = json.loads(form["payload"])
+            actions = payload.get("actions") or [{}]
+            fields = {
+                "kind": payload.get("type", ""),
+                "name": actions[0].get("action_id", payload.get("view", {}).get("callback_id", "")),
+                "team": (payload.get("team") or {}).get("id", ""),
+                "channel": (payload.get("channel") or {}).get("id", ""),
+                "user": (payload.get("user") or {}).get("id", ""),
+            }
+            text = None
+        else:
+            fields = {
+                "kind": "command",
+                "name": form.get("command", ""),
+                "team": form.get("team_id", ""),
+                "channel": form.get("channel_id", ""),
+                "user": form.get("user_id", ""),
+            }
+            text = form.get("text")
+    if with_question and text:
+        fields["question"] = text
+    return fields
 
 
 def _utf8(body: bytes) -> bool:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
+from bot.slack.metrics import QUEUE_DEPTH, QUEUE_REJECTIONS
+
 # Threads for the lazy listeners that are not questions.
 CHORE_WORKERS = 2
 
@@ -34,9 +36,12 @@ class AnswerPool(Executor):
     def admit(self) -> bool:
         """A listener matcher: True (and a place taken) when there is room for a question."""
         if not self._room.acquire(blocking=False):
+            QUEUE_REJECTIONS.inc()
             return False
         if getattr(self._admitted, "held", False):  # admitted, then never submitted
             self._room.release()
+        else:
+            QUEUE_DEPTH.inc()
         self._admitted.held = True
         return True
 
@@ -49,6 +54,7 @@ class AnswerPool(Executor):
             try:
                 return fn(*args, **kwargs)
             finally:
+                QUEUE_DEPTH.dec()
                 self._room.release()
 
         return self._answers.submit(answer)

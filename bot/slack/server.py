@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -17,40 +16,49 @@ from bot.slack.app import web_client
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.front import SlackFront
+from bot.slack.loading import LoadingBackend
+from bot.slack.logs import configure_logging, gunicorn_logging
 from index.errors import CitebotError
 
 # Request threads in the one worker process; answering happens on the app's own executor.
 HTTP_THREADS = 8
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def serve(
     config: SlackConfig,
-    make_app: Callable[[], tuple[App, Backend]],
+    make_app: Callable[[Backend], App],
+    load_backend: Callable[[], Backend],
     port: int,
     host: str = "0.0.0.0",
 ) -> None:
     """Serves until interrupted: over Socket Mode when `config.app_token` is set, else HTTP
-    (`/slack/events`, and `/healthz` for load balancers).
+    (`/slack/events`, `/healthz` for load balancers and `/livez` for orchestrators).
 
-    `make_app` builds the App and the backend it answers from (the index, the model),
-    loaded (`citebot_app`). It runs in the process that serves, which over HTTP is
-    gunicorn's worker after the fork, before it accepts a request: an open Chroma store or
+    `load_backend` loads what the app answers from (the index, the models: seconds), and
+    `make_app` builds the App around a backend (at once). Both run in the process that
+    serves, which over HTTP is gunicorn's worker after the fork: an open Chroma store or
     a used torch does not survive a fork, so open neither before `serve`.
+
+    Over HTTP the worker accepts as soon as the App is built and loads on a thread of its
+    own (`LoadingBackend`): Slack's events are acknowledged within its 3 seconds from the
+    first, answered once loaded, and `/healthz` says 503 `loading` meanwhile. Over Socket
+    Mode the backend is loaded before connecting: Slack holds the events until then.
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(config.log_format)
     check_bot_token(config)
     if config.app_token:
-        app, _ = make_app()
+        app = make_app(load_backend())
         SocketModeHandler(app, config.app_token, web_client=app.client).start()
     else:
 
         def load() -> SlackFront:
-            app, backend = make_app()
-            return SlackFront(app, config.signing_secret, backend)
+            backend = LoadingBackend(load_backend)
+            app = make_app(backend)
+            backend.start()
+            return SlackFront(app, config.signing_secret, backend, config.log_questions)
 
-        GunicornServer(load, bind=f"{host}:{port}").run()
+        GunicornServer(load, bind=f"{host}:{port}", log_format=config.log_format).run()
 
 
 def check_bot_token(config: SlackConfig) -> None:
@@ -70,11 +78,19 @@ def check_bot_token(config: SlackConfig) -> None:
 class GunicornServer(BaseApplication):
     """gunicorn with one gthread worker process, whose `load` builds the WSGI app."""
 
-    def __init__(self, load: Callable[[], Any], bind: str, threads: int = HTTP_THREADS) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        bind: str,
+        threads: int = HTTP_THREADS,
+        log_format: str = "text",
+    ) -> None:
         self._load = load
         self.options = {
             "bind": bind,
-            # One process: the index and the model are loaded once, and its threads share them.
+            # One process: the index and the model are loaded once, and its threads share
+            # them; the metrics are that process's too (more workers would need
+            # prometheus-client's multiprocess mode, docs/DEPLOYMENT.md).
             "workers": 1,
             "worker_class": "gthread",
             "threads": threads,
@@ -82,6 +98,7 @@ class GunicornServer(BaseApplication):
             "timeout": 60,
             "errorlog": "-",
             "loglevel": "info",
+            "logconfig_dict": gunicorn_logging(log_format),
             "control_socket_disable": True,
         }
         super().__init__()

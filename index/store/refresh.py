@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,9 +58,13 @@ class RefreshLease:
 class Refresher:
     """Refreshes `index` every `minutes` in a daemon thread, under the store's lease."""
 
-    def __init__(self, index: Any, minutes: int) -> None:
+    def __init__(
+        self, index: Any, minutes: int, on_finished: Callable[[bool], None] | None = None
+    ) -> None:
         self.index = index
         self.interval = timedelta(minutes=minutes)
+        # Told whether each refresh this process ran (or tried to) succeeded: the metrics.
+        self.on_finished = on_finished
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -84,12 +89,16 @@ class Refresher:
                 self.index.refresh()
             finally:
                 lease.release()
-            return True
+            ran = True
         except CitebotError as exc:
             log.warning("refresh failed: %s", exc)
+            ran = False
         except Exception:  # a failed refresh must not end the thread; the next one retries
             log.exception("refresh failed")
-        return False
+            ran = False
+        if self.on_finished is not None:
+            self.on_finished(ran)
+        return ran
 
 
 def _time(value: object) -> datetime:

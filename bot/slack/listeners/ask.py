@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from logging import Logger
 
 from slack_bolt import Ack, App, Respond
@@ -12,6 +13,7 @@ from bot.answering.context import QuestionContext
 from bot.slack import messages
 from bot.slack.blocks import answer_blocks, answer_text
 from bot.slack.listeners.shared import Citebot, Payload, acknowledge, apologizing, privately
+from bot.slack.metrics import count_answer
 from bot.slack.pool import AnswerPool
 
 
@@ -53,7 +55,9 @@ def answer_privately(bot: Citebot, command: Payload, respond: Respond, logger: L
     """The answer, shown only to the person who asked, with a Share button."""
     with apologizing(privately(respond), messages.APOLOGY, logger):
         scope = bot.scopes.get(command.get("channel_id", ""))
+        started = time.perf_counter()
         answer = bot.backend.ask(command["text"].strip(), QuestionContext(scope=scope)).answer
+        count_answer("ask", answer, time.perf_counter() - started)
         notes = (messages.SCOPED.format(sources=", ".join(scope.patterns)),) if scope else ()
         respond(
             text=answer_text(answer),

@@ -111,7 +111,7 @@ def answer_in_assistant_thread(
             channel=channel, thread_ts=thread_ts, text=text
         )
         with apologizing(post, messages.APOLOGY, logger):
-            answer(bot, client, channel, thread_ts, question, feedback_element=True)
+            answer(bot, client, channel, thread_ts, question, "assistant", feedback_element=True)
     finally:
         quietly(logger, set_status, status="")
         finish_delivery(bot.state, context, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from logging import Logger
@@ -20,6 +21,7 @@ from bot.slack.listeners.shared import (
     without_mention,
     working,
 )
+from bot.slack.metrics import count_answer
 from bot.slack.middleware import finish_delivery, message_key
 from bot.slack.pool import AnswerPool
 
@@ -78,7 +80,7 @@ def answer_in_thread(
                     channel=channel, thread_ts=thread_ts, text=messages.EMPTY_QUESTION
                 )
                 return
-            answer(bot, client, channel, thread_ts, question)
+            answer(bot, client, channel, thread_ts, question, surface="thread")
 
 
 def say_busy(
@@ -102,10 +104,12 @@ def answer(
     channel: str,
     thread_ts: str,
     question: str,
+    surface: str,
     feedback_element: bool = False,
 ) -> None:
     """Answers `question` in the thread, read with the thread's earlier questions and
-    cited articles, from the channel's sources; remembers it for the next follow-up."""
+    cited articles, from the channel's sources; remembers it for the next follow-up.
+    `surface` ("thread", "assistant") labels its metrics."""
     turns = bot.state.thread_turns(channel, thread_ts)
     scope = bot.scopes.get(channel)
     context = QuestionContext(
@@ -113,7 +117,9 @@ def answer(
         cited_articles=frozenset(a for t in turns for a in t.article_ids),
         scope=scope,
     )
+    started = time.perf_counter()
     asked = bot.backend.ask(question, context)
+    count_answer(surface, asked.answer, time.perf_counter() - started)
     notes = []
     if asked.read_as:
         notes.append(messages.READ_AS.format(question=asked.read_as))
