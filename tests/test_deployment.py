@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import yaml
 
 from index.settings import PROJECT_ROOT
 
+INSTALL_TORCH = PROJECT_ROOT / "deploy" / "install-torch"
 DOCS = (PROJECT_ROOT / "docs" / "DEPLOYMENT.md").read_text(encoding="utf-8")
 
 
@@ -40,9 +44,56 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_a_data_volume() -> Non
     assert "/data" in ops["VOLUME"] and "CITEBOT_HOME=/data" in ops["ENV"]
     # CPU torch goes in before citebot, or pip resolves a CUDA build for it.
     runs = [a for op, a in dockerfile_instructions() if op == "RUN"]
-    torch_step = next(i for i, a in enumerate(runs) if "TORCH_SPEC" in a)
+    torch_step = next(i for i, a in enumerate(runs) if "install-torch" in a)
     citebot_step = next(i for i, a in enumerate(runs) if re.search(r"pip install .*\s\.(\s|$)", a))
-    assert torch_step < citebot_step and "torch==" in ops["ARG"] + str(dockerfile_instructions())
+    assert torch_step < citebot_step
+    args = [a for op, a in dockerfile_instructions() if op == "ARG"]
+    assert 'CITEBOT_TORCH_INDEX="https://download.pytorch.org/whl/cpu"' in args
+
+
+def fake_pip(tmp_path: Path, fails_first: bool) -> tuple[Path, Path]:
+    """A `pip` that records each call's arguments; the first call fails if `fails_first`."""
+    calls = tmp_path / "calls"
+    pip = tmp_path / "pip"
+    pip.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        f'[ "{int(fails_first)}" = 1 ] && [ "$(wc -l < {calls})" -eq 1 ] && exit 1\n'
+        "exit 0\n"
+    )
+    pip.chmod(0o755)
+    return pip, calls
+
+
+def install_torch(pip: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_TORCH")}
+    return subprocess.run(
+        [str(INSTALL_TORCH), str(pip), "--no-cache-dir"],
+        capture_output=True, text=True, timeout=60, env={**environ, **env},
+    )  # fmt: skip
+
+
+def test_torch_comes_from_the_cpu_index_with_a_short_timeout(tmp_path: Path) -> None:
+    pip, calls = fake_pip(tmp_path, fails_first=False)
+    done = install_torch(pip)
+    assert done.returncode == 0, done.stderr
+    [call] = calls.read_text().splitlines()
+    assert call == (
+        "install --timeout 10 --retries 0 --index-url https://download.pytorch.org/whl/cpu "
+        "--no-cache-dir torch==2.13.0"
+    )
+    assert "deploy/install-torch" in (PROJECT_ROOT / "run").read_text(encoding="utf-8")
+
+
+def test_an_unreachable_torch_index_falls_back_to_pips_own(tmp_path: Path) -> None:
+    pip, calls = fake_pip(tmp_path, fails_first=True)
+    done = install_torch(pip, CITEBOT_TORCH_INDEX="http://mirror.invalid/cpu", CITEBOT_TORCH="torch")
+    assert done.returncode == 0, done.stderr
+    first, second = calls.read_text().splitlines()
+    assert "--index-url http://mirror.invalid/cpu" in first
+    assert second == "install --no-cache-dir torch"
+    [note] = done.stderr.splitlines()
+    assert "http://mirror.invalid/cpu" in note and "CITEBOT_TORCH_INDEX" in note
 
 
 def test_compose_has_the_bot_and_a_chroma_server_as_documented() -> None:
