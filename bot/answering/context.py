@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# A follow-up is read with this many of the thread's earlier questions, newest last.
+THREAD_TURNS_KEPT = 3
 # The earlier questions' share of the query vector (the follow-up's own is 1).
 EARLIER_QUESTION_WEIGHT = 0.5
 # What a sentence of an article the thread already cited adds to its score.
