@@ -17,7 +17,14 @@ import click
 from bot.render import render_answer
 from index.errors import CitebotError
 from index.report import IndexReport
-from index.settings import EXAMPLE_CONFIG, SETTINGS, Settings, load_settings, settings_file
+from index.settings import (
+    EXAMPLE_CONFIG,
+    SETTINGS,
+    Settings,
+    load_settings,
+    settings_file,
+    settings_markdown,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -314,7 +321,8 @@ def serve(port: int, host: str) -> None:
 @main.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--example", is_flag=True, help="Print the example settings file, every setting.")
-def config_command(as_json: bool, example: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print the settings reference, docs/SETTINGS.md.")
+def config_command(as_json: bool, example: bool, markdown: bool) -> None:
     """Show every setting's effective value and where it came from: the default in code,
     the settings file, or an environment variable.
 
@@ -322,7 +330,11 @@ def config_command(as_json: bool, example: bool) -> None:
     Examples:
       citebot config
       citebot config --example > ~/.config/citebot/citebot.toml
+      citebot config --markdown > docs/SETTINGS.md
     """
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
     if example:
         click.echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
         return
