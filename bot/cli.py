@@ -31,9 +31,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 def _environment_help() -> str:
     """The epilog of `citebot --help`: every environment variable, from the settings."""
-    names = [f"{'CITEBOT_CONFIG':<24}the settings file (see `citebot config`)"]
-    names += [f"{s.env:<24}{s.name}" for s in SETTINGS.values() if s.env]
-    names += [f"{'CITEBOT_PORT':<24}citebot serve --port"]
+    rows = [("CITEBOT_CONFIG", "the settings file (see `citebot config`)")]
+    rows += [(s.env, s.name) for s in SETTINGS.values() if s.env]
+    rows += [("CITEBOT_PORT", "citebot serve --port")]
+    width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
+    names = [f"{name:<{width}}{what}" for name, what in rows]
     names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
     return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
