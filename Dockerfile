@@ -3,13 +3,13 @@
 # docs/DEPLOYMENT.md. Build:  docker build -t citebot .
 FROM python:3.11-slim
 
-# CPU-only PyTorch first, from the index named by the build argument: left to resolve
-# on its own, pip pulls a multi-GB CUDA build. Pass your CPU wheel index, or a pinned
-# requirement your mirror serves, e.g.
-#   docker build --build-arg TORCH_INDEX_URL=<your CPU wheel index> -t citebot .
-ARG TORCH_SPEC="torch==2.13.0"
-ARG TORCH_INDEX_URL=""
-RUN pip install --no-cache-dir ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$TORCH_SPEC"
+# CPU PyTorch first, from PyTorch's CPU wheel index, falling back to pip's own indexes
+# when that cannot be reached (deploy/install-torch; docs/DEPLOYMENT.md, "CPU PyTorch").
+# A mirror:  docker build --build-arg CITEBOT_TORCH_INDEX=<your CPU wheel index> -t citebot .
+ARG CITEBOT_TORCH="torch==2.13.0"
+ARG CITEBOT_TORCH_INDEX="https://download.pytorch.org/whl/cpu"
+COPY deploy/install-torch /tmp/install-torch
+RUN /tmp/install-torch pip --no-cache-dir && rm /tmp/install-torch
 
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./

@@ -7,7 +7,7 @@ of its questions) and a half to check them on (`--half check`: all of its questi
 so that a weight is not judged on the questions it was chosen with.
 
     python -m benchmarks.ablation --format squad \
-        ../shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json --half check \
+        $CITEBOT_EVAL_DATA/squad_v1.1_dev/dev-v1.1.reconstructed.json --half check \
         --set bot.answering.answerer.PHRASE_WEIGHT=0 --set answer.candidate_passages=10
 
 `--set MODULE.NAME=VALUE` replaces a module constant, `--set answer.FIELD=VALUE` a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import platform
@@ -25,7 +26,40 @@ from index.settings import Settings, load_settings  # noqa: E402
 DEFAULT_HOME = Path("/tmp/citebot-bench-home")
 DEFAULT_CORPUS = Path("/tmp/citebot-bench-corpus")
 CITEBOT = Path(sys.executable).with_name("citebot")
-SQUAD_QUESTIONS = Path("/work/shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json")
+# The evaluation data (docs/EVALUATION.md, "The data"): --data DIR, else this variable.
+EVAL_DATA_ENV = "CITEBOT_EVAL_DATA"
+# SQuAD v1.1 dev as published, or as rebuilt from the SQuAD explorer's pages.
+SQUAD_FILES = ("dev-v1.1.json", "dev-v1.1.reconstructed.json")
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help=f"the evaluation data folder (default: ${EVAL_DATA_ENV}; docs/EVALUATION.md)",
+    )
+
+
+def eval_data(given: Path | None) -> Path:
+    """The evaluation data folder: `given` (--data), else $CITEBOT_EVAL_DATA."""
+    named = given or (Path(os.environ[EVAL_DATA_ENV]) if os.environ.get(EVAL_DATA_ENV) else None)
+    if named is None:
+        raise SystemExit(
+            f"name the evaluation data folder with --data DIR or {EVAL_DATA_ENV} "
+            '(docs/EVALUATION.md, "The data", says where to get it)'
+        )
+    if not named.is_dir():
+        raise SystemExit(f'{named} is not a folder: see docs/EVALUATION.md, "The data"')
+    return named
+
+
+def squad_questions(data: Path) -> Path:
+    """SQuAD v1.1 dev in the data folder `data`."""
+    folder = data / "squad_v1.1_dev"
+    for name in SQUAD_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise SystemExit(f"{folder} holds neither {' nor '.join(SQUAD_FILES)}: see docs/EVALUATION.md")
 
 
 def bench_settings(home: Path, **changes: object) -> Settings:
@@ -38,11 +72,12 @@ def _citebot_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("CITEBOT_") and k != "CITEBOT_HOME"}
 
 
-def ensure_corpus(folder: Path) -> Path:
+def ensure_corpus(folder: Path, data: Path | None) -> Path:
+    """The benchmark corpus in `folder`, written from the evaluation data first if absent."""
     if not any(folder.glob("*.jsonl")):
         from benchmarks.corpus import write_corpus
 
-        write_corpus(folder, news_parts=8000, part_chars=1200)
+        write_corpus(folder, eval_data(data), news_parts=8000, part_chars=1200)
     return folder
 
 

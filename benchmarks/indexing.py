@@ -19,6 +19,7 @@ from benchmarks.common import (
     CITEBOT,
     DEFAULT_CORPUS,
     DEFAULT_HOME,
+    add_data_argument,
     bench_settings,
     ensure_corpus,
     machine,
@@ -48,12 +49,13 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--fresh", action="store_true", help="delete --home first")
     parser.add_argument("--sample", type=int, default=2000, help="passages for the encoder")
+    add_data_argument(parser)
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.home, ignore_errors=True)
     if (args.home / "chroma").exists():
         raise SystemExit(f"{args.home} already holds an index: pass --fresh to rebuild it")
-    corpus = ensure_corpus(args.corpus)
+    corpus = ensure_corpus(args.corpus, args.data)
     settings = bench_settings(args.home)
     env = {"CITEBOT_HOME": str(args.home)}
 

@@ -7,9 +7,9 @@ a whole and, inside it, the query embedding, the dense search, the keyword scori
 sentence encoding and the reader. Each question is also answered with the reader off
 (`answer_ms_reader_off`), in the same run.
 
-    python -m benchmarks.latency --questions 200 --threads 1
+    python -m benchmarks.latency --questions 200 --threads 1 --data ~/evaldata
     python -m benchmarks.latency --home ~/.local/share/citebot/eval-cache/KEY \
-        --realtimeqa ../shared/evaldata/realtimeqa_2022 --threads 1
+        --realtimeqa $CITEBOT_EVAL_DATA/realtimeqa_2022 --threads 1
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_HOME, SQUAD_QUESTIONS, bench_settings, machine, timed
+from benchmarks.common import (
+    DEFAULT_HOME,
+    add_data_argument,
+    bench_settings,
+    eval_data,
+    machine,
+    squad_questions,
+    timed,
+)
 
 
 class Stopwatch:
@@ -59,7 +67,9 @@ class TimedEncoder:
         return getattr(self._encoder, name)
 
 
-def questions(count: int, realtimeqa: Path | None) -> list[tuple[str, date | None]]:
+def questions(
+    count: int, realtimeqa: Path | None, data: Path | None
+) -> list[tuple[str, date | None]]:
     """`count` questions (all of RealTime QA's when there are fewer), with their dates."""
     if realtimeqa:
         from bot.evaluation.readers import read_realtimeqa
@@ -69,8 +79,8 @@ def questions(count: int, realtimeqa: Path | None) -> list[tuple[str, date | Non
             for q in read_realtimeqa(realtimeqa).questions
         ]
         return random.Random(0).sample(pool, min(count, len(pool)))
-    data = json.loads(SQUAD_QUESTIONS.read_text(encoding="utf-8"))["data"]
-    pool = [(qa["question"], None) for a in data for p in a["paragraphs"] for qa in p["qas"]]
+    squad = json.loads(squad_questions(eval_data(data)).read_text(encoding="utf-8"))["data"]
+    pool = [(qa["question"], None) for a in squad for p in a["paragraphs"] for qa in p["qas"]]
     return random.Random(0).sample(pool, count)
 
 
@@ -101,6 +111,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--realtimeqa", type=Path, help="ask RealTime QA questions instead")
+    add_data_argument(parser)
     parser.add_argument("--reader-candidates", type=int, help="answer.reader_candidates")
     parser.add_argument("--reader-precision", help="answer.reader_precision")
     args = parser.parse_args()
@@ -119,7 +130,7 @@ def main() -> None:
     without_reader = Answerer(index, settings, reader=None)
     if answerer.reader is not None:
         answerer.reader.load()
-    asked = questions(args.questions + args.warmup, args.realtimeqa)
+    asked = questions(args.questions + args.warmup, args.realtimeqa, args.data)
     rss_start = rss_mb()
     with timed() as load:
         index.stored_passages()  # the passages and the keyword index, as after a change

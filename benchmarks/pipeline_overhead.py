@@ -20,7 +20,14 @@ import pstats
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import DEFAULT_CORPUS, bench_settings, ensure_corpus, machine, timed
+from benchmarks.common import (
+    DEFAULT_CORPUS,
+    add_data_argument,
+    bench_settings,
+    ensure_corpus,
+    machine,
+    timed,
+)
 
 
 def main() -> None:
@@ -31,12 +38,13 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--top", type=int, default=25, help="profile lines to print")
+    add_data_argument(parser)
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    ensure_corpus(args.corpus.parent)
+    ensure_corpus(args.corpus.parent, args.data)
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "corpus.jsonl"
         with args.corpus.open(encoding="utf-8") as lines:

@@ -8,10 +8,10 @@ weight may be chosen on (SQuAD split A, RealTime QA 2022), then check the choice
 split B with `citebot eval --split B`.
 
     python -m benchmarks.reader_weights --format squad --split A \
-        ../shared/evaldata/squad_v1.1_dev/dev-v1.1.reconstructed.json
-    python -m benchmarks.reader_weights --format realtimeqa ../shared/evaldata/realtimeqa_2022
+        $CITEBOT_EVAL_DATA/squad_v1.1_dev/dev-v1.1.reconstructed.json
+    python -m benchmarks.reader_weights --format realtimeqa $CITEBOT_EVAL_DATA/realtimeqa_2022
     python -m benchmarks.reader_weights --format realtimeqa-weeks --weeks 45 --tune-weeks 20 \
-        ../shared/evaldata/realtimeqa_2023_2024
+        $CITEBOT_EVAL_DATA/realtimeqa_2023_2024
 
 With `--tune-weeks K` the weeks' grid is also reported twice: over the questions of the
 first K weeks drawn (a weight may be chosen there) and over the other weeks' (where that

@@ -17,7 +17,14 @@ import click
 from bot.render import printable, render_answer
 from index.errors import CitebotError
 from index.report import IndexReport
-from index.settings import EXAMPLE_CONFIG, SETTINGS, Settings, load_settings, settings_file
+from index.settings import (
+    EXAMPLE_CONFIG,
+    SETTINGS,
+    Settings,
+    load_settings,
+    settings_file,
+    settings_markdown,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -30,9 +37,11 @@ def _echo(text: str, err: bool = False, nl: bool = True) -> None:
 
 def _environment_help() -> str:
     """The epilog of `citebot --help`: every environment variable, from the settings."""
-    names = [f"{'CITEBOT_CONFIG':<24}the settings file (see `citebot config`)"]
-    names += [f"{s.env:<24}{s.name}" for s in SETTINGS.values() if s.env]
-    names += [f"{'CITEBOT_PORT':<24}citebot serve --port"]
+    rows = [("CITEBOT_CONFIG", "the settings file (see `citebot config`)")]
+    rows += [(s.env, s.name) for s in SETTINGS.values() if s.env]
+    rows += [("CITEBOT_PORT", "citebot serve --port")]
+    width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
+    names = [f"{name:<{width}}{what}" for name, what in rows]
     names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
     return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
@@ -183,6 +192,80 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
 
 
 @main.command()
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Read questions from stdin, one a line; write one JSON answer a line.",
+)
+@click.option(
+    "--no-llm", is_flag=True, help="Quotes only, even when an LLM is configured in [llm]."
+)
+def chat(as_json: bool, no_llm: bool) -> None:
+    """Ask question after question in one process: the models load once. Each question
+    is read as a follow-up of the ones before it (the last three) and favours the
+    articles their answers cited, as in a Slack thread; `/new` starts over, `/quit` or
+    Ctrl-D ends.
+
+    \b
+    Examples:
+      citebot chat
+      printf 'who denied the crematorium claim\\nwhat did the UN say\\n' | citebot chat --json
+    """
+    from bot.answering.answerer import Answerer
+    from bot.answering.checked_llm import CheckedAnswerer, LlmConfig, make_llm
+    from bot.chat import Conversation
+
+    settings = load_settings()
+    answerer = Answerer(_store(settings), settings)
+    config = None if no_llm else LlmConfig.from_settings(settings)
+    llm_answerer = config and CheckedAnswerer(answerer, make_llm(config), config)
+    conversation = Conversation(answerer, llm_answerer)
+    prompting = not as_json and sys.stdin.isatty()
+    if prompting:
+        try:
+            import readline  # noqa: F401  (line editing and history at the prompt)
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        click.echo(CHAT_WELCOME, err=True)
+    for question in _questions(prompting):
+        if question == "/quit":
+            break
+        if question == "/new":
+            conversation.start_over()
+            if prompting:
+                click.echo("(a new thread)", err=True)
+            continue
+        with _note("Loading the models and answering…" if not conversation.turns else ""):
+            reply = conversation.ask(question)
+        if as_json:
+            click.echo(json.dumps(reply.to_json(), ensure_ascii=False))
+            continue
+        if reply.read_as:
+            click.echo(f"(read as: {reply.read_as})")
+        click.echo(render_answer(reply.answer))
+
+
+CHAT_WELCOME = "Ask a question about the indexed articles. /new starts over, /quit or Ctrl-D ends."
+
+
+def _questions(prompting: bool) -> Iterator[str]:
+    """The questions typed at a `> ` prompt, or read from stdin one a line; blank lines
+    are skipped."""
+    while True:
+        try:
+            line = input("> ") if prompting else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            if prompting:
+                click.echo(err=True)
+            return
+        if not prompting and not line:
+            return
+        if line.strip():
+            yield " ".join(line.split())
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(as_json: bool) -> None:
     """Show what is indexed: articles, passages, model, data directory, last rebuild."""
@@ -260,7 +343,8 @@ def serve(port: int, host: str) -> None:
 @main.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--example", is_flag=True, help="Print the example settings file, every setting.")
-def config_command(as_json: bool, example: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print the settings reference, docs/SETTINGS.md.")
+def config_command(as_json: bool, example: bool, markdown: bool) -> None:
     """Show every setting's effective value and where it came from: the default in code,
     the settings file, or an environment variable.
 
@@ -268,7 +352,11 @@ def config_command(as_json: bool, example: bool) -> None:
     Examples:
       citebot config
       citebot config --example > ~/.config/citebot/citebot.toml
+      citebot config --markdown > docs/SETTINGS.md
     """
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
     if example:
         _echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
         return
@@ -331,7 +419,7 @@ def _store(settings: Settings) -> Any:
 @contextmanager
 def _note(message: str) -> Iterator[None]:
     """`message` on a terminal's stderr while something slow runs, then erased."""
-    shown = sys.stderr.isatty()
+    shown = bool(message) and sys.stderr.isatty()
     if shown:
         sys.stderr.write(message)
         sys.stderr.flush()

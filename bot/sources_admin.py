@@ -41,7 +41,8 @@ def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
             if source.origin == "added"
             else ("configured in index.sources")
         )
-        lines.append(f"{source.kind:<8}{source.key}  ({status.indexed} articles)")
+        noun = "article" if status.indexed == 1 else "articles"
+        lines.append(f"{source.kind:<8}{source.key}  ({status.indexed} {noun})")
         lines.append(
             f"        {who}; last read {source.last_read or 'never'}, "
             f"last change {source.last_change or 'never'}"

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from llama_index.core.utils import globals_helper
-from nltk.stem import PorterStemmer
-from nltk.tokenize import PunktTokenizer
+if TYPE_CHECKING:  # nltk and llama-index load when text is first split or stemmed, not
+    # for commands that never do (`citebot status`): seconds (docs/BENCHMARKS.md)
+    from nltk.stem import PorterStemmer
+    from nltk.tokenize import PunktTokenizer
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-_STEMMER = PorterStemmer()
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -125,6 +126,9 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 def _sentence_tokenizer() -> PunktTokenizer:
     # The trained English model knows abbreviations ("U.N.", "Mr.") that the untrained
     # tokenizer splits at; llama-index ships its data, so this works offline.
+    from llama_index.core.utils import globals_helper
+    from nltk.tokenize import PunktTokenizer
+
     globals_helper.wait_for_nltk_check()
     tokenizer = PunktTokenizer("english")
     tokenizer._params.abbrev_types.update(_EXTRA_ABBREVIATIONS)
@@ -133,12 +137,21 @@ def _sentence_tokenizer() -> PunktTokenizer:
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
+    from llama_index.core.utils import globals_helper
+
     return frozenset(globals_helper.stopwords)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> PorterStemmer:
+    from nltk.stem import PorterStemmer
+
+    return PorterStemmer()
 
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _STEMMER.stem(word)
+    return _stemmer().stem(word)
 
 
 def terms(text: str) -> list[str]:

@@ -127,3 +127,24 @@ def test_ask_as_of_leaves_out_later_articles(tmp_path: Path) -> None:
 
     code, _, err = run("ask", "--as-of", "last week", question)
     assert code == 2 and "--as-of" in err
+
+
+def test_help_sets_every_environment_variable_apart_from_its_setting() -> None:
+    code, out, _ = run("--help")
+
+    assert code == 0
+    for line in out[out.index("Environment") :].splitlines()[1:]:
+        if line.strip().startswith("CITEBOT_"):
+            name, what = line.split(None, 1)
+            assert name.isupper() and not what.startswith("_"), line
+    assert "CITEBOT_READER_PRECISION  answer.reader_precision" in out
+
+
+def test_sources_counts_one_article_in_the_singular(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "one", {"orchard.txt": TEXTS["orchard.txt"]})
+    run("index", "rebuild", "--sources", str(folder))
+
+    code, out, _ = run("sources")
+
+    assert code == 0
+    assert f"{folder}  (1 article)" in out

@@ -17,6 +17,7 @@ from index.settings import (
     load_settings,
     settings_file,
     settings_from_dict,
+    settings_markdown,
     user_config,
 )
 
@@ -182,3 +183,25 @@ def test_the_example_file_documents_every_setting_with_its_default() -> None:
     for name, value, _ in Settings().effective():
         if value not in (None, (), "") and name != "index.sources":
             assert tomllib.loads(f"v = {documented[name]}")["v"] == value, name
+
+
+def test_the_settings_reference_is_generated_from_the_declarations() -> None:
+    reference = (PROJECT_ROOT / "docs" / "SETTINGS.md").read_text(encoding="utf-8")
+    assert reference == settings_markdown(), (
+        "docs/SETTINGS.md is stale: run citebot config --markdown > docs/SETTINGS.md"
+    )
+    for declared in SETTINGS.values():
+        assert f"`{declared.name}`" in reference
+        if declared.env:
+            assert f"`{declared.env}`" in reference
+    for name in ("CITEBOT_PORT", "CITEBOT_CONFIG", "CITEBOT_READER_PRECISION"):
+        assert f"`{name}`" in reference
+
+
+def test_the_readme_reads_in_five_minutes() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.split()) < 1300, "README.md is over 1,300 words: move detail to docs/"
+    for command in ("./run demo", "./run test", "citebot chat", "citebot add"):
+        assert command in readme
+    for doc in ("READER", "SOURCES", "SETTINGS", "SLACK", "DEPLOYMENT", "EVALUATION"):
+        assert f"docs/{doc}.md" in readme and (PROJECT_ROOT / "docs" / f"{doc}.md").exists()

@@ -20,6 +20,8 @@ import numpy as np
 
 from index.store.passage_info import PassageInfo
 
+# A follow-up is read with this many of the thread's earlier questions, newest last.
+THREAD_TURNS_KEPT = 3
 # The earlier questions' share of the query vector (the follow-up's own is 1).
 EARLIER_QUESTION_WEIGHT = 0.5
 # What a sentence of an article the thread already cited adds to its score.

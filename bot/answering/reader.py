@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedding.encoder import resolve_precision
 from index.errors import CitebotError
 from index.settings import READER_PRECISIONS
 
@@ -100,6 +99,10 @@ class SentenceReader:
                 'sentence-transformers cross-encoder, or set it to "none"'
             ) from None
         model.eval()
+        # Here, not at the top: the encoder module imports llama-index (seconds), which
+        # `citebot --help` reaches through the training command's BUNDLED_READER.
+        from index.embedding.encoder import resolve_precision
+
         self.precision = resolve_precision(self.precision)
         if self.precision == "int8":
             hf_model = model[0].model

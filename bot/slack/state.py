@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.answering.answers import Answer, Citation, ModelReport, PassageHit
+from bot.answering.context import THREAD_TURNS_KEPT
 
 # Slack re-delivers for minutes, not days; older delivery keys are dropped.
 DELIVERY_MEMORY_SECONDS = 24 * 3600
@@ -29,9 +30,6 @@ DELIVERY_MEMORY_SECONDS = 24 * 3600
 CLAIM_LEASE_SECONDS = 10 * 60
 # Old delivery keys are dropped every this many claims (and at start-up).
 PRUNE_EVERY = 1000
-# A follow-up is read with this many of the thread's earlier questions, newest last.
-THREAD_TURNS_KEPT = 3
-
 SCHEMA = """
 DROP TABLE IF EXISTS deliveries;
 CREATE TABLE IF NOT EXISTS claims (

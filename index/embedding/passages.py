@@ -15,12 +15,11 @@ from llama_index.core.schema import (
 )
 
 from index.articles import Article, Passage
-from index.embedding.vectors import pack
+from index.embedding.vectors import SENTENCE_VECTORS, pack
 from index.text import sentence_spans
 
 # Metadata keys stored with every passage; only the title is embedded with the text.
 EMBEDDED_KEYS = ("title",)
-SENTENCE_VECTORS = "sentence_vectors"
 
 
 def split_passages(article: Article, max_sentences: int, max_chars: int) -> list[Passage]:

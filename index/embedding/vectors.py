@@ -11,6 +11,9 @@ import base64
 
 import numpy as np
 
+# The passage metadata key holding its sentences' packed vectors.
+SENTENCE_VECTORS = "sentence_vectors"
+
 
 def pack(vectors: np.ndarray) -> str:
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -21,17 +21,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from llama_index.core.ingestion import IngestionPipeline
+from typing import TYPE_CHECKING, Any
 
 from index.articles import Article
-from index.embedding.encoder import Encoder, require_onnx
-from index.embedding.passages import (
-    PassageEncoder,
-    PassageSplitter,
-    article_document,
-)
 from index.errors import CitebotError, IndexMismatchError, SettingsError, SourceError
 from index.report import Failure, IndexReport
 from index.settings import Settings
@@ -60,6 +52,10 @@ from index.store.chroma import (
 from index.store.planning import Plan, SourceRead, plan_changes
 from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
+
+if TYPE_CHECKING:  # llama-index and the models load in the methods that embed, not for
+    # `citebot status` or `sources` (seconds of imports: docs/BENCHMARKS.md, "Cold start")
+    from index.embedding.encoder import Encoder
 
 REFRESHED_KINDS = ("url", "feed", "sitemap")
 
@@ -106,6 +102,8 @@ class ArticleIndex:
         # Under a lock: questions arriving together must not load the model each.
         with self._encoder_lock:
             if self._encoder is None:
+                from index.embedding.encoder import Encoder
+
                 self._encoder = Encoder.from_settings(self.settings)
             return self._encoder
 
@@ -336,6 +334,8 @@ class ArticleIndex:
 
     def _require_backend(self) -> None:
         if self.settings.backend != "torch":
+            from index.embedding.encoder import require_onnx
+
             require_onnx(self.settings.backend)  # before reading, not after
 
     def _writable(self) -> Any:
@@ -436,6 +436,10 @@ class ArticleIndex:
     ) -> int:
         if not articles:
             return 0  # and the model need not be loaded
+        from llama_index.core.ingestion import IngestionPipeline
+
+        from index.embedding.passages import PassageEncoder, PassageSplitter, article_document
+
         pipeline = IngestionPipeline(
             transformations=[
                 PassageSplitter(

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embedding.passages import SENTENCE_VECTORS
-from index.embedding.vectors import unpack
+from index.embedding.vectors import SENTENCE_VECTORS, unpack
 
 
 @dataclass(frozen=True, slots=True)
