@@ -5,34 +5,24 @@ from __future__ import annotations
 import errno
 import json
 import socket
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bot.render import printable, render_answer
+from bot.render import render_answer
+from bot.terminal import Progress, echo, finish, note, open_store
 from index.errors import CitebotError
-from index.report import IndexReport
 from index.settings import (
     EXAMPLE_CONFIG,
     SETTINGS,
-    Settings,
     load_settings,
     settings_file,
     settings_markdown,
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-
-def _echo(text: str, err: bool = False, nl: bool = True) -> None:
-    """Every line citebot prints: article text, titles, file names and URLs come from
-    outside, so what a terminal would act on is taken out."""
-    click.echo(printable(text), err=err, nl=nl)
 
 
 def _environment_help() -> str:
@@ -53,13 +43,13 @@ class CitebotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CitebotError as exc:
-            _echo(f"Error: {exc}", err=True)
+            echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except _connection_errors() as exc:  # the Chroma server went away mid-command
             from index.store.chroma import unreachable
 
             url = load_settings().chroma_url or "chroma.url"
-            _echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
+            echo(f"Error: {unreachable(url)} ({type(exc).__name__})", err=True)
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException):
             raise  # a nested group's own exit, its error already shown
@@ -69,7 +59,7 @@ class CitebotGroup(click.Group):
             full = disk_full(exc, load_settings().home)
             if full is None:
                 raise
-            _echo(f"Error: {full}", err=True)
+            echo(f"Error: {full}", err=True)
             ctx.exit(1)
 
 
@@ -131,12 +121,12 @@ def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
     Example:
       citebot index rebuild --sources ~/articles --sources https://example.com/story
     """
-    store = _store(load_settings())
-    with _progress("Indexing") as (progress, on_total):
+    store = open_store(load_settings())
+    with Progress("Indexing") as (progress, on_total):
         report = store.rebuild(
             list(sources) or None, progress=progress, on_total=on_total, prune=prune
         )
-    _finish(report, verbose)
+    finish(report, verbose)
 
 
 @main.command()
@@ -149,10 +139,10 @@ def add(sources: tuple[str, ...], verbose: bool) -> None:
     Example:
       citebot add story.html exports/articles.jsonl https://example.com/story
     """
-    store = _store(load_settings())
-    with _progress("Adding") as (progress, on_total):
+    store = open_store(load_settings())
+    with Progress("Adding") as (progress, on_total):
         report = store.add(list(sources), progress=progress, on_total=on_total)
-    _finish(report, verbose)
+    finish(report, verbose)
 
 
 @main.command()
@@ -181,97 +171,23 @@ def ask(question: tuple[str, ...], as_json: bool, as_of: datetime | None, no_llm
 
     settings = load_settings()
     asked_on = as_of.date() if as_of else None
-    answerer = Answerer(_store(settings), settings)
+    answerer = Answerer(open_store(settings), settings)
     answering = question_answerer(answerer, settings, use_llm=not no_llm)
-    with _note("Loading the models and answering…"):
+    with note("Loading the models and answering…"):
         answer = answering.answer(" ".join(question), asked_on)
     if as_json:
-        _echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
     else:
-        _echo(render_answer(answer), nl=False)
-
-
-@main.command()
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Read questions from stdin, one a line; write one JSON answer a line.",
-)
-@click.option(
-    "--no-llm", is_flag=True, help="Quotes only, even when an LLM is configured in [llm]."
-)
-def chat(as_json: bool, no_llm: bool) -> None:
-    """Ask question after question in one process: the models load once. Each question
-    is read as a follow-up of the ones before it (the last three) and favours the
-    articles their answers cited, as in a Slack thread; `/new` starts over, `/quit` or
-    Ctrl-D ends.
-
-    \b
-    Examples:
-      citebot chat
-      printf 'who denied the crematorium claim\\nwhat did the UN say\\n' | citebot chat --json
-    """
-    from bot.answering.answerer import Answerer
-    from bot.answering.checked_llm import CheckedAnswerer, LlmConfig, make_llm
-    from bot.chat import Conversation
-
-    settings = load_settings()
-    answerer = Answerer(_store(settings), settings)
-    config = None if no_llm else LlmConfig.from_settings(settings)
-    llm_answerer = config and CheckedAnswerer(answerer, make_llm(config), config)
-    conversation = Conversation(answerer, llm_answerer)
-    prompting = not as_json and sys.stdin.isatty()
-    if prompting:
-        try:
-            import readline  # noqa: F401  (line editing and history at the prompt)
-        except ImportError:  # pragma: no cover - Windows
-            pass
-        click.echo(CHAT_WELCOME, err=True)
-    for question in _questions(prompting):
-        if question == "/quit":
-            break
-        if question == "/new":
-            conversation.start_over()
-            if prompting:
-                click.echo("(a new thread)", err=True)
-            continue
-        with _note("Loading the models and answering…" if not conversation.turns else ""):
-            reply = conversation.ask(question)
-        if as_json:
-            click.echo(json.dumps(reply.to_json(), ensure_ascii=False))
-            continue
-        if reply.read_as:
-            click.echo(f"(read as: {reply.read_as})")
-        click.echo(render_answer(reply.answer))
-
-
-CHAT_WELCOME = "Ask a question about the indexed articles. /new starts over, /quit or Ctrl-D ends."
-
-
-def _questions(prompting: bool) -> Iterator[str]:
-    """The questions typed at a `> ` prompt, or read from stdin one a line; blank lines
-    are skipped."""
-    while True:
-        try:
-            line = input("> ") if prompting else sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
-            if prompting:
-                click.echo(err=True)
-            return
-        if not prompting and not line:
-            return
-        if line.strip():
-            yield " ".join(line.split())
+        echo(render_answer(answer), nl=False)
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(as_json: bool) -> None:
     """Show what is indexed: articles, passages, model, data directory, last rebuild."""
-    info = _store(load_settings()).status()
+    info = open_store(load_settings()).status()
     if as_json:
-        _echo(json.dumps(info.to_json(), indent=2))
+        echo(json.dumps(info.to_json(), indent=2))
         return
     for label, value in (
         ("articles", info.articles),
@@ -282,7 +198,7 @@ def status(as_json: bool) -> None:
         ("last rebuild", info.rebuilt_at or "never"),
         ("last change", info.updated_at or "never"),
     ):
-        _echo(f"{label + ':':<16}{value}")
+        echo(f"{label + ':':<16}{value}")
 
 
 index.add_command(status, "status")
@@ -358,7 +274,7 @@ def config_command(as_json: bool, example: bool, markdown: bool) -> None:
         click.echo(settings_markdown(), nl=False)
         return
     if example:
-        _echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
+        echo(EXAMPLE_CONFIG.read_text(encoding="utf-8"), nl=False)
         return
     import os
 
@@ -367,13 +283,13 @@ def config_command(as_json: bool, example: bool, markdown: bool) -> None:
     rows = list(settings.effective())
     if as_json:
         values = {name: {"value": _plain(v), "origin": o} for name, v, o in rows}
-        _echo(json.dumps({"settings_file": path and str(path), "settings": values}, indent=2))
+        echo(json.dumps({"settings_file": path and str(path), "settings": values}, indent=2))
         return
-    _echo(f"# settings file: {path or 'none (the defaults in code)'}")
+    echo(f"# settings file: {path or 'none (the defaults in code)'}")
     shown = [(f"{name} = {_toml(value)}", origin) for name, value, origin in rows]
     width = max(len(line) for line, _ in shown)
     for line, origin in shown:
-        _echo(f"{line:<{width}}  # {origin}")
+        echo(f"{line:<{width}}  # {origin}")
 
 
 def _plain(value: Any) -> Any:
@@ -410,76 +326,10 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _store(settings: Settings) -> Any:
-    from index.store.article_index import ArticleIndex
-
-    return ArticleIndex(settings)
-
-
-@contextmanager
-def _note(message: str) -> Iterator[None]:
-    """`message` on a terminal's stderr while something slow runs, then erased."""
-    shown = bool(message) and sys.stderr.isatty()
-    if shown:
-        sys.stderr.write(message)
-        sys.stderr.flush()
-    try:
-        yield
-    finally:
-        if shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-
-class _progress:
-    """A tqdm bar on stderr, sized once the index knows how many articles to embed; it says
-    the model is loading until the first article is done."""
-
-    LOADING = "loading the embedding model"
-
-    def __init__(self, label: str, file: Any = None) -> None:
-        self.label = label
-        self.file = file
-        self.bar: Any = None
-
-    def __enter__(self) -> tuple[Callable[[int], None], Callable[[int], None]]:
-        from tqdm import tqdm
-
-        def on_total(total: int) -> None:
-            self.bar = tqdm(
-                total=total,
-                desc=self.label,
-                unit="article",
-                file=self.file or sys.stderr,
-                disable=None if total else True,
-                postfix=self.LOADING,
-                mininterval=0.2,
-            )
-
-        def progress(done: int) -> None:
-            if self.bar is not None:
-                first = self.bar.n == 0
-                if first:
-                    self.bar.set_postfix_str("", refresh=False)
-                self.bar.update(done)
-                if first:
-                    self.bar.refresh()  # the loading note goes at once
-
-        return progress, on_total
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _finish(report: IndexReport, verbose: bool = False) -> None:
-    for line in report.lines(verbose):
-        _echo(line)
-    if not report.ok:
-        sys.exit(1)
-
-
+from bot.chat import chat_command  # noqa: E402
 from bot.evaluation.command import eval_command  # noqa: E402
+
+main.add_command(chat_command, "chat")
 
 main.add_command(eval_command, "eval")
 from bot.training.command import average_readers_command, train_reader_command  # noqa: E402
@@ -502,7 +352,7 @@ def remove(items: tuple[str, ...]) -> None:
       citebot remove https://example.com/story
       citebot remove ~/news/wrong-story.txt
     """
-    _finish(_store(load_settings()).remove(list(items)))
+    finish(open_store(load_settings()).remove(list(items)))
 
 
 @main.command("sources")
@@ -517,14 +367,14 @@ def sources_command(as_json: bool) -> None:
     """
     from bot.sources_admin import sources_lines
 
-    listed = _store(load_settings()).sources()
+    listed = open_store(load_settings()).sources()
     if as_json:
-        _echo(json.dumps([s.to_json() for s in listed], indent=2))
+        echo(json.dumps([s.to_json() for s in listed], indent=2))
         return
     if not listed:
-        _echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
+        echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
     for line in sources_lines(listed):
-        _echo(line)
+        echo(line)
 
 
 @main.command()
@@ -537,7 +387,7 @@ def refresh() -> None:
     Example:
       citebot add https://example.com/news/rss.xml && citebot refresh
     """
-    store = _store(load_settings())
-    with _progress("Refreshing") as (progress, on_total):
+    store = open_store(load_settings())
+    with Progress("Refreshing") as (progress, on_total):
         report = store.refresh(progress=progress, on_total=on_total)
-    _finish(report)
+    finish(report)

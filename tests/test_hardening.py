@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from conftest import make_settings
 from test_index import TEXTS, write_articles
 
-from bot.cli import _progress, main
+from bot.cli import main
+from bot.terminal import Progress
 from index.embedding.encoder import Encoder, native_bf16
 from index.settings import PROJECT_ROOT
 from index.store.article_index import ArticleIndex
@@ -143,7 +144,7 @@ class _Terminal(io.StringIO):
 
 def test_the_progress_bar_says_the_model_is_loading_until_the_first_article() -> None:
     terminal = _Terminal()
-    with _progress("Indexing", file=terminal) as (progress, on_total):
+    with Progress("Indexing", file=terminal) as (progress, on_total):
         on_total(2)
         assert "loading the embedding model" in terminal.getvalue()
         progress(1)
