@@ -67,7 +67,7 @@ def test_an_admin_adds_lists_and_removes_sources_with_citebot_commands(
     assert uploaded.body["text"].startswith("Indexed `memo.txt`: 1 added")
     assert listed.startswith("*The source library*\n```")
     assert f"folder  {folder}  (2 articles)" in listed
-    assert f"upload  {upload}  (1 articles)" in listed and f"added by {ALICE}" in listed
+    assert f"upload  {upload}  (1 article)" in listed and f"added by {ALICE}" in listed
     assert removed.startswith(f"Removed `{upload}`: 0 added") and f"removed: {upload}" in removed
     assert kept.startswith(f"I couldn't remove `{folder}`: {folder} is configured in index.sources")
     assert [s.source.key for s in index.sources()] == [str(folder)]
