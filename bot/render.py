@@ -43,6 +43,8 @@ def render_answer(answer: Answer, width: int = 88) -> str:
             lines.append("")
     else:
         lines.append(NOT_ANSWERED)
+        if answer.hint:
+            lines += textwrap.wrap(answer.hint, width)
         if answer.passages:
             lines.append("Closest passages:")
             lines.append("")

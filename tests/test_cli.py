@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from conftest import REFERENCE_QUOTE
 from test_index import BAD_FILES, TEXTS, write_articles
 
+from bot.answering.answers import NO_WORDS_HINT
 from bot.cli import main
 
 
@@ -67,6 +68,20 @@ def test_unanswered_question_shows_closest_passages(tmp_path: Path) -> None:
     assert code == 0
     assert "The indexed articles don't answer this question." in out
     assert "Closest passages:" in out
+
+
+def test_a_question_of_common_words_only_says_why_it_found_nothing(tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "articles")
+    run("index", "rebuild", "--sources", str(folder))
+
+    code, out, _ = run("ask", "what is the")
+    _, shown, _ = run("ask", "--json", "what is the")
+    _, specific, _ = run("ask", "--json", "What is the capital of Australia?")
+
+    assert code == 0 and "The indexed articles don't answer this question." in out
+    assert "too common to search by" in " ".join(out.split())
+    assert json.loads(shown)["hint"] == NO_WORDS_HINT
+    assert "hint" not in json.loads(specific)  # a question with words gets none
 
 
 def test_failed_sources_are_named_and_exit_1(tmp_path: Path) -> None:

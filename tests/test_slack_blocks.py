@@ -183,3 +183,10 @@ def test_a_sentence_in_several_outlets_names_them_under_the_quote() -> None:
     assert "Wire copy 4" not in quote and " and 2 more" in quote
     assert "<!channel>" not in quote
     assert len(quote) <= MAX_SECTION_TEXT
+
+
+def test_an_unanswered_question_carries_its_hint_in_blocks_and_text() -> None:
+    hint = "Every word of the question is too common to search by."
+    answer = Answer("what is the", answered=False, passages=[], hint=hint)
+    texts = json.dumps(answer_blocks(answer, "a1"))
+    assert hint in texts and hint in answer_text(answer)

@@ -18,7 +18,7 @@ from datetime import date
 
 import numpy as np
 
-from bot.answering.answers import Answer, Citation, Outlet, PassageHit
+from bot.answering.answers import NO_WORDS_HINT, Answer, Citation, Outlet, PassageHit
 from bot.answering.context import QuestionContext
 from bot.answering.question_kinds import answer_kind, has_answer_kind
 from bot.answering.question_time import question_time
@@ -170,12 +170,10 @@ class Answerer:
         question = ranking.question
         sentences = ranking.sentences
         shown = [_passage_hit(p) for p in ranking.passages[:PASSAGES_SHOWN]]
-        if not sentences:
-            return Answer(question, answered=False, passages=shown), ranking
-        confidence = _confidence(sentences, ranking.when)
-        if confidence < self.settings.min_confidence:
-            answer = Answer(question, answered=False, passages=shown, confidence=confidence)
-            return answer, ranking
+        confidence = _confidence(sentences, ranking.when) if sentences else 0.0
+        if not sentences or confidence < self.settings.min_confidence:
+            hint = None if terms(question) else NO_WORDS_HINT
+            return Answer(question, False, [], shown, confidence, hint=hint), ranking
         best = sentences[0]
         cited = [s for s in sentences if s.score >= best.score - CITATION_MARGIN]
         quoted = {id(s) for s in cited}

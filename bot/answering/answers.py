@@ -69,6 +69,13 @@ class ModelReport:
     failure: str | None = None
 
 
+# An unanswered question all of whose words are too common to search by ("what is the").
+NO_WORDS_HINT = (
+    'Every word of the question is too common to search by ("what", "is", "the"): name '
+    "the person, place or thing you are asking about."
+)
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -81,20 +88,26 @@ class Answer:
     # the citations that support it ("... [1]"), every claim checked against them.
     summary: str | None = None
     model: ModelReport | None = None
+    # Why an unanswered question gave nothing to search by, when citebot can tell.
+    hint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         keys = ("text", "title", "source", "published", "score")
-        return {
-            "question": self.question,
-            "answered": self.answered,
-            "confidence": round(self.confidence, 4),
-            "citations": [
-                {k: asdict(c)[k] for k in keys}
-                | {"url": c.url, "also_in": [asdict(o) for o in c.also_in]}
-                for c in self.citations
-            ],
-            "passages": [asdict(p) for p in self.passages],
-        } | ({"summary": self.summary, "model": asdict(self.model)} if self.model else {})
+        return (
+            {
+                "question": self.question,
+                "answered": self.answered,
+                "confidence": round(self.confidence, 4),
+                "citations": [
+                    {k: asdict(c)[k] for k in keys}
+                    | {"url": c.url, "also_in": [asdict(o) for o in c.also_in]}
+                    for c in self.citations
+                ],
+                "passages": [asdict(p) for p in self.passages],
+            }
+            | ({"summary": self.summary, "model": asdict(self.model)} if self.model else {})
+            | ({"hint": self.hint} if self.hint else {})
+        )
 
 
 class QuestionAnswerer(Protocol):

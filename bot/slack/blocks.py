@@ -69,6 +69,8 @@ def answer_blocks(
         ]
     else:
         head.append(_section(messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND))
+        if answer.hint:
+            head.append(_context(answer.hint))
         quotes = [_passage_section(p) for p in answer.passages]
     buttons = _feedback_element(answer_id) if feedback_element and not share else None
     tail = [_sources_footer(answer), buttons or _buttons(answer_id, share)]
@@ -122,6 +124,7 @@ def answer_text(answer: Answer) -> str:
         ]
     else:
         head = [messages.NO_ANSWER if answer.passages else messages.NOTHING_FOUND]
+        head += [answer.hint] if answer.hint else []
         items = [
             f"“{escape(_one_line(p.text)[:PASSAGE_CHARS])}” ({escape(_one_line(p.title))})"
             for p in answer.passages

@@ -223,6 +223,7 @@ class SlackState:
             passages=[PassageHit(**p) for p in fields["passages"]],
             summary=fields.get("summary"),
             model=ModelReport(**fields["model"]) if fields.get("model") else None,
+            hint=fields.get("hint"),
         )
 
     def record_feedback(self, user: str, answer_id: str, vote: str) -> bool:
