@@ -170,7 +170,7 @@ class Answerer:
         question = ranking.question
         sentences = ranking.sentences
         shown = [_passage_hit(p) for p in ranking.passages[:PASSAGES_SHOWN]]
-        confidence = _confidence(sentences, ranking.when) if sentences else 0.0
+        confidence = _confidence(sentences, ranking.when)
         if not sentences or confidence < self.settings.min_confidence:
             hint = None if terms(question) else NO_WORDS_HINT
             return Answer(question, False, [], shown, confidence, hint=hint), ranking

@@ -67,7 +67,7 @@ def read_eval_set(fmt: str, path: Path) -> EvalSet:
 
 def read_squad(path: Path) -> EvalSet:
     """One Article per SQuAD article: its paragraphs joined by blank lines."""
-    raw = _load_json(path)
+    raw = load_json(path)
     data = raw.get("data") if isinstance(raw, dict) else None
     if not isinstance(data, list):
         raise EvalDataError(f"{path} is not SQuAD v1.1 JSON: it has no list under 'data'")
@@ -108,7 +108,7 @@ def read_realtimeqa(folder: Path) -> EvalSet:
     titles: dict[str, str] = {}
     pool: dict[str, dict[str, Any]] = {}
     for path in sorted((folder / "gcs").glob("*_gcs.jsonl*")):
-        for record in _json_lines(path):
+        for record in json_lines(path):
             for result in record["search_result"]:
                 url = _without_fragment(result["url"])
                 titles.setdefault(url, result.get("title") or "")
@@ -118,8 +118,8 @@ def read_realtimeqa(folder: Path) -> EvalSet:
     questions = []
     for qa_path in weeks:
         gold_path = folder / "gold" / qa_path.name.replace("_qa.", "_gold.")
-        found = {r["question_id"]: r["search_result"] for r in _json_lines(gold_path)}
-        for qa in _json_lines(qa_path):
+        found = {r["question_id"]: r["search_result"] for r in json_lines(gold_path)}
+        for qa in json_lines(qa_path):
             results = [r for r in found.get(qa["question_id"], []) if r.get("text")]
             if not results:
                 continue
@@ -173,7 +173,7 @@ def _week(qa_path: Path) -> EvalSet:
         raise EvalDataError(f"{gcs} has no {week}_gcs.jsonl(.gz) for {qa_path.name}")
     articles: dict[str, Article] = {}
     results: dict[str, list[str]] = {}
-    for record in _json_lines(found[0]):
+    for record in json_lines(found[0]):
         for result in record["search_result"]:
             if not result.get("text"):
                 continue
@@ -181,7 +181,7 @@ def _week(qa_path: Path) -> EvalSet:
             articles.setdefault(url, _news_article(url, result, result.get("title")))
             results.setdefault(record["question_id"], []).append(url)
     questions = []
-    for qa in _json_lines(qa_path):
+    for qa in json_lines(qa_path):
         correct = [qa["choices"][int(i)].strip(CHOICE_QUOTES) for i in qa["answer"]]
         golds = [c.casefold() for c in correct if c]
         having = [
@@ -232,7 +232,7 @@ def _unique_texts(texts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(t for t in texts if t))
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -241,7 +241,7 @@ def _load_json(path: Path) -> Any:
         raise EvalDataError(f"{path} is not valid JSON: {exc}") from None
 
 
-def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
+def json_lines(path: Path) -> Iterator[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as lines:

@@ -10,14 +10,13 @@ questions: `news_questions` writes them, cloze style, from its sentences.
 from __future__ import annotations
 
 import csv
-import json
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.evaluation.readers import EvalDataError
+from bot.evaluation.readers import EvalDataError, json_lines, load_json
 from index.text import sentence_spans
 
 # Each set's folder under the training data folder, its reader, and its license (the
@@ -54,7 +53,7 @@ class TrainQuestion:
 def read_squad_json(path: Path, source: str) -> list[TrainQuestion]:
     """SQuAD v1.1 or v2.0 JSON (SQuADShifts is v1.1's format): a question's answering
     sentences are those its answers start in; `is_impossible` questions have none."""
-    data = _json(path)
+    data = load_json(path)
     questions = []
     try:
         for article in data["data"]:
@@ -113,9 +112,8 @@ def read_qed(path: Path) -> list[TrainQuestion]:
     at its `sentence_starts`, each sentence detokenised, and the answering sentence is the
     one its first answer span starts in."""
     questions = []
-    for n, line in enumerate(_lines(path), 1):
+    for n, record in enumerate(json_lines(path), 1):
         try:
-            record = json.loads(line)
             text = record["paragraph_text"]
             starts = sorted({0, *record["sentence_starts"]})
             bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
@@ -150,7 +148,7 @@ def read_qed(path: Path) -> list[TrainQuestion]:
 def read_selqa(path: Path) -> list[TrainQuestion]:
     """SelQA answer-sentence selection: a section's sentences and the indices of those
     that answer."""
-    records = _json(path)
+    records = load_json(path)
     questions = []
     try:
         for n, record in enumerate(records):
@@ -338,23 +336,6 @@ def _asked(question: str) -> str:
     return question[:1].upper() + question[1:] + ("" if question.endswith("?") else "?")
 
 
-def _json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvalDataError(f"{path} does not exist: see shared/traindata's README") from None
-    except json.JSONDecodeError as exc:
-        raise EvalDataError(f"{path} is not JSON (line {exc.lineno}): {exc.msg}") from None
-
-
-def _lines(path: Path) -> Iterable[str]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            yield from (line for line in handle if line.strip())
-    except FileNotFoundError:
-        raise EvalDataError(f"{path} does not exist: see shared/traindata's README") from None
-
-
 # What each training question may be used for. The reader trains on "reader"; the
 # combiner that turns the reader's logit and the features into a probability is fitted
 # on "combiner" (questions the reader never saw, so that its logits there are what
@@ -368,7 +349,11 @@ def role_of(source: str, article: str, articles: Sequence[str]) -> str:
     17 articles by position mod 3 (0 dev, 1 combiner, 2 reader), SQuADShifts' position
     mod 4 (1 combiner), Wikinews 2020 and the last month of "Current events" combiner;
     the rest trains the reader."""
-    position = sorted(articles).index(article)
+    return _role(source, article, sorted(articles).index(article))
+
+
+def _role(source: str, article: str, position: int) -> str:
+    """`role_of` with the article's position among its source's sorted articles."""
     if source == "squad2":
         return ("dev", "combiner", "reader")[position % 3]
     if source == "squadshifts":
@@ -385,8 +370,14 @@ def with_role(questions: Sequence[TrainQuestion], role: str) -> list[TrainQuesti
     by_source: dict[str, set[str]] = {}
     for q in questions:
         by_source.setdefault(q.source, set()).add(q.article)
-    ordered = {source: sorted(articles) for source, articles in by_source.items()}
-    return [q for q in questions if role_of(q.source, q.article, ordered[q.source]) == role]
+    # Each source's articles sorted once, not once a question (QED has thousands).
+    positions = {
+        source: {article: i for i, article in enumerate(sorted(articles))}
+        for source, articles in by_source.items()
+    }
+    return [
+        q for q in questions if _role(q.source, q.article, positions[q.source][q.article]) == role
+    ]
 
 
 def without_titles(
