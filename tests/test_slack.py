@@ -293,7 +293,7 @@ def test_serve_answers_from_the_real_index_behind_gunicorn(fake, tmp_path):
         [answer] = fake.wait_for("chat.postMessage", timeout=120)
     assert first_quote(answer).startswith("> ")
     assert "(syria-denies-burning-prisoners-bodies-claim.txt)" in first_quote(answer)
-    assert "Using worker: gthread" in server.log
+    assert "Using worker: BufferingWorker" in server.log
     assert "PyTorch uses 1 thread(s) per operation" in server.log
 
 

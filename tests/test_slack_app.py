@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 import textwrap
 import threading
 import time
@@ -50,6 +51,7 @@ from bot.slack.blocks import block_text_length
 from bot.slack.front import request_fields
 from bot.slack.logs import JsonFormatter
 from bot.slack.state import SlackState
+from bot.slack.worker import REQUEST_SECONDS
 from index.errors import SettingsError
 from index.report import Failure, IndexReport
 from index.settings import PROJECT_ROOT, load_settings
@@ -456,7 +458,7 @@ def test_serve_runs_the_app_behind_gunicorn(fake, tmp_path):
         assert fake.post(server.url, "{}", "application/json", signature="v0=bad")[0] == 401
         [answer] = fake.wait_for("chat.postMessage")
     assert QUOTE in answer.text
-    assert "Using worker: gthread" in server.log
+    assert "Using worker: BufferingWorker" in server.log
     assert "will be unused" not in server.log
 
 
@@ -515,6 +517,35 @@ def test_a_10_mb_unsigned_body_is_refused_with_one_short_log_line(fake, tmp_path
     refused = [line for line in server.log.splitlines() if "refused a request" in line]
     assert len(refused) == 2
     assert max(len(line) for line in server.log.splitlines()) < 500
+    assert "Traceback" not in server.log
+
+
+def test_slow_and_idle_clients_hold_no_request_thread(fake, tmp_path):
+    """Issue 29 #2: 24 clients that connect and send nothing, half their headers or half
+    their body (more than the 8 request threads) don't stall Slack's events or /healthz,
+    and the server closes them once their time to send a request is up."""
+    halves = [
+        b"",
+        b"POST /slack/events HTTP/1.1\r\nHost: citebot\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: citebot\r\nContent-Length: 900\r\n\r\n{",
+    ]
+    with ServerProcess(
+        SERVER_SCRIPT, str(tmp_path / "state"), QUOTE, env=server_env(fake)
+    ) as server:
+        assert server.send_first_event(fake, mention("warm?"), "Ev1")[0] == 200
+        stalled = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
+        for number, client in enumerate(stalled):
+            client.sendall(halves[number % 3])
+        time.sleep(1)  # each of them has had time to take a thread
+        sent = time.monotonic()
+        assert server.get("/healthz")[0] == 200
+        assert fake.send_event(server.url, mention("who denied it?"), "Ev2") == (200, "")
+        assert time.monotonic() - sent < 3  # Slack's deadline for an acknowledgement
+        fake.wait_for("chat.postMessage", count=2)
+        for client in stalled:
+            client.settimeout(REQUEST_SECONDS + 10)
+            assert client.recv(1024) == b""  # closed, not answered
+            client.close()
     assert "Traceback" not in server.log
 
 

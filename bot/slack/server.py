@@ -18,10 +18,14 @@ from bot.slack.config import SlackConfig
 from bot.slack.front import SlackFront
 from bot.slack.loading import LoadingBackend
 from bot.slack.logs import configure_logging, gunicorn_logging
+from bot.slack.worker import BufferingWorker
 from index.errors import CitebotError
 
 # Request threads in the one worker process; answering happens on the app's own executor.
 HTTP_THREADS = 8
+# Connections open at once: idle ones cost a socket, not a thread (bot/slack/worker.py),
+# and 500 stay well inside the usual 1,024 open files.
+HTTP_CONNECTIONS = 500
 
 
 def serve(
@@ -76,7 +80,8 @@ def check_bot_token(config: SlackConfig) -> None:
 
 
 class GunicornServer(BaseApplication):
-    """gunicorn with one gthread worker process, whose `load` builds the WSGI app."""
+    """gunicorn with one worker process, whose `load` builds the WSGI app: a
+    `BufferingWorker`, which gives a request thread only to a request read whole."""
 
     def __init__(
         self,
@@ -92,8 +97,9 @@ class GunicornServer(BaseApplication):
             # them; the metrics are that process's too (more workers would need
             # prometheus-client's multiprocess mode, docs/DEPLOYMENT.md).
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": BufferingWorker,
             "threads": threads,
+            "worker_connections": HTTP_CONNECTIONS,
             # Answers are worked out in the background, so requests are short.
             "timeout": 60,
             "errorlog": "-",
