@@ -251,7 +251,13 @@ def serve(port: int, host: str) -> None:
         return backend
 
     def make_app(backend: Any) -> Any:
-        return create_app(config, backend, settings.home / "slack")
+        from bot.slack.middleware import answer_unfinished
+        from bot.slack.state import SlackState
+
+        app = create_app(config, backend, settings.home / "slack")
+        # Questions acknowledged before a crash: Slack will not deliver them again.
+        answer_unfinished(app, SlackState(settings.home / "slack"))
+        return app
 
     serve_slack(config, make_app, load_backend, port=port, host=host)
 

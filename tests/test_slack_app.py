@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import socket
+import sqlite3
 import textwrap
 import threading
 import time
@@ -37,6 +38,7 @@ from slack_fake import (
     assistant_thread_started,
     direct_message,
     event_callback,
+    file_upload,
     mention,
     message,
     new_ts,
@@ -309,6 +311,54 @@ def test_slash_commands_explain_themselves(fake, tmp_path):
     assert text == messages.NOT_A_URL.format(text="/etc/passwd")
 
 
+def test_markup_in_headlines_commands_and_file_names_reaches_slack_escaped(fake, tmp_path):
+    """Issue 29 #11: a headline in a suggested prompt (sent as the person's message when
+    clicked), the admin's own text in the /citebot acknowledgement, an upload's name."""
+    backend = CannedBackend()
+    hostile = "<!channel> & <https://evil.example|a prize>"
+    backend.overview_result = dataclasses.replace(backend.overview_result, headlines=(hostile,))
+    file = fake.add_file("<!here>.txt", b"text")
+    del fake.files[file["id"]]  # the download fails: the file's name is reported
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        fake.send_event(url, assistant_thread_started(), "Ev1")
+        [prompts] = fake.wait_for("assistant.threads.setSuggestedPrompts")
+        _, acknowledged = fake.send_command(url, "/citebot", "add x<!here>", ALICE)
+        fake.send_event(url, file_upload(file), "Ev2")
+        [reported] = fake.wait_for("chat.postMessage")
+    [prompt] = prompts.body["prompts"]
+    assert prompt["message"] == (
+        "What happened with &lt;!channel&gt; &amp; &lt;https://evil.example|a prize&gt;?"
+    )
+    assert acknowledged == messages.NOT_A_URL.format(text="x&lt;!here&gt;")
+    assert reported.body["text"] == messages.DOWNLOAD_FAILED.format(name="&lt;!here&gt;.txt")
+
+
+def test_an_upload_with_3000_bad_lines_is_reported_within_slacks_limits(fake, tmp_path):
+    """Issue 29 #9: one line per failed record made a 326,011-character message."""
+    backend = CannedBackend()
+    failed = [
+        Failure(f"upload://U0ALICE/memo.jsonl#{n}", "not JSON: " + "x" * 90) for n in range(3000)
+    ]
+    backend.add_upload = lambda name, data, user: IndexReport(added=["a", "b"], failed=failed)
+    backend.library = [
+        SourceStatus(LibrarySource(f"https://example.com/{n}/" + "p" * 80, "url"), 1)
+        for n in range(200)
+    ]
+    with running(make_app(fake, tmp_path, backend=backend)) as url:
+        fake.send_event(url, file_upload(fake.add_file("memo.jsonl", b"{")), "Ev1")
+        [reported] = fake.wait_for("chat.postMessage")
+        fake.send_command(url, "/citebot", "sources", ALICE)
+        [listed] = fake.wait_for("response")
+    text = reported.body["text"]
+    assert len(text) <= messages.REPORT_CHARS
+    assert text.splitlines()[0].startswith("Indexed `memo.jsonl`: 2 added, 0 changed")
+    assert text.splitlines()[1:3] == ["added: a", "added: b"]
+    assert text.splitlines()[-1].startswith("…and ") and text.endswith(" more")
+    shown = len(text.splitlines()) - 4  # the head, the 2 added, the "more"
+    assert text.splitlines()[-1] == f"…and {3000 - shown:,} more"
+    assert len(listed.body["text"]) <= 4000 and "more" in listed.body["text"]
+
+
 def test_sharing_into_a_channel_without_the_bot_explains_how_to_invite_it(fake, tmp_path):
     fake.script("chat.postMessage", body={"ok": False, "error": "not_in_channel"})
     app = make_app(fake, tmp_path)
@@ -408,6 +458,8 @@ SERVER_SCRIPT = textwrap.dedent(
     from bot.answering.answers import Answer, Citation
     from bot.slack import SlackConfig, create_app, serve
     from bot.slack.backend import Asked, Overview
+    from bot.slack.middleware import answer_unfinished
+    from bot.slack.state import SlackState
     from index.settings import load_settings
 
     port, state_dir, quote = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -436,7 +488,14 @@ SERVER_SCRIPT = textwrap.dedent(
 
 
     config = SlackConfig.from_settings(load_settings())
-    make_app = lambda backend: create_app(config, backend, state_dir)
+
+
+    def make_app(backend):  # as `citebot serve` does (bot/cli.py)
+        app = create_app(config, backend, state_dir)
+        answer_unfinished(app, SlackState(state_dir))
+        return app
+
+
     serve(config, make_app, load_backend, port, host="127.0.0.1")
     """
 )
@@ -483,26 +542,65 @@ def test_the_first_event_is_acknowledged_at_once_while_the_index_loads(fake, tmp
     assert request["status"] == 200 and "question" not in request
 
 
-def test_a_question_acknowledged_before_a_crash_is_answered_once_after_restart(fake, tmp_path):
+def crash_while_answering(fake: FakeSlack, tmp_path: Path, event: dict) -> tuple[str, dict]:
+    """Serves until `event` is acknowledged and its answer under way, then SIGKILLs the
+    server; returns the state directory and the environment to restart it with."""
     hold = tmp_path / "hold"
     hold.touch()
     state, env = str(tmp_path / "state"), server_env(fake)
-    event = mention("who denied it?")
     with ServerProcess(SERVER_SCRIPT, state, QUOTE, str(hold), env=env) as server:
         assert server.send_first_event(fake, event, "Ev1") == (200, "")
         fake.wait_for("reactions.add")  # the answer is under way...
         server.kill()  # ...when the server dies
     assert fake.calls_to("chat.postMessage") == []
     hold.unlink()
+    return state, env
+
+
+def test_a_question_acknowledged_before_a_crash_is_answered_once_after_restart(fake, tmp_path):
+    """Issue 29 #3: Slack does not deliver an acknowledged event again; the restarted
+    server answers it unasked, once (a later re-delivery, or the message's twin event,
+    changes nothing)."""
+    event = mention("who denied it?")
+    state, env = crash_while_answering(fake, tmp_path, event)
     with ServerProcess(SERVER_SCRIPT, state, QUOTE, env=env) as server:
-        # Slack re-delivers an event whose answer never came (here: as a retry).
+        [answer] = fake.wait_for("chat.postMessage", timeout=60)  # nothing was sent to it
         assert server.send_first_event(fake, event, "Ev1") == (200, "")
-        [answer] = fake.wait_for("chat.postMessage")
-        assert fake.send_event(server.url, event, "Ev1", retry=2) == (200, "")
         assert fake.send_event(server.url, event | {"type": "message"}, "Ev2") == (200, "")
         fake.wait_for("reactions.remove")
-    assert QUOTE in answer.text
+    assert QUOTE in answer.text and answer.body["thread_ts"] == event["ts"]
     assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_a_question_acknowledged_long_before_a_restart_is_told_to_ask_again(fake, tmp_path):
+    event = mention("who denied it?")
+    state, env = crash_while_answering(fake, tmp_path, event)
+    with sqlite3.connect(Path(state) / "slack.sqlite3") as db:  # the crash was an hour ago
+        db.execute("UPDATE claims SET claimed = claimed - 3600")
+    with ServerProcess(SERVER_SCRIPT, state, QUOTE, env=env):
+        [told] = fake.wait_for("chat.postMessage", timeout=60)
+    assert told.text == messages.ANSWER_LOST and told.body["thread_ts"] == event["ts"]
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_a_kept_question_is_unfinished_for_the_next_process_in_an_upgraded_state_file(
+    tmp_path,
+):
+    with sqlite3.connect(tmp_path / "slack.sqlite3") as db:  # as citebot 0.2 left it
+        db.execute(
+            "CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+            "pid INTEGER NOT NULL, claimed REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0)"
+        )
+    body = event_callback(mention("who denied it?"), "Ev1")
+    before = SlackState(tmp_path)
+    for key in ("event:Ev1", "event:Ev2", "event:Ev3"):
+        assert before.claim(key)
+    before.keep("event:Ev1", body)
+    before.keep("event:Ev2", body)
+    before.finish("event:Ev2")  # answered; Ev3 was never kept (not a question)
+    assert before.unfinished() == []  # its own, still under way
+    [lost] = SlackState(tmp_path).unfinished()  # a process that started after it
+    assert (lost.key, lost.body) == ("event:Ev1", body)
 
 
 def test_a_10_mb_unsigned_body_is_refused_with_one_short_log_line(fake, tmp_path):

@@ -51,6 +51,9 @@ EMPTY_QUESTION = (
     "Ask me a question about the articles, for example `@citebot who denied the crematorium claim?`"
 )
 APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a minute."
+ANSWER_LOST = (
+    "Sorry, I restarted before I could answer this, and it is a while ago now. Please ask again."
+)
 BUSY = (
     "Sorry, I'm answering too many questions right now to take yours. Please ask again in a "
     "minute. (Admins: slack.answer_workers and slack.answer_queue in citebot's settings.)"
@@ -153,6 +156,11 @@ DOWNLOAD_FAILED = "I couldn't download `{name}` from Slack, so the index is unch
 TOO_LARGE = "`{name}` is larger than {limit_mb} MB, so I didn't add it."
 ADD_FAILED = "I couldn't add {what}: {reason}"
 REMOVE_FAILED = "I couldn't remove {what}: {reason}"
+# A report posted to Slack stays this short (Slack cuts a message's text after 4,000
+# characters, and refuses one over 40,000: an upload with 3,000 bad lines made 326,011).
+REPORT_CHARS = 3000
+REPORT_LINE_CHARS = 300
+MORE_LINES = "…and {count} more"
 ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
 REMOVE_APOLOGY = "Sorry, something went wrong while removing {what}; the index may be unchanged."
 
@@ -166,14 +174,35 @@ def escape(text: str) -> str:
 
 def report_text(what: str, report: IndexReport, verb: str = "Indexed") -> str:
     """The admin's report of an add (or a removal): the CLI's lines, plus which sources
-    landed where. `what` is mrkdwn already; sources and reasons are escaped here."""
-    lines = [f"{verb} {what}: " + report.summary()]
+    landed where, within REPORT_CHARS ("…and N more"; the first line keeps the counts).
+    `what` is mrkdwn already; sources and reasons are escaped here."""
+    head = f"{verb} {what}: " + report.summary()
+    lines = []
     for label, sources in (
         ("added", report.added),
         ("changed", report.changed),
         ("unchanged", report.unchanged),
         ("removed", report.removed if verb != "Indexed" else []),
     ):
-        lines += [f"{label}: {escape(source)}" for source in sources]
-    lines += [f"failed: {escape(f.source)}: {escape(f.reason)}" for f in report.failed]
-    return "\n".join(lines)
+        lines += [f"{label}: {escape(_cut(source))}" for source in sources]
+    lines += [f"failed: {escape(_cut(f.source))}: {escape(_cut(f.reason))}" for f in report.failed]
+    return "\n".join([head, *within(lines, REPORT_CHARS - len(head))])
+
+
+def within(lines: list[str], limit: int) -> list[str]:
+    """As many of `lines` as fit in `limit` characters (newlines counted), then one line
+    saying how many more there are."""
+    shown, used = [], 0
+    for number, line in enumerate(lines):
+        after = len(lines) - number - 1
+        room = limit - (len(MORE_LINES.format(count=f"{after:,}")) + 1 if after else 0)
+        if used + len(line) + 1 > room:
+            return [*shown, MORE_LINES.format(count=f"{len(lines) - number:,}")]
+        shown.append(line)
+        used += len(line) + 1
+    return shown
+
+
+def _cut(text: str) -> str:
+    """One source or reason, cut (before it is escaped) to REPORT_LINE_CHARS."""
+    return text if len(text) <= REPORT_LINE_CHARS else text[: REPORT_LINE_CHARS - 1] + "…"

@@ -1,16 +1,28 @@
-"""Global middleware: concerns every request shares, applied before any listener runs."""
+"""Global middleware: concerns every request shares, applied before any listener runs; and
+the questions a process acknowledged but died before answering, answered by the next."""
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from collections.abc import Callable
 from logging import Logger
 from typing import Any
 
-from slack_bolt import BoltContext, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
+from slack_sdk.errors import SlackClientError
 
+from bot.slack import messages
 from bot.slack.state import SlackState
 
+log = logging.getLogger("citebot.slack")
+
 Middleware = Callable[..., BoltResponse]
+
+# A question acknowledged this long ago and never answered (the process died) is not
+# answered by the next process but told to ask again: the thread has moved on.
+LATE_ANSWER_SECONDS = 30 * 60
 
 # Where a claimed delivery's key is kept in the context, for `finished` to mark it done.
 DELIVERY = "citebot_delivery"
@@ -60,3 +72,42 @@ def finish_delivery(state: SlackState, context: BoltContext, *keys: str | None) 
     for key in (context.get(DELIVERY), *keys):
         if key:
             state.finish(key)
+
+
+def keep_until_answered(state: SlackState) -> Callable[..., None]:
+    """The acknowledgement of a question: its event is kept in the state file until the
+    answer is posted (`finish_delivery`), so that a crash in between loses nothing."""
+
+    def acknowledge_question(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        if context.get(DELIVERY):
+            state.keep(context[DELIVERY], body)
+        ack()
+
+    return acknowledge_question
+
+
+def answer_unfinished(app: App, state: SlackState, now: float | None = None) -> int:
+    """Answers the questions a process that died acknowledged and left unanswered (run at
+    start-up): each is dispatched to `app` again, as Slack delivered it; one older than
+    LATE_ANSWER_SECONDS is told to ask again instead. Returns how many were found."""
+    now = time.time() if now is None else now
+    unfinished = state.unfinished()
+    for delivery in unfinished:
+        event = delivery.body.get("event") or {}
+        if now - delivery.claimed < LATE_ANSWER_SECONDS:
+            log.info("answering %s, acknowledged before a restart", delivery.key)
+            # From the state file, not the network: Socket Mode's requests are not signed
+            # either, and the event was checked when Slack delivered it.
+            app.dispatch(BoltRequest(body=json.dumps(delivery.body), mode="socket_mode"))
+            continue
+        log.info("telling %s to ask again: acknowledged before a restart", delivery.key)
+        try:
+            app.client.chat_postMessage(
+                channel=event["channel"],
+                thread_ts=event.get("thread_ts") or event["ts"],
+                text=messages.ANSWER_LOST,
+            )
+        except (SlackClientError, OSError) as err:  # a failed apology must not stop the start
+            log.warning("could not tell %s to ask again: %s", delivery.key, err)
+        state.finish(delivery.key)
+    return len(unfinished)

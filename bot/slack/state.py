@@ -1,9 +1,11 @@
 """What the Slack app remembers across restarts, in one small SQLite file in the state directory.
 
 Deliveries it has claimed and answered (so a re-delivered event is answered once, also when
-the process died before answering it), threads it answered in with their questions and
-cited articles (so follow-ups need no mention and keep their context), answers behind
-buttons (the newest `answers_kept`), 👍 / 👎 feedback, and the admins' latest reports.
+the process died before answering it), questions acknowledged and not yet answered (so
+that a restart answers them: Slack does not re-deliver an acknowledged event), threads it
+answered in with their questions and cited articles (so follow-ups need no mention and
+keep their context), answers behind buttons (the newest `answers_kept`), 👍 / 👎
+feedback, and the admins' latest reports.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.answering.answers import Answer, Citation, ModelReport, PassageHit
 from bot.answering.context import THREAD_TURNS_KEPT
@@ -34,7 +37,7 @@ SCHEMA = """
 DROP TABLE IF EXISTS deliveries;
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,
-    claimed REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0
+    claimed REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0, event TEXT
 );
 CREATE TABLE IF NOT EXISTS threads (
     channel TEXT NOT NULL, thread_ts TEXT NOT NULL, PRIMARY KEY (channel, thread_ts)
@@ -75,6 +78,16 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Unfinished:
+    """A delivery acknowledged by a process that died before it was done: the request's
+    body as Slack sent it, and when it was claimed."""
+
+    key: str
+    body: dict[str, Any]
+    claimed: float
+
+
+@dataclass(frozen=True)
 class Report:
     text: str
     time: float
@@ -99,6 +112,9 @@ class SlackState:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(claims)")}
+            if "event" not in columns:  # a state file of an earlier version
+                db.execute("ALTER TABLE claims ADD COLUMN event TEXT")
         self._prune_claims()
 
     @contextmanager
@@ -139,7 +155,7 @@ class SlackState:
                 if claimed > now - CLAIM_LEASE_SECONDS and _alive(pid):
                     return False
             db.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, 0)",
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, 0, NULL)",
                 (key, self._owner, os.getpid(), now),
             )
         self._claims += 1
@@ -147,10 +163,34 @@ class SlackState:
             self._prune_claims()
         return True
 
+    def keep(self, key: str, body: dict[str, Any]) -> None:
+        """Keeps the request of a delivery claimed here until it is finished: a process
+        started after this one died answers it (`unfinished`)."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE claims SET event = ? WHERE key = ? AND owner = ? AND done = 0",
+                (json.dumps(body, ensure_ascii=False), key, self._owner),
+            )
+
     def finish(self, key: str) -> None:
         """Marks a claimed delivery as handled: later deliveries of it are dropped."""
         with self._db() as db:
-            db.execute("UPDATE claims SET done = 1 WHERE key = ?", (key,))
+            db.execute("UPDATE claims SET done = 1, event = NULL WHERE key = ?", (key,))
+
+    def unfinished(self) -> list[Unfinished]:
+        """Kept deliveries whose process died (or hung past CLAIM_LEASE_SECONDS) before
+        finishing them, oldest first."""
+        now = time.time()
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT key, owner, pid, claimed, event FROM claims "
+                "WHERE done = 0 AND event IS NOT NULL ORDER BY claimed"
+            ).fetchall()
+        return [
+            Unfinished(key, json.loads(event), claimed)
+            for key, owner, pid, claimed, event in rows
+            if owner != self._owner and (claimed <= now - CLAIM_LEASE_SECONDS or not _alive(pid))
+        ]
 
     def _prune_claims(self) -> None:
         with self._db() as db:

@@ -90,7 +90,8 @@ def _sources_text(bot: Citebot) -> str:
     lines = sources_lines(bot.backend.sources())
     if not lines:
         return messages.NO_SOURCES
-    return messages.SOURCES_LIST.format(lines=fit("\n".join(lines), 3500))
+    shown = messages.within([fit(line, messages.REPORT_LINE_CHARS) for line in lines], 3500)
+    return messages.SOURCES_LIST.format(lines="\n".join(shown))
 
 
 def add_uploaded_files(bot: Citebot, event: Payload, client: WebClient, logger: Logger) -> None:
@@ -118,10 +119,10 @@ def _add_upload(bot: Citebot, client: WebClient, file: Payload, user: str, logge
     try:
         data = download(client, file)
     except UploadTooLarge:
-        return messages.TOO_LARGE.format(name=name, limit_mb=MAX_UPLOAD_BYTES // 2**20)
+        return messages.TOO_LARGE.format(name=escape(name), limit_mb=MAX_UPLOAD_BYTES // 2**20)
     except (OSError, SlackClientError) as err:
-        logger.warning("downloading %s failed: %s", name, err)
-        return messages.DOWNLOAD_FAILED.format(name=name)
+        logger.warning("downloading %r failed: %s", name, err)
+        return messages.DOWNLOAD_FAILED.format(name=escape(name))
     return bot.change(f"`{escape(name)}`", lambda: bot.backend.add_upload(name, data, user))
 
 

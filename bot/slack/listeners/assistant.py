@@ -22,7 +22,8 @@ from bot.slack.listeners.shared import (
     quietly,
     without_mention,
 )
-from bot.slack.middleware import finish_delivery, message_key
+from bot.slack.messages import escape
+from bot.slack.middleware import finish_delivery, keep_until_answered, message_key
 from bot.slack.pool import AnswerPool
 
 
@@ -57,8 +58,9 @@ def register(app: App, bot: Citebot, pool: AnswerPool) -> None:
     # The channel a person is looking at doesn't change the answer: nothing to store.
     assistant.thread_context_changed(acknowledge)
     # A file shared in a thread of the bot's DM is an upload, handled like any other.
-    assistant.user_message(matchers=[_not_a_file, pool.admit], lazy=[answer_question])(acknowledge)
-    assistant.user_message(matchers=[_not_a_file], lazy=[busy])(acknowledge)
+    keep = keep_until_answered(bot.state)
+    assistant.user_message(matchers=[_not_a_file, pool.admit], lazy=[answer_question])(keep)
+    assistant.user_message(matchers=[_not_a_file], lazy=[busy])(keep)
     app.assistant(assistant)
 
 
@@ -91,6 +93,7 @@ def answer_in_assistant_thread(
     """A question in the assistant view: a title, a status while searching, the answer."""
     key = message_key(payload)
     if not bot.state.claim(key):
+        finish_delivery(bot.state, context)  # the message is answered through its twin
         return
     channel, thread_ts = payload["channel"], payload["thread_ts"]
     try:
@@ -125,8 +128,9 @@ def _searching_status(bot: Citebot, logger: Logger) -> str:
 
 
 def _prompt(question: str) -> dict[str, str]:
-    """A suggested prompt: its title cut to what Slack shows, the message whole."""
-    return {"title": one_line(question)[: messages.MAX_PROMPT_TITLE], "message": question}
+    """A suggested prompt: its title (plain text) cut to what Slack shows, the message
+    whole and escaped: a click posts it as the person's message, as mrkdwn."""
+    return {"title": one_line(question)[: messages.MAX_PROMPT_TITLE], "message": escape(question)}
 
 
 def _not_a_file(event: Payload) -> bool:

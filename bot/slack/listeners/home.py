@@ -104,6 +104,6 @@ def submitted_urls(view: Payload) -> tuple[list[str], str]:
     urls = [unwrap_link(word) for word in text.split()]
     if not urls:
         return [], messages.ADD_USAGE_MODAL
-    if error := url_error(urls):
+    if error := url_error(urls, mrkdwn=False):
         return [], error
     return urls, ""

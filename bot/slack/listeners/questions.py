@@ -16,13 +16,12 @@ from bot.slack.listeners.shared import (
     DIRECT,
     Citebot,
     Payload,
-    acknowledge,
     quietly,
     without_mention,
     working,
 )
 from bot.slack.metrics import count_answer
-from bot.slack.middleware import finish_delivery, message_key
+from bot.slack.middleware import finish_delivery, keep_until_answered, message_key
 from bot.slack.pool import AnswerPool
 
 QUESTION = {"type": "message", "subtype": [None, "thread_broadcast"]}
@@ -41,10 +40,11 @@ def register(app: App, bot: Citebot, pool: AnswerPool) -> None:
     def busy(event: Payload, context: BoltContext, client: WebClient, logger: Logger) -> None:
         say_busy(bot, event, context, client, logger)
 
-    app.event("app_mention", matchers=[pool.admit])(ack=acknowledge, lazy=[answer])
-    app.event("app_mention")(ack=acknowledge, lazy=[busy])
-    app.event(QUESTION, matchers=[is_question_for_me, pool.admit])(ack=acknowledge, lazy=[answer])
-    app.event(QUESTION, matchers=[is_question_for_me])(ack=acknowledge, lazy=[busy])
+    keep = keep_until_answered(bot.state)
+    app.event("app_mention", matchers=[pool.admit])(ack=keep, lazy=[answer])
+    app.event("app_mention")(ack=keep, lazy=[busy])
+    app.event(QUESTION, matchers=[is_question_for_me, pool.admit])(ack=keep, lazy=[answer])
+    app.event(QUESTION, matchers=[is_question_for_me])(ack=keep, lazy=[busy])
 
 
 def for_me(bot: Citebot, event: Payload) -> bool:
@@ -144,6 +144,7 @@ def _once(bot: Citebot, event: Payload, context: BoltContext) -> Iterator[bool]:
     app_mention, and as message in a DM or an answered thread); marked done after."""
     key = message_key(event)
     if not bot.state.claim(key):
+        finish_delivery(bot.state, context)  # the message is answered through its twin
         yield False
         return
     try:

@@ -165,9 +165,10 @@ def unwrap_link(word: str) -> str:
     return word
 
 
-def url_error(urls: list[str]) -> str:
-    """What is wrong with URLs an admin typed ("" if nothing)."""
+def url_error(urls: list[str], mrkdwn: bool = True) -> str:
+    """What is wrong with URLs an admin typed ("" if nothing): as mrkdwn (escaped), or as
+    the plain text of a modal's error."""
     for url in urls:
         if not url.startswith(("http://", "https://")):
-            return messages.NOT_A_URL.format(text=url)
+            return messages.NOT_A_URL.format(text=escape(url) if mrkdwn else url)
     return ""
