@@ -337,6 +337,11 @@ class Settings:
     refresh_minutes: int = setting(
         30, "sources.refresh_minutes", Whole(0, " (minutes like 30, or 0 for no refresh)")
     )
+    # Entries read of one feed or sitemap, the first it lists (a 100,000-URL sitemap was
+    # 100,000 fetches and report lines), and pages of feed entries fetched by one add,
+    # refresh or rebuild (the rest wait for the next).
+    max_feed_entries: int = setting(100, "sources.max_feed_entries", Whole(1))
+    max_page_fetches: int = setting(500, "sources.max_page_fetches", Whole(1))
     # Host names URLs added from Slack may point at though not public (intranet feeds).
     allowed_hosts: tuple[str, ...] = setting(
         (), "sources.allowed_hosts", HostNames(items="host names", example="news.intranet.example")

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -192,6 +193,69 @@ def test_feed_refresh_adds_new_entries_and_an_unchanged_feed_costs_nothing(
     assert "cut the ribbon" in ask(index, "Who cut the ribbon on the new bridge?")
     (source,) = index.sources()
     assert source.source.kind == "feed" and source.indexed == 3
+
+
+def test_a_huge_feed_is_read_in_capped_parts_and_a_dead_entry_is_not_asked_each_time(
+    tmp_path: Path,
+) -> None:
+    """Issue 29 #5: a 300-entry feed reads its first `max_feed_entries`, and fetches at
+    most `max_page_fetches` pages a read (the rest come with the next); an entry whose
+    page fails is reported once and not asked again on the next refresh (back-off)."""
+    settings = make_settings(tmp_path / "home", sources=(), max_feed_entries=4, max_page_fetches=2)
+    index = ArticleIndex(settings)
+    with fake_site() as site:
+        site.put("/gone.txt", "gone", status=500)
+        for n, text in enumerate((GLACIER, MEMO, WIRE)):
+            site.put(f"/{n}.txt", text)
+        paths = ["/gone.txt", "/0.txt", "/1.txt", "/2.txt"] + [f"/x{n}.txt" for n in range(296)]
+        feed = site.put(
+            "/feed.xml", rss(site, [(p, p) for p in paths]), content_type="application/rss+xml"
+        )
+        first = index.add([feed])
+        second = index.refresh()
+        third = index.refresh()
+        fetched = [path for path, _ in site.requests if path != "/feed.xml"]
+    assert sorted(fetched) == ["/0.txt", "/1.txt", "/2.txt", "/gone.txt"]  # once each, x* never
+    assert first.added == [site.base + "/0.txt"] and second.added == sorted(
+        [site.base + "/1.txt", site.base + "/2.txt"]
+    )
+    reasons = [f.reason for f in first.failed]
+    assert "296 more entries not read: sources.max_feed_entries reads the first 4" in reasons
+    assert (
+        "2 entries left for the next read: sources.max_page_fetches pages were fetched "
+        "in this one" in reasons
+    )
+    assert any(f.source == site.base + "/gone.txt" for f in first.failed)
+    assert not any(f.source == site.base + "/gone.txt" for f in second.failed + third.failed)
+    assert third.added == third.changed == [] and index.status().articles == 3
+
+
+def test_an_add_does_not_wait_for_a_refresh_fetching_a_slow_feed(tmp_path: Path) -> None:
+    """Issue 29 #5: the refresh fetches before it takes the write lock."""
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=()))
+    story = tmp_path / "glacier.txt"
+    story.write_text(GLACIER, encoding="utf-8")
+    with fake_site() as site:
+        site.put("/a.txt", MEMO)
+        feed = site.put(
+            "/feed.xml", rss(site, [("/a.txt", "Memo")]), content_type="application/rss+xml"
+        )
+        assert index.add([feed]).added == [site.base + "/a.txt"]  # the model loaded too
+        site.put("/b.txt", WIRE, delay=8)
+        site.put(
+            "/feed.xml",
+            rss(site, [("/b.txt", "Bridge"), ("/a.txt", "Memo")]),
+            content_type="application/rss+xml",
+        )
+        refreshing = threading.Thread(target=index.refresh)
+        refreshing.start()
+        deadline = time.monotonic() + 30
+        while not site.requested("/b.txt") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert index.add([str(story)]).added == [str(story)]
+        assert refreshing.is_alive(), "the add waited for the slow refresh"
+        refreshing.join()
+    assert index.status().articles == 3
 
 
 def test_a_changed_url_replaces_its_old_version_on_refresh(tmp_path: Path) -> None:

@@ -66,12 +66,16 @@ class LibraryReport:
 @dataclass(frozen=True)
 class PageState:
     """What a refresh knows of a page it fetched for a feed: its validators and the
-    entry date the feed gave it, so an unchanged entry costs no request at all."""
+    entry date the feed gave it, so an unchanged entry costs no request at all; and for
+    a page that could not be fetched, how many times in a row, and when (seconds since
+    the epoch) it is tried again."""
 
     url: str
     etag: str = ""
     last_modified: str = ""
     entry_updated: str = ""
+    failures: int = 0
+    retry_after: float = 0.0
 
 
 class SourceLibrary:

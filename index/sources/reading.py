@@ -9,7 +9,10 @@ entry by entry (feeds only add: an entry gone from a feed is not a removal).
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -41,6 +44,14 @@ class SourceRead:
 
 
 UPLOAD_SCHEME = "upload://"
+# Feed entries' pages are fetched this many at a time, at most PER_HOST from one host.
+FETCH_THREADS = 8
+PER_HOST = 2
+# An entry whose page could not be fetched is not asked for again until this long after,
+# doubling with each failure in a row (a refresh every 30 minutes asks a dead link about
+# 10 times in its first week, not 336).
+BACKOFF_FIRST_S = 30 * 60.0
+BACKOFF_MAX_S = 24 * 3600.0
 
 
 def source_key(location: str) -> str:
@@ -81,7 +92,19 @@ class LibraryReader:
     max_chars: int | None = None
     # `index rebuild --prune`: a folder now empty loses the articles indexed from it.
     prune: bool = False
+    # `sources.max_feed_entries`: entries read of one feed or sitemap, the first listed.
+    max_feed_entries: int = 100
+    # `sources.max_page_fetches`: feed entries' pages fetched by one read of the library.
+    fetch_budget: int = 500
     downloads: int = 0
+    # Feed entries' pages fetched or failed, for the library (saved under the write lock).
+    pages: list[PageState] = dataclasses.field(default_factory=list)
+    _hosts: dict[str, threading.Semaphore] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
+    _host_lock: threading.Lock = dataclasses.field(
+        default_factory=threading.Lock, init=False, repr=False
+    )
 
     def read(self, source: LibrarySource, now: str) -> tuple[SourceRead, LibrarySource]:
         try:
@@ -143,33 +166,83 @@ class LibraryReader:
             read = SourceRead(source.key, True, tuple(loaded.articles), tuple(loaded.failures))
             return read, replace(source, kind="url")
         entries = feed_entries if kind == "feed" else sitemap_entries
-        return self._read_entries(source, entries(got.data, source.key)), replace(source, kind=kind)
+        read, left_over = self._read_entries(source, entries(got.data, source.key))
+        if left_over:  # no validators kept: the next read gets the feed, and the rest
+            source = replace(source, etag="", last_modified="")
+        return read, replace(source, kind=kind)
 
-    def _read_entries(self, source: LibrarySource, entries: list[Entry]) -> SourceRead:
-        """Each entry's page, skipping those indexed whose entry date is unchanged, and
-        asking the others' servers whether they changed since they were fetched."""
+    def _read_entries(self, source: LibrarySource, entries: list[Entry]) -> tuple[SourceRead, bool]:
+        """The first `max_feed_entries` entries' pages, skipping those indexed whose entry
+        date is unchanged and those that failed lately (backing off), asking the others'
+        servers whether they changed since they were fetched; at most `fetch_budget`
+        pages in all, the rest left for the next read (then the second value is True).
+        Fetched concurrently, at most PER_HOST at a time from one host."""
         pages = self.library.pages()
-        articles: list[Article] = []
         failures: list[Failure] = []
-        fetched: list[PageState] = []
+        if len(entries) > self.max_feed_entries:
+            failures.append(
+                Failure(
+                    source.key,
+                    f"{len(entries) - self.max_feed_entries:,} more entries not read: "
+                    f"sources.max_feed_entries reads the first {self.max_feed_entries}",
+                )
+            )
+            entries = entries[: self.max_feed_entries]
+        clock = time.time()
+        todo: list[tuple[Entry, PageState]] = []
         for entry in entries:
             known = pages.get(entry.link)
             if entry.link in self.indexed and known and known.entry_updated == entry.updated:
                 continue
-            use = known if (known and entry.link in self.indexed) else PageState(entry.link)
-            try:
-                got = fetch(entry.link, self._policy(source), use.etag, use.last_modified)
-                if not got.not_modified:
-                    self.downloads += 1
-                    articles += _entry_articles(got, entry, self.json_keys, self.max_chars)
-            except SourceError as exc:
-                failures.append(Failure(exc.source, exc.reason))
+            if known and known.retry_after > clock:
+                continue  # failed lately (reported then): tried again after its back-off
+            todo.append((entry, known if (known and entry.link in self.indexed) else None))
+        if len(todo) > self.fetch_budget:
+            failures.append(
+                Failure(
+                    source.key,
+                    f"{len(todo) - self.fetch_budget:,} entries left for the next read: "
+                    "sources.max_page_fetches pages were fetched in this one",
+                )
+            )
+        left_over = len(todo) > self.fetch_budget
+        todo = todo[: self.fetch_budget]
+        self.fetch_budget -= len(todo)
+        policy = self._policy(source)
+        with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch") as pool:
+            results = list(pool.map(lambda item: self._fetch_entry(policy, *item), todo))
+        articles: list[Article] = []
+        for (entry, use), (got, error) in zip(todo, results, strict=True):
+            before = pages.get(entry.link) or PageState(entry.link)
+            if error is not None:
+                failures.append(error)
+                tries = before.failures + 1
+                backoff = min(BACKOFF_FIRST_S * 2 ** (tries - 1), BACKOFF_MAX_S)
+                self.pages.append(replace(before, failures=tries, retry_after=clock + backoff))
                 continue
+            assert got is not None
+            if not got.not_modified:
+                self.downloads += 1
+                articles += _entry_articles(got, entry, self.json_keys, self.max_chars)
+            use = use or PageState(entry.link)
             etag = got.etag if not got.not_modified else use.etag
             modified = got.last_modified if not got.not_modified else use.last_modified
-            fetched.append(PageState(entry.link, etag, modified, entry.updated))
-        self.library.save_pages(fetched)
-        return SourceRead(source.key, True, tuple(articles), tuple(failures), complete=False)
+            self.pages.append(PageState(entry.link, etag, modified, entry.updated))
+        read = SourceRead(source.key, True, tuple(articles), tuple(failures), complete=False)
+        return read, left_over
+
+    def _fetch_entry(
+        self, policy: FetchPolicy, entry: Entry, known: PageState | None
+    ) -> tuple[Fetched | None, Failure | None]:
+        host = urlsplit(entry.link).hostname or ""
+        with self._host_lock:
+            slots = self._hosts.setdefault(host, threading.Semaphore(PER_HOST))
+        with slots:
+            try:
+                use = known or PageState(entry.link)
+                return fetch(entry.link, policy, use.etag, use.last_modified), None
+            except SourceError as exc:
+                return None, Failure(exc.source, exc.reason)
 
 
 def read_fetched(

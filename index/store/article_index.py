@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
 from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
-from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
+from index.sources.library import LibraryReport, LibrarySource, PageState, SourceLibrary
 from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
 from index.store.build_records import (
     ORIGIN,
@@ -171,6 +171,7 @@ class ArticleIndex:
         entries = library.sources()
         reader = self._reader(library, set(stored), prune=prune)
         reads, records = self._read_all(reader, entries)
+        library.save_pages(reader.pages)
         plan = plan_changes(
             stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
         )
@@ -220,16 +221,17 @@ class ArticleIndex:
         keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
         self._require_backend()
+        known = {s.key: s for s in self.library.sources()}
+        entries = [
+            known.get(k)
+            or LibrarySource(
+                k, _kind(k, known), "added", who, now(), public_only=policy.public_only
+            )
+            for k in keys
+        ]
+        reading = self._read_sources(entries, policy)
         with self.connection.writing():
-            known = {s.key: s for s in self.library.sources()}
-            entries = [
-                known.get(k)
-                or LibrarySource(
-                    k, _kind(k, known), "added", who, now(), public_only=policy.public_only
-                )
-                for k in keys
-            ]
-            return self._change(entries, progress, on_total, policy, include=keys)
+            return self._change(entries, reading, progress, on_total, include=keys)
 
     def add_bytes(self, name: str, data: bytes, uploaded_by: str = "slack") -> IndexReport:
         """Adds an uploaded file (`name` picks the reader by its extension). Its article
@@ -254,7 +256,8 @@ class ArticleIndex:
                 upload_sha256=digest,
                 upload_name=name,
             )
-            return self._change([entry], None, None, CLI_POLICY, include=[key])
+            reading = self._read_sources([entry], CLI_POLICY)  # its bytes: nothing to fetch
+            return self._change([entry], reading, None, None, include=[key])
 
     def add_articles(
         self,
@@ -280,11 +283,13 @@ class ArticleIndex:
         """Re-reads every URL, feed and sitemap of the library with conditional requests:
         an unchanged page is neither downloaded nor embedded again, a changed one
         replaces its old version, a feed's new entries are added."""
+        entries = [s for s in self.library.sources() if s.kind in REFRESHED_KINDS]
+        if not entries:
+            return IndexReport()
+        # Fetched before the write lock is taken: an add need not wait for slow feeds.
+        reading = self._read_sources(entries, policy, conditional=True)
         with self.connection.writing():
-            entries = [s for s in self.library.sources() if s.kind in REFRESHED_KINDS]
-            if not entries:
-                return IndexReport()
-            report = self._change(entries, progress, on_total, policy, conditional=True)
+            report = self._change(entries, reading, progress, on_total)
             self.library.save_report(LibraryReport("refresh", now(), tuple(report.lines())))
         log.info(
             "refreshed %d feed(s) and page(s): %d added, %d changed, %d removed, %d failed",
@@ -351,23 +356,33 @@ class ArticleIndex:
             )
         return collection
 
+    def _read_sources(
+        self, entries: list[LibrarySource], policy: FetchPolicy, conditional: bool = False
+    ) -> _Reading:
+        """Reads (fetches) `entries` and writes nothing: `add` and `refresh` read before
+        they take the write lock, so other changes need not wait for slow servers."""
+        collection = self.builds.active()
+        keys = [e.key for e in entries]
+        indexed = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
+        reader = self._reader(self.library, set(indexed), policy, conditional)
+        reads, records = self._read_all(reader, entries)
+        return _Reading(reads, records, reader.pages, reader.downloads)
+
     def _change(
         self,
         entries: list[LibrarySource],
+        reading: _Reading,
         progress: Progress | None,
         on_total: Callable[[int], None] | None,
-        policy: FetchPolicy,
         include: Sequence[str] = (),
-        conditional: bool = False,
     ) -> IndexReport:
-        """Reads `entries` and applies the plan in place; records them in the library
-        (a new source only when it could be read)."""
+        """Applies what reading `entries` gave, in place, under the write lock; records
+        them in the library (a new source only when it could be read)."""
         collection = self._writable()
         library = self.library
         keys = [e.key for e in entries]
+        reads, records = reading.reads, reading.records
         stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
-        reader = self._reader(library, set(stored), policy, conditional)
-        reads, records = self._read_all(reader, entries)
         read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
         stored |= stored_articles(collection, read_ids)
         library.include(include)
@@ -376,7 +391,8 @@ class ArticleIndex:
         known = {s.key for s in library.sources()}
         records = _with_changes(records, plan, stored)
         library.save(r for r, read in zip(records, reads, strict=True) if read.ok or r.key in known)
-        report.downloads = reader.downloads
+        library.save_pages(reading.pages)
+        report.downloads = reading.downloads
         return report
 
     def _apply(
@@ -415,6 +431,8 @@ class ArticleIndex:
             allowed_hosts=self.settings.allowed_hosts,
             max_chars=self.settings.max_article_chars,
             prune=prune,
+            max_feed_entries=self.settings.max_feed_entries,
+            fetch_budget=self.settings.max_page_fetches,
         )
 
     def _read_all(
@@ -528,6 +546,16 @@ class ArticleIndex:
         for article in stored_articles(collection).values():
             counts[article.origin or ""] += 1
         return [SourceStatus(s, counts.get(s.key, 0)) for s in self.library.sources()]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What reading some sources gave, before anything was written."""
+
+    reads: list[SourceRead]
+    records: list[LibrarySource]
+    pages: list[PageState]
+    downloads: int
 
 
 def _report(plan: Plan) -> IndexReport:
