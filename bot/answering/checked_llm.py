@@ -55,6 +55,21 @@ _REFERENCES = re.compile(rf"(?:\s*{_REFERENCE.pattern})+")
 _THINKING = re.compile(r"<think>.*?</think>", re.S | re.I)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.M)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# A sentence worded as an instruction to a model ("ignore the previous instructions", "you
+# are now", "system prompt", chat-template markers): an article may hold one to steer the
+# model into saying what no article says (issue 29 #6). It is not given to the model (a
+# false alarm costs the model one quote; the quotes shown are the extractive answer's).
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?]{0,40}?\b(?:instructions?|prompts?|rules"
+    r"|directions|guidelines|directives)\b"
+    r"|\b(?:system|developer)\s+(?:prompt|message|instructions?)\b"
+    r"|\bnew\s+instructions?\b"
+    r"|\byou\s+(?:are|must|will|should)\s+now\b"
+    r"|\bas\s+an?\s+(?:ai|language\s+model|llm|assistant)\b"
+    r"|\b(?:reply|respond)\s+(?:only\s+)?with\b"
+    r"|\[/?(?:inst|system)\]|<\|?(?:im_start|im_end|system|assistant|user)\|?>",
+    re.I,
+)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
@@ -165,6 +180,8 @@ class CheckedAnswerer:
         if not answer.answered:
             return answer
         quotes = _evidence(ranking.sentences, self.config.max_quotes)
+        if not quotes:
+            return self._quotes_alone(answer, "the quotes read as instructions to a model")
         numbered = "\n".join(f"[{n}] {' '.join(q.text.split())}" for n, q in enumerate(quotes, 1))
         # Not str.format: a template may hold other braces (a JSON example).
         prompt = self.config.prompt.replace("{question}", ranking.question)
@@ -182,8 +199,9 @@ class CheckedAnswerer:
         if reply.strip().upper().startswith(NO_ANSWER_REPLY):
             return self._quotes_alone(answer, "the model found no answer in the quotes")
         kept, left_out = [], []
+        texts = [q.text for q in quotes]
         for claim in split_claims(reply):
-            reason = unsupported(claim, [q.text for q in quotes])
+            reason = unsupported(claim, texts) or off_question(claim, ranking.question, texts)
             if reason is None:
                 kept.append(claim)
             else:
@@ -279,12 +297,34 @@ def unsupported(claim: Claim, quotes: list[str]) -> str | None:
     return None
 
 
+def off_question(claim: Claim, question: str, quotes: list[str]) -> str | None:
+    """Why `claim` does not answer `question` (None when it may): neither it nor the
+    quotes it cites share a word with the question. A claim worded from quotes alone is
+    not enough: it must be about what was asked."""
+    asked = set(terms(question))
+    cited = " ".join(quotes[n - 1] for n in claim.cites if 1 <= n <= len(quotes))
+    said = set(terms(_without_possessives(f"{claim.body} {cited}")))
+    matcher = TermMatcher(asked, said)
+    if not asked or any(matcher.match(term, said) for term in asked):
+        return None
+    return "it does not answer the question"
+
+
+def reads_as_instruction(text: str) -> bool:
+    """Whether `text` is worded as an instruction to a model (kept from its prompt)."""
+    return _INSTRUCTION.search(text) is not None
+
+
 def _evidence(sentences: list[ScoredSentence], limit: int) -> list[ScoredSentence]:
-    """The best `limit` sentences, each text once."""
+    """The best `limit` sentences, each text once, without those that read as
+    instructions to a model."""
     seen: set[str] = set()
     chosen = []
     for sentence in sentences:
         text = " ".join(sentence.text.split())
+        if reads_as_instruction(text):
+            log.info("a quote worded as an instruction was kept from the model: %.80s", text)
+            seen.add(text)
         if text not in seen:
             seen.add(text)
             chosen.append(sentence)
