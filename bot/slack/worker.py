@@ -79,11 +79,11 @@ class BufferingWorker(Worker):
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         while self.alive:
             try:
-                request = await asyncio.wait_for(_read(http, reader), REQUEST_SECONDS)
+                request = await asyncio.wait_for(_read(http, reader, writer), REQUEST_SECONDS)
             except _Refused as refused:
                 log.warning(
                     "refused a request from %s: %s",
-                    str(writer.get_extra_info("peername"))[:LOGGED_CHARS],
+                    str((writer.get_extra_info("peername") or ("?",))[0])[:LOGGED_CHARS],
                     refused.reason,
                 )
                 await _write(writer, http, refused.status, [("Connection", "close")], b"")
@@ -146,7 +146,7 @@ class _Refused(Exception):
 
 
 async def _read(
-    http: h11.Connection, reader: asyncio.StreamReader
+    http: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> tuple[h11.Request, bytes] | None:
     """The next request, read whole; None when the client closed the connection. A body
     over MAX_BODY_BYTES is read and dropped (up to MAX_DRAINED_BYTES, so that the client
@@ -160,9 +160,17 @@ async def _read(
         except h11.RemoteProtocolError as err:
             raise _Refused("400 Bad Request", f"malformed HTTP ({err})"[:LOGGED_CHARS]) from None
         if event is h11.NEED_DATA:
+            if http.they_are_waiting_for_100_continue:  # curl's habit for larger bodies
+                writer.write(
+                    http.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                )
             http.receive_data(await reader.read(READ_BYTES))
         elif isinstance(event, h11.Request):
             head = event
+            length = dict(event.headers).get(b"content-length", b"")
+            too_large = length.isdigit() and int(length) > MAX_BODY_BYTES
+            if too_large and http.they_are_waiting_for_100_continue:  # told before it is sent
+                raise _Refused("413 Payload Too Large", f"body too large ({int(length)} bytes)")
         elif isinstance(event, h11.Data):
             read += len(event.data)
             if read <= MAX_BODY_BYTES:
