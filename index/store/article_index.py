@@ -345,11 +345,15 @@ class ArticleIndex:
 
     def _writable(self) -> Any:
         """The active build, made when there is none; refuses other index settings."""
-        collection = self.builds.active()
+        collection = self._same_settings(self.builds.active())
         if collection is None:
             collection = self.builds.create()
             self.builds.switch(collection, rebuilt=False)
-        elif identity_of(collection.metadata) != self.builds.identity():
+        return collection
+
+    def _same_settings(self, collection: Any | None) -> Any | None:
+        """`collection`; refuses one built with other index settings."""
+        if collection is not None and identity_of(collection.metadata) != self.builds.identity():
             raise IndexMismatchError(
                 "the index was built with other index settings (model, backend or passage "
                 "size): run `citebot index rebuild` before adding"
@@ -361,7 +365,7 @@ class ArticleIndex:
     ) -> _Reading:
         """Reads (fetches) `entries` and writes nothing: `add` and `refresh` read before
         they take the write lock, so other changes need not wait for slow servers."""
-        collection = self.builds.active()
+        collection = self._same_settings(self.builds.active())  # refused before fetching
         keys = [e.key for e in entries]
         indexed = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
         reader = self._reader(self.library, set(indexed), policy, conditional)
