@@ -23,7 +23,7 @@ from typing import Any
 from index.errors import SettingsError
 from index.sources.fetch import is_url
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The example settings file, with every setting and its comment. Run from a source checkout
 # (pyproject.toml beside it), citebot also reads it as the settings file.
 EXAMPLE_CONFIG = PROJECT_ROOT / "config" / "citebot.toml"
