@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -47,6 +50,35 @@ class PublishedWindow:
         if not published or self.recent_from is None:
             return False
         return self.recent_from.isoformat() <= published[:10] <= self.latest.isoformat()
+
+
+class SourceScope:
+    """The sources a channel is answered from: each pattern matches an article's source
+    (its path or URL) as a prefix or a shell-style pattern (`*`, `?`)."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._lock = threading.Lock()
+        self._masks: dict[tuple[str, str], np.ndarray] = {}
+
+    def matches(self, source: str) -> bool:
+        return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
+
+    def mask(self, key: tuple[str, str], metadatas: Sequence[PassageInfo]) -> np.ndarray:
+        """Which of the passages `metadatas` (of the index snapshot `key`) are in scope."""
+        with self._lock:
+            if key not in self._masks:
+                self._masks = {  # one snapshot at a time: an older one is never asked again
+                    key: np.fromiter(
+                        (
+                            self.matches(m.url or m.source) or self.matches(m.source)
+                            for m in metadatas
+                        ),
+                        bool,
+                        len(metadatas),
+                    )
+                }
+            return self._masks[key]
 
 
 @dataclass(frozen=True)
