@@ -40,7 +40,9 @@ class Citebot:
         self.config = config
         self.state = state
         self.backend = backend
-        self.scopes = {c: SourceScope(sources) for c, sources in config.channel_sources.items()}
+        self.scopes = {
+            c: SourceScope(tuple(sources)) for c, sources in config.channel_sources.items()
+        }
         # One change at a time: two admins adding at once would race on the index.
         self._index_writes = threading.Lock()
 
