@@ -618,6 +618,38 @@ def test_a_10_mb_unsigned_body_is_refused_with_one_short_log_line(fake, tmp_path
     assert "Traceback" not in server.log
 
 
+def test_a_client_waiting_for_100_continue_is_told_to_send_or_refused_at_once(fake, tmp_path):
+    """curl asks `Expect: 100-continue` before a body over 1 KB: the worker answers 100
+    and reads it, and refuses an announced oversized body before a byte of it is sent."""
+
+    def head(length: int, signed: dict[str, str]) -> bytes:
+        lines = [
+            "POST /slack/events HTTP/1.1",
+            "Host: citebot",
+            "Content-Type: application/json",
+            f"Content-Length: {length}",
+            "Expect: 100-continue",
+            *(f"{name}: {value}" for name, value in signed.items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    body = json.dumps(event_callback(mention("who denied it? " + "x" * 2000), "Ev2"))
+    with ServerProcess(
+        SERVER_SCRIPT, str(tmp_path / "state"), QUOTE, env=server_env(fake)
+    ) as server:
+        assert server.send_first_event(fake, mention("warm?"), "Ev1")[0] == 200
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(head(len(body.encode()), fake.sign(body)))
+            assert client.recv(1024).startswith(b"HTTP/1.1 100 ")
+            client.sendall(body.encode())
+            assert client.recv(1024).startswith(b"HTTP/1.1 200 ")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.sendall(head(10 * 2**20, fake.sign("")))
+            assert client.recv(1024).startswith(b"HTTP/1.1 413 ")
+    assert "refused a request from 127.0.0.1: body too large (10485760 bytes)" in server.log
+    assert "Traceback" not in server.log
+
+
 def test_slow_and_idle_clients_hold_no_request_thread(fake, tmp_path):
     """Issue 29 #2: 24 clients that connect and send nothing, half their headers or half
     their body (more than the 8 request threads) don't stall Slack's events or /healthz,
