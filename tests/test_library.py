@@ -25,6 +25,7 @@ from test_index import write_articles
 from bot.answering.answerer import Answerer
 from bot.cli import main
 from bot.sources_admin import add_from_slack
+from index.errors import IndexMismatchError
 from index.store.article_index import ArticleIndex
 
 pytestmark = pytest.mark.slow
@@ -256,6 +257,30 @@ def test_an_add_does_not_wait_for_a_refresh_fetching_a_slow_feed(tmp_path: Path)
         assert refreshing.is_alive(), "the add waited for the slow refresh"
         refreshing.join()
     assert index.status().articles == 3
+
+
+def test_an_add_to_an_index_built_with_other_settings_is_refused_before_fetching(
+    tmp_path: Path,
+) -> None:
+    """The mismatch is known before any page is asked for: add and refresh refuse then,
+    not after fetching every feed for nothing."""
+    settings = make_settings(tmp_path / "home", sources=())
+    index = ArticleIndex(settings)
+    other = ArticleIndex(dataclasses.replace(settings, passage_chars=500), encoder=index.encoder)
+    with fake_site() as site:
+        site.put("/a.txt", MEMO)
+        site.put("/b.txt", WIRE)
+        feed = site.put(
+            "/feed.xml", rss(site, [("/a.txt", "Memo")]), content_type="application/rss+xml"
+        )
+        assert index.add([feed]).added == [site.base + "/a.txt"]
+        asked = len(site.requests)
+        with pytest.raises(IndexMismatchError, match="run `citebot index rebuild`"):
+            other.add([site.base + "/b.txt"])
+        with pytest.raises(IndexMismatchError, match="run `citebot index rebuild`"):
+            other.refresh()
+        assert len(site.requests) == asked
+    assert index.status().articles == 1
 
 
 def test_a_changed_url_replaces_its_old_version_on_refresh(tmp_path: Path) -> None:
