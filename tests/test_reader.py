@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def test_the_shipped_reader_loads_offline_with_its_model_card(reader: SentenceRe
         ],
     )
     assert scores[0] > scores[1]
+
+
+def test_the_shipped_reader_loads_as_the_cross_encoder_it_is(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="sentence_transformers")
+    SentenceReader(str(BUNDLED_READER), "fp32").load()  # not the shared one: it loads here
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("sentence_transformers")]
+    assert said and not [line for line in said if "initializing a new" in line], said
 
 
 SUPER_BOWL_TEXTS = [
