@@ -10,6 +10,8 @@ import dataclasses
 import json
 import logging
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from bot.answering.reader import BUNDLED_READER, ReaderError, SentenceReader, re
 from bot.cli import main
 from bot.render import render_answer
 from index.articles import Article
+from index.settings import PROJECT_ROOT
 from index.store.article_index import ArticleIndex
 
 REFERENCE_QUESTION = "who denied the crematorium claim"
@@ -61,6 +64,16 @@ def test_the_shipped_reader_loads_as_the_cross_encoder_it_is(caplog) -> None:
     SentenceReader(str(BUNDLED_READER), "fp32").load()  # not the shared one: it loads here
     said = [r.getMessage() for r in caplog.records if r.name.startswith("sentence_transformers")]
     assert said and not [line for line in said if "initializing a new" in line], said
+
+
+def test_loading_the_reader_prints_nothing() -> None:
+    # `citebot serve` loads the reader first, and logs (JSON lines, maybe) on stderr: a
+    # progress bar there is neither a log line nor JSON.
+    load = "from bot.answering.reader import SentenceReader as R; R.from_setting('bundled').load()"
+    done = subprocess.run(
+        [sys.executable, "-c", load], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 SUPER_BOWL_TEXTS = [
