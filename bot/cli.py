@@ -30,7 +30,10 @@ def _environment_help() -> str:
     """The epilog of `citebot --help`: every environment variable, from the settings."""
     rows = [("CITEBOT_CONFIG", "the settings file (see `citebot config`)")]
     rows += [(s.env, s.name) for s in SETTINGS.values() if s.env]
-    rows += [("CITEBOT_PORT", "citebot serve --port")]
+    rows += [
+        ("CITEBOT_PORT", "citebot serve --port"),
+        ("CITEBOT_BIND_HOST", "citebot serve --host"),
+    ]
     width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
     names = [f"{name:<{width}}{what}" for name, what in rows]
     names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
