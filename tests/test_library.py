@@ -203,6 +203,8 @@ def test_refresh_counts_what_the_servers_say_is_unchanged_and_verbose_says_how_e
         entries = [("/a.txt", "Memo")]
         feed = site.put("/feed.xml", rss(site, entries), content_type="application/rss+xml")
         assert run("add", page, feed)[0] == 0
+        # One request each: adding a URL fetches it once.
+        assert [len(site.requested(p)) for p in ("/story.txt", "/feed.xml", "/a.txt")] == [1, 1, 1]
 
         # Both answer 304: the page and the feed's entry are unchanged, not left uncounted.
         code, out, _ = run("refresh")
