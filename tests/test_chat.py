@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_index import write_articles
 
+from bot.answering.answerer import Answerer
 from bot.answering.answers import Answer, Citation
 from bot.answering.context import THREAD_TURNS_KEPT, QuestionContext
 from bot.chat import Conversation
 from bot.cli import main
+from bot.terminal import open_store
+from index.settings import load_settings
 
 
 def test_three_questions_in_one_process_each_read_with_the_earlier(tmp_path: Path) -> None:
@@ -47,6 +52,25 @@ def test_chat_prints_each_answer_as_ask_does(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "\u201cThe harbour can berth six ferries at once.\u201d" in result.stdout
     assert result.stdout.count("\u201c") == 1  # nothing after /quit
+
+
+def test_after_the_first_question_nothing_is_loaded_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_articles(tmp_path / "articles")
+    assert CliRunner().invoke(main, ["index", "rebuild", "--sources", str(folder)]).exit_code == 0
+    settings = load_settings()
+    conversation = Conversation(Answerer(open_store(settings), settings))
+    caplog.set_level(logging.INFO)
+
+    conversation.ask("How many ferries can the harbour berth?")
+    assert any("passage(s) of the index" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    conversation.ask("When did it open?")
+    conversation.ask("What do apple growers in Kent expect?")
+
+    # Each load says so at INFO (the models, the reader, the passages, a reopened store).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
 class RecordingAnswerer:
