@@ -104,3 +104,24 @@ def test_a_follow_up_carries_the_last_questions_and_the_articles_they_cited() ->
     conversation.start_over()
     conversation.ask("q6")
     assert answerer.contexts[-1] == QuestionContext()
+
+
+class RewritingAnswerer(RecordingAnswerer):
+    """Answers as the checked LLM answer does in a thread: a follow-up is rewritten into a
+    standalone question, which is the answer's `question`."""
+
+    def answer(self, question: str, asked_on: object, context: QuestionContext) -> Answer:
+        if context.earlier_questions:
+            question = f"{question.rstrip('?')} (about {context.earlier_questions[-1]})?"
+        return super().answer(question, asked_on, context)
+
+
+def test_a_follow_up_the_answerer_rewrote_is_shown_and_remembered_as_rewritten() -> None:
+    answerer = RewritingAnswerer()
+    conversation = Conversation(answerer)
+    assert conversation.ask("who denied the claim?").read_as is None
+    second = conversation.ask("why?")
+    assert second.read_as == "why (about who denied the claim?)?"
+    assert second.to_json()["read_as"] == second.read_as
+    conversation.ask("when?")
+    assert answerer.contexts[-1].earlier_questions == ("who denied the claim?", second.read_as)
