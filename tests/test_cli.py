@@ -153,6 +153,7 @@ def test_help_sets_every_environment_variable_apart_from_its_setting() -> None:
             name, what = line.split(None, 1)
             assert name.isupper() and not what.startswith("_"), line
     assert "CITEBOT_READER_PRECISION  answer.reader_precision" in out
+    assert "CITEBOT_BIND_HOST         citebot serve --host" in out
 
 
 def test_sources_counts_one_article_in_the_singular(tmp_path: Path) -> None:
