@@ -282,6 +282,13 @@ class SlackSettings:
     channel_sources: tuple[tuple[str, tuple[str, ...]], ...] = setting(
         (), "slack.channel_sources", ChannelSources()
     )
+    # Set: `citebot serve` installs into many workspaces with Slack's OAuth flow
+    # (bot/slack/installs.py); the client secret comes from SLACK_CLIENT_SECRET only.
+    client_id: str = setting("", "slack.client_id", Text(), env="SLACK_CLIENT_ID")
+    # A SQLAlchemy URL for the installations; unset: SQLite in the data directory.
+    installation_store: str = setting(
+        "", "slack.installation_store", Text(), env="CITEBOT_INSTALLATION_STORE"
+    )
 
 
 @dataclass(frozen=True)
@@ -564,6 +571,10 @@ OTHER_VARIABLES = (
     ("SLACK_BOT_TOKEN", "the bot's token, for `citebot serve` (docs/SLACK.md)"),
     ("SLACK_SIGNING_SECRET", "the app's signing secret, for `citebot serve` over HTTP"),
     ("SLACK_APP_TOKEN", "an app-level token: `citebot serve` uses Socket Mode"),
+    (
+        "SLACK_CLIENT_SECRET",
+        "the app's client secret, with `slack.client_id`: installs into many workspaces",
+    ),
 )
 
 

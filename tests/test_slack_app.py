@@ -552,12 +552,14 @@ def test_the_manifest_asks_for_what_the_app_uses():
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_home_opened",
         "app_mention",
+        "app_uninstalled",
         "assistant_thread_context_changed",
         "assistant_thread_started",
         "message.channels",
         "message.groups",
         "message.im",
         "message.mpim",
+        "tokens_revoked",
     }
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",

@@ -23,6 +23,29 @@ TOKEN_REFUSED = (
     "Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again from "
     "OAuth & Permissions, and reinstall the app if its scopes changed"
 )
+MISSING_CLIENT_SECRET = (
+    "slack.client_id is set, so set SLACK_CLIENT_SECRET too (Basic Information > App "
+    "Credentials > Client Secret in the Slack app's settings), or unset slack.client_id "
+    "(SLACK_CLIENT_ID) to serve one workspace with SLACK_BOT_TOKEN"
+)
+BOT_TOKEN_WITH_CLIENT_ID = (
+    "SLACK_BOT_TOKEN and slack.client_id (SLACK_CLIENT_ID) are both set: unset "
+    "SLACK_BOT_TOKEN to install into many workspaces (each gets its token from the OAuth "
+    "flow), or unset slack.client_id to serve one workspace with that token"
+)
+SOCKET_MODE_WITH_CLIENT_ID = (
+    "SLACK_APP_TOKEN (Socket Mode) and slack.client_id (SLACK_CLIENT_ID) are both set: the "
+    "OAuth flow installs over HTTP (/slack/install), so unset one of them"
+)
+BAD_INSTALLATION_STORE = (
+    "slack.installation_store (CITEBOT_INSTALLATION_STORE) can't be used ({reason}): give a "
+    "SQLAlchemy URL such as sqlite:////var/lib/citebot/installations.sqlite3 or "
+    "postgresql://host/db, with its driver installed, and check that it is reachable"
+)
+SINGLE_TOKEN_GONE = (
+    "Slack sent {event} for workspace {team}: if the app was uninstalled or its bot token "
+    "revoked, SLACK_BOT_TOKEN no longer works; reinstall the app and set its new token"
+)
 SLACK_UNREACHABLE = (
     "could not reach the Slack Web API at {url} ({reason}): check the network, or "
     "CITEBOT_SLACK_API_URL / slack.api_url in the settings"
@@ -139,6 +162,11 @@ REMOVE_USAGE = (
     "`/citebot sources` lists it"
 )
 NOT_A_URL = "`{text}` is not a web address: give URLs starting with http:// or https://."
+# Said by bolt to a workspace with no installation (uninstalled, or never installed).
+NOT_INSTALLED = (
+    "citebot is not installed in this workspace (any more). A workspace admin can install "
+    "it again from the install page of whoever runs it (/slack/install)."
+)
 NOT_ADMIN = (
     "Sorry, only citebot admins can add, remove or list sources, and the index is unchanged. "
     "Ask an admin to add it (admins are listed under slack.admins in citebot's settings)."
