@@ -378,6 +378,34 @@ def sources_command(as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Only the latest this many changes (0: all).",
+)
+def audit(as_json: bool, limit: int) -> None:
+    """List who changed the source library, when, what, and how it went: every add,
+    upload, removal and rebuild, from the terminal or from Slack, oldest first.
+
+    \b
+    Example:
+      citebot audit --limit 10
+    """
+    entries = open_store(load_settings()).audit.entries(limit)
+    if as_json:
+        echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        echo("No changes recorded yet: `citebot add`, `remove` and `index rebuild` are.")
+    for entry in entries:
+        echo(f"{entry.at}  {entry.who}  {entry.action} {' '.join(entry.what)}")
+        echo(f"        {entry.outcome}")
+
+
+@main.command()
 def refresh() -> None:
     """Re-read every URL, feed and sitemap in the library, with conditional requests:
     unchanged pages are neither downloaded nor embedded again, changed ones replace their

@@ -31,6 +31,7 @@ from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
 from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
 from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
 from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
+from index.store.audit import AuditLog
 from index.store.build_records import (
     ORIGIN,
     PAGE,
@@ -111,6 +112,11 @@ class ArticleIndex:
     def library(self) -> SourceLibrary:
         return SourceLibrary(self.client)
 
+    @property
+    def audit(self) -> AuditLog:
+        """Who changed the library, when and how (`citebot audit`)."""
+        return AuditLog(self.client)
+
     def index_identity(self) -> dict[str, Any]:
         return self.builds.identity()
 
@@ -140,11 +146,16 @@ class ArticleIndex:
                         item, "no such file or folder (given with --sources): nothing was changed"
                     )
         configured = _utf8_keys(sources or self.settings.sources)
-        self._require_backend()
-        with self.connection.writing():
-            report = self._rebuild(configured, prune, progress, on_total)
-            self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
-        return report
+
+        def rebuild_library() -> IndexReport:
+            self._require_backend()
+            with self.connection.writing():
+                report = self._rebuild(configured, prune, progress, on_total)
+                self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
+            return report
+
+        what = [*configured, *(["--prune"] if prune else [])]
+        return self.audit.recorded("rebuild", _local_user(), what, rebuild_library)
 
     def _rebuild(
         self,
@@ -219,6 +230,18 @@ class ArticleIndex:
         all is reported and not added."""
         keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
+        return self.audit.recorded(
+            "add", who, keys, lambda: self._add(keys, who, progress, on_total, policy)
+        )
+
+    def _add(
+        self,
+        keys: list[str],
+        who: str,
+        progress: Progress | None,
+        on_total: Callable[[int], None] | None,
+        policy: FetchPolicy,
+    ) -> IndexReport:
         self._require_backend()
         with self.connection.writing():
             known = {s.key: s for s in self.library.sources()}
@@ -235,6 +258,11 @@ class ArticleIndex:
         """Adds an uploaded file (`name` picks the reader by its extension). Its article
         id is `upload://<uploader>/<name>`: the same uploader sending a file of the same
         name again replaces it; its bytes are kept in the store for later rebuilds."""
+        return self.audit.recorded(
+            "upload", uploaded_by, [name], lambda: self._add_bytes(name, data, uploaded_by)
+        )
+
+    def _add_bytes(self, name: str, data: bytes, uploaded_by: str) -> IndexReport:
         key = upload_key(uploaded_by, name)
         try:
             read_bytes(
@@ -301,6 +329,9 @@ class ArticleIndex:
         id or path); an article whose source still holds it is recorded as removed, so
         that reading the source again does not bring it back."""
         who = removed_by if removed_by is not None else _local_user()
+        return self.audit.recorded("remove", who, items, lambda: self._remove(items, who))
+
+    def _remove(self, items: Sequence[str], who: str) -> IndexReport:
         with self.connection.writing():
             # Nothing to remove from an index that is not there: no empty build is made.
             collection = self.builds.require_active()
