@@ -32,7 +32,10 @@ def _environment_help() -> str:
     rows += [("CITEBOT_PORT", "citebot serve --port")]
     width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
     names = [f"{name:<{width}}{what}" for name, what in rows]
-    names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
+    names += [
+        "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_CLIENT_SECRET: for "
+        "citebot serve"
+    ]
     return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
 
