@@ -229,7 +229,7 @@ class FakeSlack:
             "token": "legacy",
             "team_id": TEAM_ID,
             "channel_id": channel,
-            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "channel_name": _channel_name(channel),
             "user_id": user,
             "command": command,
             "text": text,
@@ -400,6 +400,12 @@ class FakeSlack:
     def _record(self, api: str, path: str, headers: dict[str, str], body: dict) -> None:
         with self._lock:
             self.calls.append(Call(api, path, headers, body))
+
+
+def _channel_name(channel: str) -> str:
+    """What a slash command says of its channel: Slack's names for a DM and a private
+    channel (the tests' private channels have ids starting with G), else its name."""
+    return {"D": "directmessage", "G": "privategroup"}.get(channel[:1], "general")
 
 
 def event_callback(event: dict[str, Any], event_id: str, team: str = TEAM_ID) -> dict[str, Any]:

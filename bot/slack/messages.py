@@ -124,6 +124,10 @@ HOME_SOURCES = "*Sources*"
 HOME_CONFIGURED = "configured in the settings file (`index.sources`); remove it there"
 HOME_SOURCE = "`{source}` ({kind}): {articles} article(s); {how}"
 HOME_ADDED = "added by {who}"
+HOME_PRIVATE = "\n:lock: Private: answers only in {where}, where it was added."
+HOME_DM = "a direct message (`{channel}`)"
+HOME_SHARE = "Make public"
+HOME_SHARE_CONFIRM = "Answer every channel from {source}, not only the one it was added in?"
 HOME_INDEXED_ONLY = "indexed, from no library source"
 HOME_SOURCE_ERROR = "\n:warning: Last read failed: {error}"
 HOME_MORE_SOURCES = "…and {count} more sources (`/citebot sources` lists them all)."
@@ -154,12 +158,27 @@ CITEBOT_HELP = (
     "• `/ask QUESTION` answers only you, with a button to share the answer.\n"
     "• Admins: `/citebot add URL` adds a web article or a feed (RSS, Atom, news sitemap); "
     "uploading a file (txt, md, html, pdf, json, jsonl) to me in a direct message adds it too. "
-    "`/citebot sources` lists the sources, `/citebot remove SOURCE_OR_ARTICLE` removes one."
+    "`/citebot sources` lists the sources, `/citebot remove SOURCE_OR_ARTICLE` removes one. "
+    "What is added in a DM, a group DM or a private channel answers only there, until "
+    "`/citebot share SOURCE` makes it public."
 )
 ADD_USAGE = "Usage: `/citebot add URL [URL …]`, for example `/citebot add https://example.com/news`"
 REMOVE_USAGE = (
     "Usage: `/citebot remove SOURCE_OR_ARTICLE [...]`: a source or an article as "
     "`/citebot sources` lists it"
+)
+SHARE_USAGE = (
+    "Usage: `/citebot share SOURCE [...]`: a private source as `/citebot sources` lists it, "
+    "to answer in every channel"
+)
+SHARING = "Making {count} source(s) public… I'll post the outcome here."
+SHARED = "Now answering in every channel from: {sources}."
+NOT_PRIVATE = "{sources}: public already, nothing changed."
+SHARE_FAILED = "I couldn't share {what}: {reason}"
+SHARE_APOLOGY = "Sorry, something went wrong while sharing {what}; nothing was changed."
+PRIVATE_HERE = (
+    "\n:lock: Private: only questions asked in this conversation are answered from it. "
+    "`/citebot share SOURCE` makes it public."
 )
 NOT_A_URL = "`{text}` is not a web address: give URLs starting with http:// or https://."
 # Said by bolt to a workspace with no installation (uninstalled, or never installed).

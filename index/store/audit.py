@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from index.report import IndexReport, redacted
 
@@ -22,12 +22,13 @@ REASON_CHARS = 300
 _DUMMY = [0.0]  # Chroma records need an embedding; the log's are never searched
 
 log = logging.getLogger(__name__)
+Done = TypeVar("Done")
 
 
 @dataclass(frozen=True)
 class AuditEntry:
     """One change: when (UTC, ISO 8601), who (a Slack user id, or the local user of a
-    command), the action (add, upload, remove, rebuild), what it was given, and its
+    command), the action (add, upload, remove, rebuild, share), what it was given, and its
     outcome (the report's summary, or "failed: " and why)."""
 
     at: str
@@ -53,9 +54,15 @@ class AuditLog:
         )
 
     def recorded(
-        self, action: str, who: str, what: Sequence[str], change: Callable[[], IndexReport]
-    ) -> IndexReport:
-        """Runs `change` and records it, failed or not (a failure is raised again)."""
+        self,
+        action: str,
+        who: str,
+        what: Sequence[str],
+        change: Callable[[], Done],
+        outcome: Callable[[Done], str] = IndexReport.summary,
+    ) -> Done:
+        """Runs `change` and records it, failed or not (a failure is raised again); a
+        change that returns no IndexReport says what `outcome` makes of its result."""
         try:
             report = change()
         except Exception as err:
@@ -64,7 +71,7 @@ class AuditLog:
             # written either (a full disk) is only worth a debug line beside it.
             self._record_quietly(action, who, what, f"failed: {reason}", logging.DEBUG)
             raise
-        self._record_quietly(action, who, what, report.summary(), logging.ERROR)
+        self._record_quietly(action, who, what, outcome(report), logging.ERROR)
         return report
 
     def record(self, entry: AuditEntry) -> None:
