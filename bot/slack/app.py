@@ -37,8 +37,10 @@ def create_app(
     """The Slack app answering from `backend` (and letting admins change its sources).
 
     Remembered deliveries, threads, answers and votes live in `state_dir`; `client` gives
-    the token, the Web API's URL and the retry handlers. Nothing is started and nothing is
-    loaded here (`load_index_backend` loads what `citebot serve` answers from).
+    the token, the Web API's URL and the retry handlers. With `config.client_id` the app
+    is installable in many workspaces, and the installation store is opened (its tables
+    created if missing). Nothing is started and nothing is loaded here
+    (`load_index_backend` loads what `citebot serve` answers from).
     """
     state = SlackState(state_dir, answers_kept=config.answers_kept)
     bot = Citebot(config, state, backend)
