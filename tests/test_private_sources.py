@@ -27,9 +27,9 @@ from slack_fake import (
 from test_slack import LIGHTHOUSE, LIGHTHOUSE_QUESTION, start
 from test_slack_library import command
 
-from bot.answering.context import Scope
 from bot.slack.backend import summarize
 from bot.sources_admin import sources_lines
+from index.retrieval import SourceScope
 from index.sources.library import LibrarySource
 from index.store.article_index import ArticleIndex
 from index.store.passage_info import PassageInfo
@@ -142,9 +142,12 @@ def test_a_scope_hides_other_conversations_private_sources_and_their_headlines()
         passage("a1", "/srv/news", "Public story"),
         passage("a2", UPLOAD, "Private memo"),
     ]
-    hidden = Scope(hidden=frozenset({UPLOAD}))
-    assert hidden.mask(("c", "g1"), passages).tolist() == [True, False]
-    assert Scope(["/srv/"], frozenset()).mask(("c", "g1"), passages).tolist() == [True, False]
+    hidden = SourceScope(hidden=frozenset({UPLOAD}))
+    assert [hidden(p) for p in passages] == [True, False]
+    assert [SourceScope(("/srv/",))(p) for p in passages] == [True, False]
+    assert [SourceScope(("upload://",))(p) for p in passages] == [False, True]
+    # The snapshot keeps one column per scope value: the hidden set is part of it.
+    assert hidden != SourceScope() and hash(hidden) == hash(SourceScope(hidden=frozenset({UPLOAD})))
     summary = summarize(passages, private=frozenset({UPLOAD}))
     assert summary.articles == 2 and summary.headlines == ("Public story",)
 

@@ -11,14 +11,11 @@ it on follow-ups built from SQuAD split B.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.store.passage_info import PassageInfo
+from index.retrieval import SourceScope
 
 # A follow-up is read with this many of the thread's earlier questions, newest last.
 THREAD_TURNS_KEPT = 3
@@ -28,37 +25,6 @@ EARLIER_QUESTION_WEIGHT = 0.5
 CITED_ARTICLE_WEIGHT = 0.15
 
 
-class Scope:
-    """The sources a conversation is answered from: each pattern matches an article's
-    source (its path or URL) as a prefix or a shell-style pattern (`*`, `?`); no
-    patterns: every source. Never those `hidden` (library sources, by key: private
-    ones of other conversations)."""
-
-    def __init__(self, patterns: Sequence[str] = (), hidden: frozenset[str] = frozenset()) -> None:
-        self.patterns = tuple(patterns)
-        self.hidden = hidden
-        self._lock = threading.Lock()
-        self._masks: dict[tuple[str, str], np.ndarray] = {}
-
-    def matches(self, source: str) -> bool:
-        return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
-
-    def allows(self, passage: PassageInfo) -> bool:
-        if passage.origin in self.hidden:
-            return False
-        source = passage.source
-        return not self.patterns or self.matches(passage.url or source) or self.matches(source)
-
-    def mask(self, key: tuple[str, str], metadatas: Sequence[PassageInfo]) -> np.ndarray:
-        """Which of the passages `metadatas` (of the index snapshot `key`) are in scope."""
-        with self._lock:
-            if key not in self._masks:
-                self._masks = {  # one snapshot at a time: an older one is never asked again
-                    key: np.fromiter((self.allows(m) for m in metadatas), bool, len(metadatas))
-                }
-            return self._masks[key]
-
-
 @dataclass(frozen=True)
 class QuestionContext:
     """A thread's earlier questions (oldest first) and the article ids their answers
@@ -66,7 +32,7 @@ class QuestionContext:
 
     earlier_questions: tuple[str, ...] = ()
     cited_articles: frozenset[str] = frozenset()
-    scope: Scope | None = field(default=None, compare=False)
+    scope: SourceScope | None = field(default=None, compare=False)
 
     @property
     def earlier_text(self) -> str:

@@ -15,7 +15,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.answering.answers import Answer
-from bot.answering.context import Scope
 from bot.slack import messages
 from bot.slack.backend import Backend, Overview
 from bot.slack.blocks import answer_blocks, answer_text
@@ -24,14 +23,13 @@ from bot.slack.messages import escape
 from bot.slack.state import SlackState
 from index.errors import CitebotError
 from index.report import IndexReport
+from index.retrieval import SourceScope
 
 Payload = dict[str, Any]
 # Conversations that are the bot's by invitation: a DM, a group DM.
 DIRECT = ("im", "mpim")
 
 WORKING_REACTION = "eyes"
-# Distinct scopes (channel patterns, hidden private sources) remembered with their masks.
-SCOPES_KEPT = 256
 
 
 class Citebot:
@@ -44,9 +42,6 @@ class Citebot:
         self.backend = backend
         # One change at a time: two admins adding at once would race on the index.
         self._index_writes = threading.Lock()
-        # Scopes kept for their masks (one per snapshot), by patterns and hidden sources.
-        self._scopes: dict[tuple[tuple[str, ...], frozenset[str]], Scope] = {}
-        self._scopes_lock = threading.Lock()
 
     def is_admin(self, user: str | None) -> bool:
         return user in self.config.admins
@@ -55,7 +50,7 @@ class Citebot:
         """Whether the bot answers in `channel` (a DM always; else per `channels`)."""
         return direct or not self.config.channels or channel in self.config.channels
 
-    def scope(self, channel: str) -> Scope | None:
+    def scope(self, channel: str) -> SourceScope | None:
         """What questions asked in `channel` may be answered from: its sources
         (`slack.channel_sources`), never another conversation's private sources; None:
         everything."""
@@ -64,10 +59,9 @@ class Citebot:
         hidden = frozenset(key for key, there in private.items() if there != channel)
         if not patterns and not hidden:
             return None
-        with self._scopes_lock:
-            if len(self._scopes) > SCOPES_KEPT:
-                self._scopes.clear()
-            return self._scopes.setdefault((patterns, hidden), Scope(patterns, hidden))
+        # Equal scopes are one column of the snapshot: every conversation without private
+        # sources of its own hides the same set, so there are few distinct ones.
+        return SourceScope(patterns, hidden)
 
     def overview(self, logger: Logger) -> Overview | None:
         """What is indexed, or None (logged) when the index can't be read."""
