@@ -391,7 +391,7 @@ def sources_command(as_json: bool) -> None:
 )
 def audit(as_json: bool, limit: int) -> None:
     """List who changed the source library, when, what, and how it went: every add,
-    upload, removal and rebuild, from the terminal or from Slack, oldest first.
+    upload, removal, share and rebuild, from the terminal or from Slack, oldest first.
 
     \b
     Example:
