@@ -23,13 +23,17 @@ from index.settings import (
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+VERBOSE_HELP = "Say how each source was read, and list every article and what happened to it."
 
 
 def _environment_help() -> str:
     """The epilog of `citebot --help`: every environment variable, from the settings."""
     rows = [("CITEBOT_CONFIG", "the settings file (see `citebot config`)")]
     rows += [(s.env, s.name) for s in SETTINGS.values() if s.env]
-    rows += [("CITEBOT_PORT", "citebot serve --port")]
+    rows += [
+        ("CITEBOT_PORT", "citebot serve --port"),
+        ("CITEBOT_BIND_HOST", "citebot serve --host"),
+    ]
     width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
     names = [f"{name:<{width}}{what}" for name, what in rows]
     names += [
@@ -110,7 +114,7 @@ def index() -> None:
     is_flag=True,
     help="Also remove the articles of sources that are no longer configured.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
     """Rebuild the index from the whole source library: the configured sources (or
     --sources) and every source added with `citebot add` or from Slack.
@@ -134,7 +138,7 @@ def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
-@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 def add(sources: tuple[str, ...], verbose: bool) -> None:
     """Add or update articles (files, folders, http(s) URLs) in the index.
 
@@ -409,16 +413,17 @@ def audit(as_json: bool, limit: int) -> None:
 
 
 @main.command()
-def refresh() -> None:
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
+def refresh(verbose: bool) -> None:
     """Re-read every URL, feed and sitemap in the library, with conditional requests:
     unchanged pages are neither downloaded nor embedded again, changed ones replace their
     old version, new feed entries are added.
 
     \b
     Example:
-      citebot add https://example.com/news/rss.xml && citebot refresh
+      citebot add https://example.com/news/rss.xml && citebot refresh --verbose
     """
     store = open_store(load_settings())
     with Progress("Refreshing") as (progress, on_total):
         report = store.refresh(progress=progress, on_total=on_total)
-    finish(report)
+    finish(report, verbose)

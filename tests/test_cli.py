@@ -156,6 +156,7 @@ def test_help_sets_every_environment_variable_apart_from_its_setting() -> None:
     # The longest name sets the column: two spaces at least after each.
     assert re.search(r"\n +CITEBOT_READER_PRECISION {2,}answer.reader_precision\n", out)
     assert re.search(r"\n +CITEBOT_INSTALLATION_STORE  slack.installation_store\n", out)
+    assert re.search(r"\n +CITEBOT_BIND_HOST {2,}citebot serve --host\n", out)
 
 
 def test_sources_counts_one_article_in_the_singular(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from slack_bolt import App
@@ -86,11 +87,13 @@ def create_app(
     return app
 
 
-def web_client(config: SlackConfig) -> WebClient:
-    """A Web API client for `config.api_url` that waits out rate limits (HTTP 429)."""
+def web_client(config: SlackConfig, logger: logging.Logger | None = None) -> WebClient:
+    """A Web API client for `config.api_url` that waits out rate limits (HTTP 429) and
+    tries a failed connection once more; `logger` takes slack_sdk's lines about each try."""
     return WebClient(
         token=config.bot_token or None,  # none with many workspaces: bolt sets each request's
         base_url=config.api_url,
+        logger=logger,
         retry_handlers=[
             ConnectionErrorRetryHandler(),
             RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),

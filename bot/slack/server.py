@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -68,9 +69,12 @@ def serve(
 
 
 def check_bot_token(config: SlackConfig) -> None:
-    """Asks Slack (auth.test) whether the bot token works, to fail at start-up, not later."""
+    """Asks Slack (auth.test) whether the bot token works, to fail at start-up, not later.
+    What went wrong is the one line of the CitebotError it raises: slack_sdk's own lines
+    about each try (an ERROR, then its retry's) are not logged."""
+    quiet = logging.Logger("citebot.slack.token_check", level=logging.CRITICAL + 1)
     try:
-        web_client(config).auth_test()
+        web_client(config, quiet).auth_test()
     except SlackApiError as err:
         error = err.response.get("error", "unknown")
         raise CitebotError(messages.TOKEN_REFUSED.format(error=error)) from None

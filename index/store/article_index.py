@@ -186,6 +186,7 @@ class ArticleIndex:
             stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
         )
         report = _report(plan)
+        report.sources = _outcomes(reads)
         records = _with_changes(records, plan, stored)
         self.builds.drop_abandoned(keep={old.name} if old is not None else set())
         if reusable and not plan.changes_anything:
@@ -331,10 +332,12 @@ class ArticleIndex:
             report = self._change(entries, progress, on_total, policy, conditional=True)
             self.library.save_report(LibraryReport("refresh", now(), tuple(report.lines())))
         log.info(
-            "refreshed %d feed(s) and page(s): %d added, %d changed, %d removed, %d failed",
+            "refreshed %d feed(s) and page(s): %d added, %d changed, %d unchanged, %d removed, "
+            "%d failed",
             len(entries),
             len(report.added),
             len(report.changed),
+            len(report.unchanged),
             len(report.removed),
             len(report.failed),
         )
@@ -439,6 +442,7 @@ class ArticleIndex:
         library.include(include)
         plan = plan_changes(stored, reads, excluded=library.excluded() - set(include))
         report = self._apply(collection, plan, progress, on_total)
+        report.sources = _outcomes(reads)
         known = {s.key for s in library.sources()}
         records = _with_changes(records, plan, stored)
         library.save(r for r, read in zip(records, reads, strict=True) if read.ok or r.key in known)
@@ -605,6 +609,10 @@ def _report(plan: Plan) -> IndexReport:
         failed=list(plan.failed),
         kept=[Failure(k.article, k.reason) for k in plan.kept],
     )
+
+
+def _outcomes(reads: Sequence[SourceRead]) -> list[tuple[str, str]]:
+    return [(read.key, read.outcome()) for read in reads]
 
 
 def _with_changes(

@@ -3,6 +3,7 @@ index, brought up to date with as little reading as a change allows."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,8 @@ import numpy as np
 from index.store.build_records import read_passages
 from index.store.keyword import KeywordIndex
 from index.store.passage_info import PassageInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def load_passages(
     else:
         row = {pid: i for i, pid in enumerate(ids)}
     row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
+    # Once at the first question, then after each change of the index: never per question.
+    log.info("read %d passage(s) of the index, %d in all", len(fresh), len(row))
     return StoredPassages(
         collection=collection,
         key=key,
