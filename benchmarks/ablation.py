@@ -32,7 +32,8 @@ from bot.evaluation.sampling import Sample, select
 from index.settings import load_settings
 
 TUNE_QUESTIONS = 1500
-# The split the weights in bot/answering/scoring.py and answerer.py since commit 250395d were chosen on.
+# The split the weights in bot/answering/scoring.py and answerer.py since commit 250395d
+# were chosen on.
 SPLIT_SEED, TUNE_SEED = 7, 1
 REPORTED = (
     "questions",

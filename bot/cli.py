@@ -36,7 +36,10 @@ def _environment_help() -> str:
     ]
     width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
     names = [f"{name:<{width}}{what}" for name, what in rows]
-    names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
+    names += [
+        "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_CLIENT_SECRET: for "
+        "citebot serve"
+    ]
     return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
 
@@ -385,6 +388,34 @@ def sources_command(as_json: bool) -> None:
         echo("The library has no sources yet: run `citebot index rebuild` or `citebot add`.")
     for line in sources_lines(listed):
         echo(line)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Only the latest this many changes (0: all).",
+)
+def audit(as_json: bool, limit: int) -> None:
+    """List who changed the source library, when, what, and how it went: every add,
+    upload, removal, share and rebuild, from the terminal or from Slack, oldest first.
+
+    \b
+    Example:
+      citebot audit --limit 10
+    """
+    entries = open_store(load_settings()).audit.entries(limit)
+    if as_json:
+        echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        echo("No changes recorded yet: `citebot add`, `remove` and `index rebuild` are.")
+    for entry in entries:
+        echo(f"{entry.at}  {entry.who}  {entry.action} {' '.join(entry.what)}")
+        echo(f"        {entry.outcome}")
 
 
 @main.command()

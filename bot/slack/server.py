@@ -17,6 +17,7 @@ from bot.slack.app import web_client
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.front import SlackFront
+from bot.slack.installs import open_installations
 from bot.slack.loading import LoadingBackend
 from bot.slack.logs import configure_logging, gunicorn_logging
 from bot.slack.worker import BufferingWorker
@@ -51,7 +52,12 @@ def serve(
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
     configure_logging(config.log_format)
-    check_bot_token(config)
+    if config.many_workspaces:
+        # Each workspace's token is checked as its requests come; the store is checked
+        # here, in one line, rather than in the worker's traceback.
+        open_installations(config)
+    else:
+        check_bot_token(config)
     if config.app_token:
         app = make_app(load_backend())
         SocketModeHandler(app, config.app_token, web_client=app.client).start()
