@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import re
+import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,12 +18,23 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from slack_bolt import App
-from slack_fake import ALICE, BOT_TOKEN, SIGNING_SECRET, FakeSlack, Workspace, mention, running
+from slack_fake import (
+    ALICE,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    FakeSlack,
+    Workspace,
+    event_callback,
+    mention,
+    running,
+)
 from test_slack_app import QUOTE, CannedBackend
 
 from bot.cli import main
 from bot.slack import SlackConfig, create_app, messages
 from bot.slack.installs import BOT_SCOPES
+from bot.slack.middleware import answer_unfinished
+from bot.slack.state import SlackState
 from index.errors import SettingsError
 from index.settings import PROJECT_ROOT, load_settings
 
@@ -221,3 +233,24 @@ def test_installing_is_logged_without_the_installers_code(fake, tmp_path, caplog
     lines = [r.getMessage() for r in caplog.records if r.name == "citebot.slack"]
     assert "slack install /slack/oauth_redirect 200" in lines
     assert workspace.code not in caplog.text and json.dumps(workspace.code) not in caplog.text
+
+
+def test_questions_lost_in_a_crash_are_answered_with_their_workspaces_token(fake, tmp_path):
+    """Issue 29 #3, installed in many workspaces: at the next start a question acknowledged
+    before a crash is answered, and one acknowledged long before is told to ask again,
+    each with the token of the workspace it came from (the app's own client has none)."""
+    workspace = fake.add_workspace("T0FIRST")
+    with running(oauth_app(fake, tmp_path)) as url:
+        assert install(url, workspace)[0] == 200
+    crashed = SlackState(tmp_path / "state")
+    for event_id, question in (("Ev1", "who denied the claim?"), ("Ev2", "and the late one?")):
+        assert crashed.claim(f"event:{event_id}")
+        body = event_callback(mention(question), event_id, team="T0FIRST")
+        crashed.keep(f"event:{event_id}", body)
+    with sqlite3.connect(tmp_path / "state" / "slack.sqlite3") as db:  # an hour ago
+        db.execute("UPDATE claims SET claimed = claimed - 3600 WHERE key = 'event:Ev2'")
+    assert answer_unfinished(oauth_app(fake, tmp_path), SlackState(tmp_path / "state")) == 2
+    fake.wait_for("chat.postMessage", count=2)
+    posted = posted_with(fake, workspace.bot_token)
+    assert len(posted) == 2 and messages.ANSWER_LOST in [c.text for c in posted]
+    assert any(QUOTE in c.text for c in posted)

@@ -11,6 +11,7 @@ from logging import Logger
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.slack import messages
@@ -102,7 +103,7 @@ def answer_unfinished(app: App, state: SlackState, now: float | None = None) -> 
             continue
         log.info("telling %s to ask again: acknowledged before a restart", delivery.key)
         try:
-            app.client.chat_postMessage(
+            _bot_client(app, delivery.body).chat_postMessage(
                 channel=event["channel"],
                 thread_ts=event.get("thread_ts") or event["ts"],
                 text=messages.ANSWER_LOST,
@@ -111,3 +112,23 @@ def answer_unfinished(app: App, state: SlackState, now: float | None = None) -> 
             log.warning("could not tell %s to ask again: %s", delivery.key, err)
         state.finish(delivery.key)
     return len(unfinished)
+
+
+def _bot_client(app: App, body: dict[str, Any]) -> WebClient:
+    """The bot's client in the workspace `body` came from: installed in many workspaces,
+    `app.client` has no token, and each workspace's is its installation's."""
+    store = app.installation_store
+    if store is None:
+        return app.client
+    installed = store.find_bot(
+        enterprise_id=body.get("enterprise_id"),
+        team_id=body.get("team_id"),
+        is_enterprise_install=bool(body.get("is_enterprise_install")),
+    )
+    if installed is None:
+        return app.client  # uninstalled since: the post fails, and is logged as such
+    return WebClient(
+        token=installed.bot_token,
+        base_url=app.client.base_url,
+        retry_handlers=app.client.retry_handlers,
+    )
