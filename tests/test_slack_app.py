@@ -345,7 +345,9 @@ def test_an_upload_with_3000_bad_lines_is_reported_within_slacks_limits(fake, tm
     failed = [
         Failure(f"upload://U0ALICE/memo.jsonl#{n}", "not JSON: " + "x" * 90) for n in range(3000)
     ]
-    backend.add_upload = lambda name, data, user: IndexReport(added=["a", "b"], failed=failed)
+    backend.add_upload = lambda name, data, user, channel: IndexReport(
+        added=["a", "b"], failed=failed
+    )
     backend.library = [
         SourceStatus(LibrarySource(f"https://example.com/{n}/" + "p" * 80, "url"), 1)
         for n in range(200)
@@ -356,12 +358,12 @@ def test_an_upload_with_3000_bad_lines_is_reported_within_slacks_limits(fake, tm
         fake.send_command(url, "/citebot", "sources", ALICE)
         [listed] = fake.wait_for("response")
     text = reported.body["text"]
-    assert len(text) <= messages.REPORT_CHARS
-    assert text.splitlines()[0].startswith("Indexed `memo.jsonl`: 2 added, 0 changed")
-    assert text.splitlines()[1:3] == ["added: a", "added: b"]
-    assert text.splitlines()[-1].startswith("…and ") and text.endswith(" more")
-    shown = len(text.splitlines()) - 4  # the head, the 2 added, the "more"
-    assert text.splitlines()[-1] == f"…and {3000 - shown:,} more"
+    assert len(text) <= messages.REPORT_CHARS and text.endswith(messages.PRIVATE_HERE)
+    lines = text.removesuffix(messages.PRIVATE_HERE).splitlines()
+    assert lines[0].startswith("Indexed `memo.jsonl`: 2 added, 0 changed")
+    assert lines[1:3] == ["added: a", "added: b"]
+    shown = len(lines) - 4  # the head, the 2 added, the "more"
+    assert lines[-1] == f"…and {3000 - shown:,} more"
     assert len(listed.body["text"]) <= 4000 and "more" in listed.body["text"]
 
 

@@ -219,10 +219,10 @@ def escape(text: str) -> str:
     return redacted(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def report_text(what: str, report: IndexReport, verb: str = "Indexed") -> str:
+def report_text(what: str, report: IndexReport, verb: str = "Indexed", note: str = "") -> str:
     """The admin's report of an add (or a removal): the CLI's lines, plus which sources
-    landed where, within REPORT_CHARS ("…and N more"; the first line keeps the counts).
-    `what` is mrkdwn already; sources and reasons are escaped here."""
+    landed where, then `note`, within REPORT_CHARS ("…and N more"; the first line keeps
+    the counts). `what` is mrkdwn already; sources and reasons are escaped here."""
     head = f"{verb} {what}: " + report.summary()
     lines = []
     for label, sources in (
@@ -233,7 +233,7 @@ def report_text(what: str, report: IndexReport, verb: str = "Indexed") -> str:
     ):
         lines += [f"{label}: {escape(_cut(source))}" for source in sources]
     lines += [f"failed: {escape(_cut(f.source))}: {escape(_cut(f.reason))}" for f in report.failed]
-    return "\n".join([head, *within(lines, REPORT_CHARS - len(head))])
+    return "\n".join([head, *within(lines, REPORT_CHARS - len(head) - len(note))]) + note
 
 
 def within(lines: list[str], limit: int) -> list[str]:

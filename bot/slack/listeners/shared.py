@@ -87,7 +87,7 @@ class Citebot:
             failed = messages.REMOVE_FAILED if verb == "Removed" else messages.ADD_FAILED
             text = failed.format(what=what, reason=escape(str(err)))
         else:
-            text = messages.report_text(what, report, verb) + note
+            text = messages.report_text(what, report, verb, note)
         self.state.save_report("index", text)
         return text
 
