@@ -259,6 +259,35 @@ def test_an_add_does_not_wait_for_a_refresh_fetching_a_slow_feed(tmp_path: Path)
     assert index.status().articles == 3
 
 
+def test_a_source_removed_or_shared_while_a_refresh_fetches_stays_so(tmp_path: Path) -> None:
+    """The refresh reads before it takes the write lock, so a removal or a share may come
+    in between: the refresh neither brings the removed feed back nor makes the shared
+    one private again."""
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=()))
+    with fake_site() as site:
+        site.put("/a.txt", MEMO)
+        site.put("/b.txt", WIRE)
+        feeds = [
+            site.put(f"/{name}.xml", rss(site, [(page, name)]), content_type="application/rss+xml")
+            for name, page in (("gone", "/a.txt"), ("shared", "/b.txt"))
+        ]
+        assert index.add(feeds, visible_in="C0PRIVATE").ok
+        for name, page in (("gone", "/a2.txt"), ("shared", "/b2.txt")):
+            site.put(page, GLACIER, delay=4)
+            site.put(f"/{name}.xml", rss(site, [(page, name)]), content_type="application/rss+xml")
+        refreshing = threading.Thread(target=index.refresh)
+        refreshing.start()
+        deadline = time.monotonic() + 30
+        while not site.requested("/b2.txt") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        index.remove([feeds[0]])
+        assert index.share([feeds[1]]) == [feeds[1]]
+        refreshing.join()
+    [kept] = index.library.sources()
+    assert kept.key == feeds[1] and kept.visible_in == ""
+    assert index.status().articles == 2  # the shared feed's two entries
+
+
 def test_an_add_to_an_index_built_with_other_settings_is_refused_before_fetching(
     tmp_path: Path,
 ) -> None:

@@ -453,8 +453,17 @@ class ArticleIndex:
         them in the library (a new source only when it could be read)."""
         collection = self._writable()
         library = self.library
+        # Read before the lock was taken: a source removed since stays removed (unless
+        # this adds it), and one shared since stays shared.
+        current = {s.key: s for s in library.sources()}
+        kept = [i for i, e in enumerate(entries) if e.key in current or e.key in include]
+        entries = [entries[i] for i in kept]
+        reads = [reading.reads[i] for i in kept]
+        records = [
+            replace(r, visible_in=current[r.key].visible_in) if r.key in current else r
+            for r in (reading.records[i] for i in kept)
+        ]
         keys = [e.key for e in entries]
-        reads, records = reading.reads, reading.records
         stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
         read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
         stored |= stored_articles(collection, read_ids)
