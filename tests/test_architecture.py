@@ -17,9 +17,7 @@ MAX_LINES = 450
 MAX_TOP_MODULES = 8  # .py files directly in index/ or bot/, __init__.py included
 # Modules still over MAX_LINES, each to be split by job (issue 24, step 6); the list only
 # shrinks: a module that falls under the limit must leave it, and no other may join.
-OVERSIZED = {
-    "index/store/article_index.py",
-}
+OVERSIZED: set[str] = set()
 
 
 def modules(folder: str) -> Iterator[Path]:

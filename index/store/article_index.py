@@ -4,53 +4,57 @@
 index/store/chroma.py (the connection and cross-process sync), index/store/builds.py
 (builds, leases, the switch), index/sources/library.py (the sources),
 index/sources/reading.py (reading them), index/store/planning.py (what a change embeds,
-keeps and removes: a pure function), and index/store/snapshot.py (the passages a process
-answers from). Every change, a rebuild, an
-add, a refresh or a remove, reads sources, plans, then applies the plan: a rebuild into
-a new build it switches to once complete, the others in place, new passages before old
-ones are deleted, so a kill at any point leaves an index that answers.
+keeps and removes: a pure function), index/store/changing.py (how a change is read,
+planned and applied), and index/store/snapshot.py (the passages a process answers
+from). Every change, a rebuild, an add, a refresh or a remove, reads sources, plans,
+then applies the plan: a rebuild into a new build it switches to once complete, the
+others in place, new passages before old ones are deleted, so a kill at any point
+leaves an index that answers.
 """
 
 from __future__ import annotations
 
 import gc
-import getpass
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.articles import Article
-from index.errors import CitebotError, IndexMismatchError, SettingsError, SourceError
+from index.errors import CitebotError, SourceError
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
-from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
-from index.sources.library import LibraryReport, LibrarySource, PageState, SourceLibrary
-from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
+from index.sources.formats import read_bytes
+from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
+from index.sources.reading import upload_key
 from index.store.audit import AuditLog
 from index.store.build_records import (
     ORIGIN,
-    PAGE,
-    articles_from_passages,
-    chunks,
-    copy_passages,
     stored_articles,
 )
 from index.store.builds import (
     ActiveBuildMissing,
     Builds,
-    Lease,
-    identity_of,
     now,
 )
-from index.store.chroma import (
-    ChromaConnection,
+from index.store.changing import (
+    Progress,
+    apply_plan,
+    change_in_place,
+    kind_of,
+    local_user,
+    read_sources,
+    rebuild_from_library,
+    records_at,
+    utf8_keys,
+    writable,
 )
-from index.store.planning import Plan, SourceRead, plan_changes
+from index.store.chroma import ChromaConnection
+from index.store.planning import SourceRead, plan_changes
 from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
 
@@ -61,8 +65,6 @@ if TYPE_CHECKING:  # llama-index and the models load in the methods that embed, 
 REFRESHED_KINDS = ("url", "feed", "sitemap")
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int], None]
 
 
 class NoSuchSource(CitebotError):
@@ -145,77 +147,17 @@ class ArticleIndex:
                     raise SourceError(
                         item, "no such file or folder (given with --sources): nothing was changed"
                     )
-        configured = _utf8_keys(sources or self.settings.sources)
+        configured = utf8_keys(sources or self.settings.sources)
 
         def rebuild_library() -> IndexReport:
             self._require_backend()
             with self.connection.writing():
-                report = self._rebuild(configured, prune, progress, on_total)
+                report = rebuild_from_library(self, configured, prune, progress, on_total)
                 self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
             return report
 
         what = [*configured, *(["--prune"] if prune else [])]
-        return self.audit.recorded("rebuild", _local_user(), what, rebuild_library)
-
-    def _rebuild(
-        self,
-        configured: list[str],
-        prune: bool,
-        progress: Progress | None,
-        on_total: Callable[[int], None] | None,
-    ) -> IndexReport:
-        try:
-            old = self.builds.active()
-        except ActiveBuildMissing as missing:
-            log.warning("%s; building a new index from the library", missing)
-            old = None
-        reusable = old is not None and identity_of(old.metadata) == self.builds.identity()
-        stored = stored_articles(old)
-        library = self.library
-        known = {s.key: s for s in library.sources()}
-        if not configured and not stored and not known:
-            raise SettingsError(
-                "there are no sources to index: set index.sources in the settings file "
-                "(`citebot config` names it) or pass --sources PATH_OR_URL"
-            )
-        library.set_configured(configured, {k: _kind(k, known) for k in configured}, now())
-        entries = library.sources()
-        reader = self._reader(library, set(stored), prune=prune)
-        reads, records = self._read_all(reader, entries)
-        library.save_pages(reader.pages)
-        plan = plan_changes(
-            stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
-        )
-        report = _report(plan)
-        report.sources = _outcomes(reads)
-        records = _with_changes(records, plan, stored)
-        self.builds.drop_abandoned(keep={old.name} if old is not None else set())
-        if reusable and not plan.changes_anything:
-            # Nothing changed: the active build already is the index asked for.
-            self.builds.mark_rebuilt()
-            library.save(records)
-            return report
-        new = self.builds.create()
-        lease = Lease(new)
-        to_embed = list(plan.embed)
-        if reusable:
-            copy_passages(old, new, plan.keep, lease.renew)
-        elif old is not None:
-            # Other index settings: every vector is made again, kept articles' from the
-            # text stored with them (their sources cannot be read now).
-            kept = [pid for a in plan.kept_articles for pid in stored[a].complete_passage_ids]
-            to_embed += plan.unchanged_read + articles_from_passages(old, kept)
-        if on_total:
-            on_total(len(to_embed))
-        report.passages_embedded = self._embed_into(new, to_embed, progress, lease.renew)
-        lease.check(self.client)
-        previous = self.builds.switch(new, rebuilt=True)
-        # Another rebuild may have switched since this one started: drop whatever was
-        # active at the switch (the one this rebuild started from is then gone already).
-        if previous and previous != new.name:
-            self.builds.delete(previous)
-        library.save(records)
-        return report
+        return self.audit.recorded("rebuild", local_user(), what, rebuild_library)
 
     # -- add, refresh, remove: changes in place ---------------------------------------
 
@@ -232,8 +174,8 @@ class ArticleIndex:
         a source already in the library is read again (and keeps its visibility). A
         source that cannot be read at all is reported and not added. `visible_in`: the
         only Slack conversation a new source answers in ("" for all)."""
-        keys = list(dict.fromkeys(_utf8_keys(sources)))
-        who = added_by if added_by is not None else _local_user()
+        keys = list(dict.fromkeys(utf8_keys(sources)))
+        who = added_by if added_by is not None else local_user()
         return self.audit.recorded(
             "add", who, keys, lambda: self._add(keys, who, progress, on_total, policy, visible_in)
         )
@@ -253,7 +195,7 @@ class ArticleIndex:
             known.get(k)
             or LibrarySource(
                 k,
-                _kind(k, known),
+                kind_of(k, known),
                 "added",
                 who,
                 now(),
@@ -262,9 +204,9 @@ class ArticleIndex:
             )
             for k in keys
         ]
-        reading = self._read_sources(entries, policy)  # fetched before the write lock
+        reading = read_sources(self, entries, policy)  # fetched before the write lock
         with self.connection.writing():
-            return self._change(entries, reading, progress, on_total, include=keys)
+            return change_in_place(self, entries, reading, progress, on_total, include=keys)
 
     def add_bytes(
         self, name: str, data: bytes, uploaded_by: str = "slack", visible_in: str = ""
@@ -301,8 +243,8 @@ class ArticleIndex:
                 upload_name=name,
                 visible_in=visible_in,
             )
-            reading = self._read_sources([entry], CLI_POLICY)  # its bytes: nothing to fetch
-            return self._change([entry], reading, None, None, include=[key])
+            reading = read_sources(self, [entry], CLI_POLICY)  # its bytes: nothing to fetch
+            return change_in_place(self, [entry], reading, None, None, include=[key])
 
     def add_articles(
         self,
@@ -314,10 +256,10 @@ class ArticleIndex:
         rebuild keeps them unless `--prune`."""
         read = SourceRead("", True, tuple(articles), complete=False)
         with self.connection.writing():
-            collection = self._writable()
+            collection = writable(self)
             stored = stored_articles(collection, [a.id for a in articles])
             plan = plan_changes(stored, [read])
-            return self._apply(collection, plan, progress, on_total)
+            return apply_plan(self, collection, plan, progress, on_total)
 
     def refresh(
         self,
@@ -332,9 +274,9 @@ class ArticleIndex:
         if not entries:
             return IndexReport()
         # Fetched before the write lock is taken: an add need not wait for slow feeds.
-        reading = self._read_sources(entries, policy, conditional=True)
+        reading = read_sources(self, entries, policy, conditional=True)
         with self.connection.writing():
-            report = self._change(entries, reading, progress, on_total)
+            report = change_in_place(self, entries, reading, progress, on_total)
             self.library.save_report(LibraryReport("refresh", now(), tuple(report.lines())))
         log.info(
             "refreshed %d feed(s) and page(s): %d added, %d changed, %d unchanged, %d removed, "
@@ -352,7 +294,7 @@ class ArticleIndex:
         """Removes sources from the library with their articles, or single articles (by
         id or path); an article whose source still holds it is recorded as removed, so
         that reading the source again does not bring it back."""
-        who = removed_by if removed_by is not None else _local_user()
+        who = removed_by if removed_by is not None else local_user()
         return self.audit.recorded("remove", who, items, lambda: self._remove(items, who))
 
     def _remove(self, items: Sequence[str], who: str) -> IndexReport:
@@ -363,7 +305,7 @@ class ArticleIndex:
             known = {s.key: s for s in library.sources()}
             sources, articles = [], []
             for item in items:
-                [key] = _utf8_keys([item])
+                [key] = utf8_keys([item])
                 if key in known:
                     if known[key].origin == "config":
                         raise CitebotError(
@@ -372,7 +314,7 @@ class ArticleIndex:
                         )
                     sources.append(key)
                     continue
-                found = stored_articles(collection, [key, item]) or _records_at(collection, item)
+                found = stored_articles(collection, [key, item]) or records_at(collection, item)
                 if not found:
                     raise NoSuchSource(
                         f"{item} is neither a source nor an indexed article: see `citebot sources`"
@@ -382,7 +324,7 @@ class ArticleIndex:
             ids = set(owned) | set(articles)
             stored = stored_articles(collection, sorted(ids))
             plan = plan_changes(stored, [], remove=ids)
-            report = self._apply(collection, plan, None, None)
+            report = apply_plan(self, collection, plan, None, None)
             library.exclude(articles, who, now())
             library.delete(sources)
             return report
@@ -401,7 +343,7 @@ class ArticleIndex:
                 self.library.save(replace(s, visible_in="") for s in private)
                 return [s.key for s in private]
 
-        who = shared_by if shared_by is not None else _local_user()
+        who = shared_by if shared_by is not None else local_user()
         return self.audit.recorded(
             "share", who, keys, share_sources, lambda shared: f"{len(shared)} made public"
         )
@@ -411,172 +353,6 @@ class ArticleIndex:
             from index.embedding.encoder import require_onnx
 
             require_onnx(self.settings.backend)  # before reading, not after
-
-    def _writable(self) -> Any:
-        """The active build, made when there is none; refuses other index settings."""
-        collection = self._same_settings(self.builds.active())
-        if collection is None:
-            collection = self.builds.create()
-            self.builds.switch(collection, rebuilt=False)
-        return collection
-
-    def _same_settings(self, collection: Any | None) -> Any | None:
-        """`collection`; refuses one built with other index settings."""
-        if collection is not None and identity_of(collection.metadata) != self.builds.identity():
-            raise IndexMismatchError(
-                "the index was built with other index settings (model, backend or passage "
-                "size): run `citebot index rebuild` before adding"
-            )
-        return collection
-
-    def _read_sources(
-        self, entries: list[LibrarySource], policy: FetchPolicy, conditional: bool = False
-    ) -> _Reading:
-        """Reads (fetches) `entries` and writes nothing: `add` and `refresh` read before
-        they take the write lock, so other changes need not wait for slow servers."""
-        collection = self._same_settings(self.builds.active())  # refused before fetching
-        keys = [e.key for e in entries]
-        indexed = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
-        reader = self._reader(self.library, set(indexed), policy, conditional)
-        reads, records = self._read_all(reader, entries)
-        return _Reading(reads, records, reader.pages, reader.downloads)
-
-    def _change(
-        self,
-        entries: list[LibrarySource],
-        reading: _Reading,
-        progress: Progress | None,
-        on_total: Callable[[int], None] | None,
-        include: Sequence[str] = (),
-    ) -> IndexReport:
-        """Applies what reading `entries` gave, in place, under the write lock; records
-        them in the library (a new source only when it could be read)."""
-        collection = self._writable()
-        library = self.library
-        # Read before the lock was taken: a source removed since stays removed (unless
-        # this adds it), and one shared since stays shared.
-        current = {s.key: s for s in library.sources()}
-        kept = [i for i, e in enumerate(entries) if e.key in current or e.key in include]
-        entries = [entries[i] for i in kept]
-        reads = [reading.reads[i] for i in kept]
-        records = [
-            replace(r, visible_in=current[r.key].visible_in) if r.key in current else r
-            for r in (reading.records[i] for i in kept)
-        ]
-        keys = [e.key for e in entries]
-        stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
-        read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
-        stored |= stored_articles(collection, read_ids)
-        library.include(include)
-        plan = plan_changes(stored, reads, excluded=library.excluded() - set(include))
-        report = self._apply(collection, plan, progress, on_total)
-        report.sources = _outcomes(reads)
-        known = {s.key for s in library.sources()}
-        records = _with_changes(records, plan, stored)
-        library.save(r for r, read in zip(records, reads, strict=True) if read.ok or r.key in known)
-        library.save_pages(reading.pages)
-        report.downloads = reading.downloads
-        return report
-
-    def _apply(
-        self,
-        collection: Any,
-        plan: Plan,
-        progress: Progress | None,
-        on_total: Callable[[int], None] | None,
-    ) -> IndexReport:
-        report = _report(plan)
-        if on_total:
-            on_total(len(plan.embed))
-        # The new versions first, then the old are deleted: a kill in between never
-        # loses an article, and the next change sees two versions and cleans up.
-        report.passages_embedded = self._embed_into(collection, plan.embed, progress)
-        for chunk in chunks(plan.drop, PAGE):
-            collection.delete(ids=list(chunk))
-        if plan.embed or plan.drop:
-            self.builds.switch(collection, rebuilt=False)
-        return report
-
-    def _reader(
-        self,
-        library: SourceLibrary,
-        indexed: set[str],
-        policy: FetchPolicy = CLI_POLICY,
-        conditional: bool = False,
-        prune: bool = False,
-    ) -> LibraryReader:
-        return LibraryReader(
-            library,
-            self.settings.json_keys,
-            policy,
-            conditional,
-            indexed=indexed,
-            allowed_hosts=self.settings.allowed_hosts,
-            max_chars=self.settings.max_article_chars,
-            prune=prune,
-            max_feed_entries=self.settings.max_feed_entries,
-            fetch_budget=self.settings.max_page_fetches,
-        )
-
-    def _read_all(
-        self, reader: LibraryReader, entries: Iterable[LibrarySource]
-    ) -> tuple[list[SourceRead], list[LibrarySource]]:
-        reads, records = [], []
-        for entry in entries:
-            read, record = reader.read(entry, now())
-            reads.append(read)
-            records.append(record)
-        return reads, records
-
-    def _embed_into(
-        self,
-        collection: Any,
-        articles: list[tuple[Article, str]],
-        progress: Progress | None,
-        renew: Callable[[], None] | None = None,
-    ) -> int:
-        if not articles:
-            return 0  # and the model need not be loaded
-        from llama_index.core.ingestion import IngestionPipeline
-
-        from index.embedding.passages import PassageEncoder, PassageSplitter, article_document
-
-        pipeline = IngestionPipeline(
-            transformations=[
-                PassageSplitter(
-                    max_sentences=self.settings.passage_sentences,
-                    max_chars=self.settings.passage_chars,
-                ),
-                PassageEncoder(encoder=self._loaded_encoder()),
-            ],
-            # Chroma is the record of what was embedded; the pipeline's own cache would
-            # hash and keep every node of a rebuild in memory for nothing.
-            disable_cache=True,
-        )
-        embedded = 0
-        # One article per run: the progress bar moves article by article, and memory is
-        # one article's passages (the encoder holds token vectors for one batch at a time).
-        for article, origin in articles:
-            nodes = pipeline.run(documents=[article_document(article)])
-            for chunk in chunks(nodes, self.client.get_max_batch_size()):
-                counts: dict[str, int] = defaultdict(int)
-                for node in chunk:
-                    counts[node.metadata["article_id"]] += 1
-                collection.add(
-                    ids=[n.node_id for n in chunk],
-                    embeddings=[n.embedding for n in chunk],
-                    documents=[n.get_content() for n in chunk],
-                    metadatas=[
-                        n.metadata | {"passages": counts[n.metadata["article_id"]], ORIGIN: origin}
-                        for n in chunk
-                    ],
-                )
-            embedded += len(nodes)
-            if renew:
-                renew()
-            if progress:
-                progress(1)
-        return embedded
 
     # -- reading --------------------------------------------------------------------
 
@@ -629,68 +405,3 @@ class ArticleIndex:
         for article in stored_articles(collection).values():
             counts[article.origin or ""] += 1
         return [SourceStatus(s, counts.get(s.key, 0)) for s in self.library.sources()]
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """What reading some sources gave, before anything was written."""
-
-    reads: list[SourceRead]
-    records: list[LibrarySource]
-    pages: list[PageState]
-    downloads: int
-
-
-def _report(plan: Plan) -> IndexReport:
-    return IndexReport(
-        added=list(plan.added),
-        changed=list(plan.changed),
-        unchanged=list(plan.unchanged),
-        removed=list(plan.removed),
-        failed=list(plan.failed),
-        kept=[Failure(k.article, k.reason) for k in plan.kept],
-    )
-
-
-def _outcomes(reads: Sequence[SourceRead]) -> list[tuple[str, str]]:
-    return [(read.key, read.outcome()) for read in reads]
-
-
-def _with_changes(
-    records: list[LibrarySource], plan: Plan, stored: dict[str, Any]
-) -> list[LibrarySource]:
-    """Stamps `last_change` on the sources whose articles the plan adds, changes or removes."""
-    changed = {origin for _, origin in plan.embed}
-    removed = set(plan.removed)
-    changed |= {a.origin for a in stored.values() if a.source in removed and a.origin}
-    stamp = now()
-    return [replace(r, last_change=stamp) if r.key in changed else r for r in records]
-
-
-def _utf8_keys(sources: Iterable[str]) -> list[str]:
-    """The library keys of `sources`; a name that is not UTF-8 cannot be one (the store
-    keeps keys as UTF-8), which is one line before anything changes."""
-    keys = [source_key(s) for s in sources]
-    for key in keys:
-        if not is_utf8(key):
-            raise SourceError(escaped(key), NOT_UTF8_NAME + ": nothing was changed")
-    return keys
-
-
-def _records_at(collection: Any, url: str) -> dict[str, Any]:
-    """The JSON records whose url is `url`: their id before ids named their export."""
-    found = stored_articles(collection, where={"url": url})
-    return {i: a for i, a in found.items() if i.endswith("#" + url)}
-
-
-def _kind(key: str, known: dict[str, LibrarySource]) -> str:
-    if key in known:
-        return known[key].kind
-    return "url" if is_url(key) else local_kind(key)
-
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
