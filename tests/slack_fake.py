@@ -224,10 +224,12 @@ class FakeSlack:
         user: str,
         channel: str = "C0GENERAL",
         response_url: str | None = None,
+        team: str = TEAM_ID,
     ) -> tuple[int, str]:
+        """Sends a slash command typed in `channel` of workspace `team`."""
         form = {
             "token": "legacy",
-            "team_id": TEAM_ID,
+            "team_id": team,
             "channel_id": channel,
             "channel_name": _channel_name(channel),
             "user_id": user,

@@ -200,6 +200,11 @@ DOWNLOAD_FAILED = "I couldn't download `{name}` from Slack, so the index is unch
 TOO_LARGE = "`{name}` is larger than {limit_mb} MB, so I didn't add it."
 ADD_FAILED = "I couldn't add {what}: {reason}"
 REMOVE_FAILED = "I couldn't remove {what}: {reason}"
+# With many workspaces, another workspace's sources are as if they were not there.
+NOT_THIS_WORKSPACES = (
+    "{item} is neither a source nor an indexed article of this workspace: see `/citebot sources`"
+)
+ANOTHER_WORKSPACES = "{source} was added in another workspace, so it can't be added here too"
 ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
 REMOVE_APOLOGY = "Sorry, something went wrong while removing {what}; the index may be unchanged."
 

@@ -259,15 +259,26 @@ class SlackState:
             ).fetchall()
         return [Feedback(*row) for row in reversed(rows)]
 
-    def save_report(self, kind: str, text: str) -> None:
-        """Keeps the latest report of `kind` ("add", "remove") for the Home tab."""
+    def save_report(self, text: str, team: str = "") -> None:
+        """Keeps the latest change admins made from Slack in workspace `team` ("": the only
+        one), for its Home tab."""
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)", (kind, text, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
+                (_report_key(team), text, time.time()),
+            )
 
-    def latest_report(self) -> Report | None:
+    def latest_report(self, team: str = "") -> Report | None:
         with self._db() as db:
-            row = db.execute("SELECT text, time FROM reports ORDER BY time DESC LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT text, time FROM reports WHERE kind = ?", (_report_key(team),)
+            ).fetchone()
         return Report(*row) if row else None
+
+
+def _report_key(team: str) -> str:
+    """A workspace's row of the reports table ("index" for the only one, as before)."""
+    return f"index:{team}" if team else "index"
 
 
 def _alive(pid: int) -> bool:

@@ -226,16 +226,17 @@ class ArticleIndex:
         added_by: str | None = None,
         policy: FetchPolicy = CLI_POLICY,
         visible_in: str = "",
+        team: str = "",
     ) -> IndexReport:
         """Adds sources (files, folders, URLs, feeds) to the library and indexes them;
         a source already in the library is read again (and keeps its visibility). A
         source that cannot be read at all is reported and not added. `visible_in`: the
-        only Slack conversation a new source answers in ("" for all)."""
+        only Slack conversation a new source answers in, `team` its only workspace ("":
+        every one)."""
         keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
-        return self.audit.recorded(
-            "add", who, keys, lambda: self._add(keys, who, progress, on_total, policy, visible_in)
-        )
+        add = lambda: self._add(keys, who, progress, on_total, policy, visible_in, team)  # noqa: E731
+        return self.audit.recorded("add", who, keys, add)
 
     def _add(
         self,
@@ -245,6 +246,7 @@ class ArticleIndex:
         on_total: Callable[[int], None] | None,
         policy: FetchPolicy,
         visible_in: str,
+        team: str,
     ) -> IndexReport:
         self._require_backend()
         with self.connection.writing():
@@ -259,26 +261,31 @@ class ArticleIndex:
                     now(),
                     public_only=policy.public_only,
                     visible_in=visible_in,
+                    team=team,
                 )
                 for k in keys
             ]
             return self._change(entries, progress, on_total, policy, include=keys)
 
     def add_bytes(
-        self, name: str, data: bytes, uploaded_by: str = "slack", visible_in: str = ""
+        self,
+        name: str,
+        data: bytes,
+        uploaded_by: str = "slack",
+        visible_in: str = "",
+        team: str = "",
     ) -> IndexReport:
         """Adds an uploaded file (`name` picks the reader by its extension). Its article
         id is `upload://<uploader>/<name>`: the same uploader sending a file of the same
         name again replaces it; its bytes are kept in the store for later rebuilds.
-        `visible_in`: the only Slack conversation it answers in ("" for all)."""
-        return self.audit.recorded(
-            "upload",
-            uploaded_by,
-            [name],
-            lambda: self._add_bytes(name, data, uploaded_by, visible_in),
-        )
+        `visible_in`: the only Slack conversation it answers in, `team` its only workspace
+        ("": every one)."""
+        add = lambda: self._add_bytes(name, data, uploaded_by, visible_in, team)  # noqa: E731
+        return self.audit.recorded("upload", uploaded_by, [name], add)
 
-    def _add_bytes(self, name: str, data: bytes, uploaded_by: str, visible_in: str) -> IndexReport:
+    def _add_bytes(
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str, team: str
+    ) -> IndexReport:
         key = upload_key(uploaded_by, name)
         try:
             read_bytes(
@@ -298,6 +305,7 @@ class ArticleIndex:
                 upload_sha256=digest,
                 upload_name=name,
                 visible_in=visible_in,
+                team=team,
             )
             return self._change([entry], None, None, CLI_POLICY, include=[key])
 
