@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import re
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +23,10 @@ from conftest import DEMO_ARTICLES, make_settings
 from slack_bolt import App
 from slack_fake import (
     ALICE,
+    BOB,
     BOT_TOKEN,
     SIGNING_SECRET,
+    Call,
     FakeSlack,
     Workspace,
     app_home_opened,
@@ -32,12 +35,13 @@ from slack_fake import (
     running,
 )
 from test_private_sources import RELIT_BY
-from test_slack import LIGHTHOUSE, LIGHTHOUSE_QUESTION, backend_of
+from test_slack import LIGHTHOUSE, LIGHTHOUSE_QUESTION, backend_of, button_value
 from test_slack_app import QUOTE, CannedBackend
 
 from bot.cli import main
 from bot.slack import SlackConfig, create_app, messages
 from bot.slack.installs import BOT_SCOPES
+from bot.slack.state import SlackState
 from bot.sources_admin import sources_lines
 from index.errors import SettingsError
 from index.report import IndexReport
@@ -255,12 +259,12 @@ The harbour at Hammerfest reopened on Wednesday after the storm damage was repai
 """
 
 
-def ask_in(fake: FakeSlack, url: str, team: str, event_id: str) -> str:
+def ask_in(fake: FakeSlack, url: str, team: str, event_id: str) -> Call:
     """Asks the lighthouse question in a public channel of workspace `team`; its answer."""
     event = mention(LIGHTHOUSE_QUESTION)
     fake.send_event(url, event, event_id, team=team)
     in_thread = lambda c: c.body.get("thread_ts") == event["ts"]  # noqa: E731
-    return fake.wait_for("chat.postMessage", in_thread, timeout=120)[0].text
+    return fake.wait_for("chat.postMessage", in_thread, timeout=120)[0]
 
 
 def command_in(fake: FakeSlack, url: str, team: str, text: str) -> str:
@@ -303,7 +307,9 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
         # Shared in the second workspace: every channel of it, and no other workspace's.
         shared = command_in(fake, url, "T0SECOND", f"share {UPLOAD}")
         in_second = ask_in(fake, url, "T0SECOND", "Ev0ASK2")
-        in_first = ask_in(fake, url, "T0FIRST", "Ev0ASK1")
+        vote = button_value(in_second.body["blocks"], "feedback_down")
+        fake.send_click(url, "feedback_down", vote, BOB, team="T0SECOND")
+        in_first = ask_in(fake, url, "T0FIRST", "Ev0ASK1").text
         home_in_first = home_of(fake, url, "T0FIRST", "Ev0HOME1")
         home_in_second = home_of(fake, url, "T0SECOND", "Ev0HOME2")
         listed_in_first = command_in(fake, url, "T0FIRST", "sources")
@@ -318,7 +324,7 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
         eventually(lambda: index.library.source(page) is None)
 
     assert shared == f"Now answering in every channel from: `{UPLOAD}`."
-    assert RELIT_BY in in_second
+    assert RELIT_BY in in_second.text
     assert RELIT_BY not in in_first and "lighthouse" not in in_first
     assert "syria-denies" in listed_in_first and "lighthouse" not in listed_in_first
     refused = f"{UPLOAD} is neither a source nor an indexed article of this workspace"
@@ -327,7 +333,9 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
     assert added_in_first.endswith(
         f"{page} was added in another workspace, so it can't be added here too"
     )
-    assert "lighthouse" not in home_in_first and UPLOAD in home_in_second
+    # The first's Home tab: neither the second's source, nor its change, nor its 👎.
+    assert "lighthouse" not in home_in_first
+    assert UPLOAD in home_in_second and LIGHTHOUSE_QUESTION in home_in_second
     # Gone with the uninstall: the library's record, the articles, the uploaded bytes.
     assert [s.source.key for s in index.sources()] == [
         str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt")
@@ -382,3 +390,17 @@ def test_with_one_token_what_is_added_in_slack_belongs_to_no_workspace(fake, tmp
         fake.send_command(url, "/citebot", "add https://example.com/a", ALICE, team="T0OTHER")
         fake.wait_for("response")
     assert added == [""]
+
+
+def test_a_state_file_from_before_workspaces_keeps_its_votes(tmp_path):
+    (tmp_path / "state").mkdir()
+    with sqlite3.connect(tmp_path / "state" / "slack.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE feedback (user TEXT NOT NULL, answer_id TEXT NOT NULL, "
+            "question TEXT NOT NULL, answer_json TEXT NOT NULL, vote TEXT NOT NULL, "
+            "time REAL NOT NULL, PRIMARY KEY (user, answer_id))"
+        )
+        db.execute("INSERT INTO feedback VALUES ('U0BOB', 'a1', 'who?', '{}', 'down', 1.0)")
+    state = SlackState(tmp_path / "state")
+    assert [f.question for f in state.feedback(vote="down")] == ["who?"]
+    assert state.feedback(vote="down", team="T0FIRST") == []

@@ -52,9 +52,11 @@ CREATE TABLE IF NOT EXISTS reports (kind TEXT PRIMARY KEY, text TEXT NOT NULL, t
 CREATE TABLE IF NOT EXISTS feedback (
     user TEXT NOT NULL, answer_id TEXT NOT NULL, question TEXT NOT NULL,
     answer_json TEXT NOT NULL, vote TEXT NOT NULL, time REAL NOT NULL,
-    PRIMARY KEY (user, answer_id)
+    team TEXT NOT NULL DEFAULT '', PRIMARY KEY (user, answer_id)
 );
 """
+# State files from before votes were kept per workspace lack feedback's `team` column.
+ADD_FEEDBACK_TEAM = "ALTER TABLE feedback ADD COLUMN team TEXT NOT NULL DEFAULT ''"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,12 @@ class SlackState:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            if "team" not in {row[1] for row in db.execute("PRAGMA table_info(feedback)")}:
+                try:
+                    db.execute(ADD_FEEDBACK_TEAM)
+                except sqlite3.OperationalError as err:  # another process added it first
+                    if "duplicate column" not in str(err):
+                        raise
         self._prune_claims()
 
     @contextmanager
@@ -226,8 +234,9 @@ class SlackState:
             hint=fields.get("hint"),
         )
 
-    def record_feedback(self, user: str, answer_id: str, vote: str) -> bool:
-        """Records `user`'s vote ("up" or "down") on an answer; a later vote replaces theirs.
+    def record_feedback(self, user: str, answer_id: str, vote: str, team: str = "") -> bool:
+        """Records `user`'s vote ("up" or "down") on an answer, in workspace `team` ("": the
+        only one); a later vote replaces theirs.
 
         False when the answer is unknown.
         """
@@ -236,7 +245,9 @@ class SlackState:
             return False
         with self._db() as db:
             db.execute(
-                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feedback "
+                "(user, answer_id, question, answer_json, vote, time, team) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     user,
                     answer_id,
@@ -244,18 +255,20 @@ class SlackState:
                     json.dumps(answer.to_json(), ensure_ascii=False),
                     vote,
                     time.time(),
+                    team,
                 ),
             )
         return True
 
-    def feedback(self, vote: str | None = None, limit: int = -1) -> list[Feedback]:
-        """Recorded votes (only `vote`s, when given), oldest first; `limit`: the latest."""
-        where, args = ("WHERE vote = ?", (vote,)) if vote else ("", ())
+    def feedback(self, vote: str | None = None, limit: int = -1, team: str = "") -> list[Feedback]:
+        """Workspace `team`'s recorded votes (only `vote`s, when given), oldest first;
+        `limit`: the latest."""
+        where, args = ("AND vote = ?", (vote,)) if vote else ("", ())
         with self._db() as db:
             rows = db.execute(
                 "SELECT user, question, answer_json, vote, time FROM feedback "
-                f"{where} ORDER BY time DESC LIMIT ?",
-                (*args, limit),
+                f"WHERE team = ? {where} ORDER BY time DESC LIMIT ?",
+                (team, *args, limit),
             ).fetchall()
         return [Feedback(*row) for row in reversed(rows)]
 

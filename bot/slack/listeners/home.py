@@ -86,7 +86,7 @@ def publish_home(bot: Citebot, client: WebClient, user: str, team: str, logger: 
         overview=overview.serving(team) if overview else None,
         admin=admin,
         report=bot.state.latest_report(team) if admin else None,
-        down_votes=bot.state.feedback(vote="down", limit=messages.DOWN_VOTES_SHOWN)
+        down_votes=bot.state.feedback(vote="down", limit=messages.DOWN_VOTES_SHOWN, team=team)
         if admin
         else [],
     )
