@@ -335,7 +335,9 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
     )
     # The first's Home tab: neither the second's source, nor its change, nor its 👎.
     assert "lighthouse" not in home_in_first
+    assert "1 articles from 1 sources" in home_in_first
     assert UPLOAD in home_in_second and LIGHTHOUSE_QUESTION in home_in_second
+    assert "2 articles from 2 sources" in home_in_second
     # Gone with the uninstall: the library's record, the articles, the uploaded bytes.
     assert [s.source.key for s in index.sources()] == [
         str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt")

@@ -65,8 +65,14 @@ class Overview:
     last_report: LibraryReport | None = None
 
     def serving(self, team: str) -> Overview:
-        """The overview workspace `team` sees: without other workspaces' sources."""
-        return replace(self, sources=tuple(s for s in self.sources if s.team in ("", team)))
+        """The overview workspace `team` sees: without other workspaces' sources (nor
+        their articles in the count)."""
+        others = [s for s in self.sources if s.team not in ("", team)]
+        return replace(
+            self,
+            articles=self.articles - sum(s.articles for s in others),
+            sources=tuple(s for s in self.sources if s not in others),
+        )
 
 
 @dataclass(frozen=True)
