@@ -320,6 +320,9 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
         added_in_first = command_in(fake, url, "T0FIRST", f"add {page}")
 
         digest = index.library.source(UPLOAD).upload_sha256
+        # Slack revokes the uninstalled app's token first: its next event is still handled.
+        revoked = {"type": "tokens_revoked", "tokens": {"bot": [second.bot_user_id]}}
+        fake.send_event(url, revoked, "Ev0REVOKED", team="T0SECOND")
         fake.send_event(url, {"type": "app_uninstalled"}, "Ev0UNINST", team="T0SECOND")
         eventually(lambda: index.library.source(page) is None)
 
