@@ -24,12 +24,19 @@ def slack_policy(settings: Settings) -> FetchPolicy:
 
 
 def add_from_slack(
-    index: ArticleIndex, settings: Settings, urls: list[str], added_by: str, visible_in: str = ""
+    index: ArticleIndex,
+    settings: Settings,
+    urls: list[str],
+    added_by: str,
+    visible_in: str = "",
+    team: str = "",
 ) -> IndexReport:
     """Adds URLs (pages or feeds) an admin gave in Slack: public addresses only, but for
-    `sources.allowed_hosts`; recorded as added by the admin's user id, and answering only
-    in the conversation `visible_in` when it is set (one that is not public)."""
-    return index.add(urls, added_by=added_by, policy=slack_policy(settings), visible_in=visible_in)
+    `sources.allowed_hosts`; recorded as added by the admin's user id, answering only in
+    the conversation `visible_in` when it is set (one that is not public), and only in the
+    workspace `team` when it is set (many workspaces)."""
+    policy = slack_policy(settings)
+    return index.add(urls, added_by=added_by, policy=policy, visible_in=visible_in, team=team)
 
 
 def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
@@ -52,6 +59,11 @@ def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
             lines.append(
                 f"        private: answers only in {source.visible_in}, where it was added "
                 "(`/citebot share` makes it public)"
+            )
+        if source.team:
+            lines.append(
+                f"        workspace {source.team}'s: answers only there, and leaves with its "
+                "uninstall"
             )
         if source.last_error:
             lines.append(f"        last error: {source.last_error}")

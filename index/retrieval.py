@@ -55,9 +55,9 @@ class SourceScope:
     """The sources a search may find passages in (a conversation's): each pattern
     (`slack.channel_sources`) matches an article's source (its path or URL) as a prefix or
     a shell-style pattern (`*`, `?`); no patterns: every source. Never those `hidden`
-    (library sources by key: other conversations' private ones). Called with a passage's
-    PassageInfo, it says whether the passage is in scope; equal scopes hash alike, so the
-    snapshot works out each one's column once."""
+    (library sources by key: other conversations' private ones, other workspaces' own).
+    Called with a passage's PassageInfo, it says whether the passage is in scope; equal
+    scopes hash alike, so the snapshot works out each one's column once."""
 
     patterns: tuple[str, ...] = ()
     hidden: frozenset[str] = frozenset()

@@ -224,10 +224,12 @@ class FakeSlack:
         user: str,
         channel: str = "C0GENERAL",
         response_url: str | None = None,
+        team: str = TEAM_ID,
     ) -> tuple[int, str]:
+        """Sends a slash command typed in `channel` of workspace `team`."""
         form = {
             "token": "legacy",
-            "team_id": TEAM_ID,
+            "team_id": team,
             "channel_id": channel,
             "channel_name": _channel_name(channel),
             "user_id": user,
@@ -253,10 +255,11 @@ class FakeSlack:
         user: str,
         channel: str = "C0GENERAL",
         response_url: str | None = None,
+        team: str = TEAM_ID,
     ) -> tuple[int, str]:
         payload = {
             "type": "block_actions",
-            "team": {"id": TEAM_ID},
+            "team": {"id": team},
             "user": {"id": user},
             "api_app_id": "A0CITEBOT",
             "channel": {"id": channel, "name": "general"},

@@ -107,15 +107,18 @@ class CannedBackend:
 
     add_sources = add_upload = staticmethod(no_adding)
 
-    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+    def remove(self, items: list[str], removed_by: str, team: str = "") -> IndexReport:
         self.removed.append((items, removed_by))
         return IndexReport(removed=items)
 
-    def share(self, sources: list[str], shared_by: str) -> list[str]:
+    def share(self, sources: list[str], shared_by: str, team: str = "") -> list[str]:
         raise AssertionError("nothing should be shared")
 
-    def private_sources(self) -> dict[str, str]:
-        return {}
+    def remove_workspace(self, team: str) -> IndexReport:
+        return IndexReport()
+
+    def private_sources(self) -> list[LibrarySource]:
+        return []
 
     def sources(self) -> list[SourceStatus]:
         return self.library
@@ -345,7 +348,7 @@ def test_an_upload_with_3000_bad_lines_is_reported_within_slacks_limits(fake, tm
     failed = [
         Failure(f"upload://U0ALICE/memo.jsonl#{n}", "not JSON: " + "x" * 90) for n in range(3000)
     ]
-    backend.add_upload = lambda name, data, user, channel: IndexReport(
+    backend.add_upload = lambda name, data, user, channel, team="": IndexReport(
         added=["a", "b"], failed=failed
     )
     backend.library = [
@@ -486,7 +489,7 @@ SERVER_SCRIPT = textwrap.dedent(
             return Overview(generation="gen-1", articles=1)
 
         def private_sources(self):
-            return {}
+            return []
 
         def warm_up(self):
             pass
@@ -989,7 +992,7 @@ def test_an_answer_with_60_long_citations_stays_within_slacks_limits(fake, tmp_p
 
 def test_an_add_report_escapes_the_remote_servers_reason(fake, tmp_path):
     backend = CannedBackend()
-    backend.add_sources = lambda urls, added_by, visible_in="": IndexReport(
+    backend.add_sources = lambda urls, added_by, visible_in="", team="": IndexReport(
         failed=[Failure(urls[0], "HTTP 404 <!channel> gotcha")]
     )
     with running(make_app(fake, tmp_path, backend=backend)) as url:

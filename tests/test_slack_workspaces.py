@@ -1,6 +1,7 @@
 """Installing citebot into many workspaces: bolt's OAuth flow against the loopback fake
 Slack (which plays oauth.v2.access), a token per workspace, uninstalls and revocations,
-and the settings that switch it on. The single-token mode is the rest of the Slack tests.
+each workspace's own sources, and the settings that switch it on. The single-token mode is
+the rest of the Slack tests.
 """
 
 from __future__ import annotations
@@ -10,24 +11,32 @@ import json
 import logging
 import re
 import sqlite3
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import DEMO_ARTICLES, make_settings
 from slack_bolt import App
 from slack_fake import (
     ALICE,
+    BOB,
     BOT_TOKEN,
     SIGNING_SECRET,
+    Call,
     FakeSlack,
     Workspace,
+    app_home_opened,
     event_callback,
+    file_upload,
     mention,
     running,
 )
+from test_private_sources import RELIT_BY
+from test_slack import LIGHTHOUSE, LIGHTHOUSE_QUESTION, backend_of, button_value
 from test_slack_app import QUOTE, CannedBackend
 
 from bot.cli import main
@@ -35,8 +44,13 @@ from bot.slack import SlackConfig, create_app, messages
 from bot.slack.installs import BOT_SCOPES
 from bot.slack.middleware import answer_unfinished
 from bot.slack.state import SlackState
+from bot.sources_admin import sources_lines
 from index.errors import SettingsError
+from index.report import IndexReport
 from index.settings import PROJECT_ROOT, load_settings
+from index.sources.library import LIBRARY_COLLECTION, LibrarySource, SourceLibrary
+from index.store.article_index import ArticleIndex
+from index.store.status import SourceStatus
 
 CLIENT_ID = "111.222"
 CLIENT_SECRET = "client-s3cret"
@@ -254,3 +268,167 @@ def test_questions_lost_in_a_crash_are_answered_with_their_workspaces_token(fake
     posted = posted_with(fake, workspace.bot_token)
     assert len(posted) == 2 and messages.ANSWER_LOST in [c.text for c in posted]
     assert any(QUOTE in c.text for c in posted)
+
+
+# --- each workspace's own sources: the real index ---
+
+UPLOAD = f"upload://{ALICE}/lighthouse.md"
+HARBOUR = b"""---
+title: Hammerfest harbour reopens
+published: 2024-03-06
+---
+
+The harbour at Hammerfest reopened on Wednesday after the storm damage was repaired.
+"""
+
+
+def ask_in(fake: FakeSlack, url: str, team: str, event_id: str) -> Call:
+    """Asks the lighthouse question in a public channel of workspace `team`; its answer."""
+    event = mention(LIGHTHOUSE_QUESTION)
+    fake.send_event(url, event, event_id, team=team)
+    in_thread = lambda c: c.body.get("thread_ts") == event["ts"]  # noqa: E731
+    return fake.wait_for("chat.postMessage", in_thread, timeout=120)[0]
+
+
+def command_in(fake: FakeSlack, url: str, team: str, text: str) -> str:
+    """`/citebot TEXT` typed by Alice in a public channel of workspace `team`; its reply."""
+    before = len(fake.calls_to("response"))
+    fake.send_command(url, "/citebot", text, ALICE, team=team)
+    return fake.wait_for("response", count=before + 1, timeout=120)[-1].body["text"]
+
+
+def home_of(fake: FakeSlack, url: str, team: str, event_id: str) -> str:
+    """Alice's Home tab (an admin's) in workspace `team`, as JSON."""
+    before = len(fake.calls_to("views.publish"))
+    fake.send_event(url, app_home_opened(ALICE), event_id, team=team)
+    return json.dumps(fake.wait_for("views.publish", count=before + 1, timeout=60)[-1].body)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
+    fake, tmp_path, demo_index
+):
+    # The operator's article (added from the CLI) serves both workspaces.
+    settings = make_settings(tmp_path / "home", allowed_hosts=("127.0.0.1",))
+    index = ArticleIndex(settings, encoder=demo_index.encoder)
+    assert index.add([str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt")]).ok
+    first, second = fake.add_workspace("T0FIRST"), fake.add_workspace("T0SECOND")
+    app = create_app(oauth_config(fake, tmp_path), backend_of(index), tmp_path / "state")
+    with running(app) as url:
+        install(url, first)
+        install(url, second)
+        upload = file_upload(fake.add_file("lighthouse.md", LIGHTHOUSE), user=ALICE)
+        fake.send_event(url, upload, "Ev0UPLOAD", team="T0SECOND")
+        fake.wait_for("chat.postMessage", timeout=120)
+        # Shared in the second workspace: every channel of it, and no other workspace's.
+        shared = command_in(fake, url, "T0SECOND", f"share {UPLOAD}")
+        in_second = ask_in(fake, url, "T0SECOND", "Ev0ASK2")
+        vote = button_value(in_second.body["blocks"], "feedback_down")
+        fake.send_click(url, "feedback_down", vote, BOB, team="T0SECOND")
+        in_first = ask_in(fake, url, "T0FIRST", "Ev0ASK1").text
+        home_in_first = home_of(fake, url, "T0FIRST", "Ev0HOME1")
+        home_in_second = home_of(fake, url, "T0SECOND", "Ev0HOME2")
+        listed_in_first = command_in(fake, url, "T0FIRST", "sources")
+        removed_from_first = command_in(fake, url, "T0FIRST", f"remove {UPLOAD}")
+        shared_from_first = command_in(fake, url, "T0FIRST", f"share {UPLOAD}")
+        page = fake.add_file("harbour.md", HARBOUR, "F0HARBOUR")["url_private"]
+        added_in_second = command_in(fake, url, "T0SECOND", f"add {page}")
+        added_in_first = command_in(fake, url, "T0FIRST", f"add {page}")
+
+        digest = index.library.source(UPLOAD).upload_sha256
+        # Slack revokes the uninstalled app's token first: its next event is still handled.
+        revoked = {"type": "tokens_revoked", "tokens": {"bot": [second.bot_user_id]}}
+        fake.send_event(url, revoked, "Ev0REVOKED", team="T0SECOND")
+        fake.send_event(url, {"type": "app_uninstalled"}, "Ev0UNINST", team="T0SECOND")
+        eventually(lambda: index.library.source(page) is None)
+
+    assert shared == f"Now answering in every channel from: `{UPLOAD}`."
+    assert RELIT_BY in in_second.text
+    assert RELIT_BY not in in_first and "lighthouse" not in in_first
+    assert "syria-denies" in listed_in_first and "lighthouse" not in listed_in_first
+    refused = f"{UPLOAD} is neither a source nor an indexed article of this workspace"
+    assert refused in removed_from_first and refused in shared_from_first
+    assert "1 added" in added_in_second
+    assert added_in_first.endswith(
+        f"{page} was added in another workspace, so it can't be added here too"
+    )
+    # The first's Home tab: neither the second's source, nor its change, nor its 👎.
+    assert "lighthouse" not in home_in_first
+    assert "1 articles from 1 sources" in home_in_first
+    assert UPLOAD in home_in_second and LIGHTHOUSE_QUESTION in home_in_second
+    assert "2 articles from 2 sources" in home_in_second
+    # Gone with the uninstall: the library's record, the articles, the uploaded bytes.
+    assert [s.source.key for s in index.sources()] == [
+        str(DEMO_ARTICLES / "syria-denies-burning-prisoners-bodies-claim.txt")
+    ]
+    assert {p.origin for p in index.stored_passages().metadatas} & {UPLOAD, page} == set()
+    assert index.library.get_upload(digest) is None
+    refused_or_not = [
+        (e.action, e.who, e.what, e.outcome.startswith("failed"))
+        for e in index.audit.entries()
+        if e.who in (ALICE, "T0SECOND (uninstalled)") and e.action != "upload"
+    ]
+    assert refused_or_not == [
+        ("share", ALICE, (UPLOAD,), False),
+        ("remove", ALICE, (UPLOAD,), True),
+        ("share", ALICE, (UPLOAD,), True),
+        ("add", ALICE, (page,), False),
+        ("add", ALICE, (page,), True),
+        ("remove", "T0SECOND (uninstalled)", (UPLOAD, page), False),
+    ]
+
+
+def test_a_library_record_without_a_workspace_serves_every_workspace(tmp_path):
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+    library = SourceLibrary(client)
+    # A record as the library kept it before workspaces were recorded: no `team`.
+    old = {"record": "source", "key": "https://example.com/feed", "kind": "feed"}
+    client.get_or_create_collection(LIBRARY_COLLECTION, embedding_function=None).upsert(
+        ids=["source:https://example.com/feed"], embeddings=[[0.0]], metadatas=[old]
+    )
+    library.save([LibrarySource("https://example.com/x", "url", team="T0SECOND")])
+    loaded = {s.key: s for s in library.sources()}
+    assert loaded["https://example.com/feed"].team == ""
+    assert loaded["https://example.com/feed"].answers_in("T0FIRST", "C0GENERAL")
+    assert loaded["https://example.com/x"].answers_in("T0SECOND", "C0GENERAL")
+    assert not loaded["https://example.com/x"].answers_in("T0FIRST", "C0GENERAL")
+    lines = sources_lines([SourceStatus(loaded["https://example.com/x"], 1)])
+    assert "workspace T0SECOND's: answers only there" in lines[2]
+
+
+def test_with_one_token_what_is_added_in_slack_belongs_to_no_workspace(fake, tmp_path):
+    added = []
+    backend = CannedBackend()
+    backend.add_sources = lambda urls, added_by, visible_in="", team="": (
+        added.append(team) or IndexReport(added=urls)
+    )
+    config = SlackConfig(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=fake.api_url, admins={ALICE}
+    )
+    with running(create_app(config, backend, tmp_path / "state")) as url:
+        fake.send_command(url, "/citebot", "add https://example.com/a", ALICE, team="T0OTHER")
+        fake.wait_for("response")
+    assert added == [""]
+
+
+def test_a_state_file_from_before_workspaces_keeps_its_votes(tmp_path):
+    (tmp_path / "state").mkdir()
+    with sqlite3.connect(tmp_path / "state" / "slack.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE feedback (user TEXT NOT NULL, answer_id TEXT NOT NULL, "
+            "question TEXT NOT NULL, answer_json TEXT NOT NULL, vote TEXT NOT NULL, "
+            "time REAL NOT NULL, PRIMARY KEY (user, answer_id))"
+        )
+        db.execute("INSERT INTO feedback VALUES ('U0BOB', 'a1', 'who?', '{}', 'down', 1.0)")
+    state = SlackState(tmp_path / "state")
+    assert [f.question for f in state.feedback(vote="down")] == ["who?"]
+    assert state.feedback(vote="down", team="T0FIRST") == []

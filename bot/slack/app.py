@@ -81,7 +81,7 @@ def create_app(
     ask.register(app, bot, pool)
     votes.register(app, bot)
     home.register(app, bot)
-    installs.register(app, config)
+    installs.register(app, bot)
     # Every other message (edits, joins, chatter): acknowledged, so Slack doesn't re-deliver it.
     app.event("message")(acknowledge)
     return app

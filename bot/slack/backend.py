@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.answering.answers import Answer, QuestionAnswerer
 from bot.answering.context import QuestionContext
+from bot.slack import messages
+from index.errors import CitebotError
 from index.report import IndexReport
 from index.settings import Settings
 from index.sources.library import LibraryReport, LibrarySource
@@ -43,6 +45,8 @@ class IndexedSource:
     last_error: str = ""
     # A private source's conversation (its only one); "": every conversation's.
     visible_in: str = ""
+    # Added in one workspace of many: its team id (its only one); "": every workspace's.
+    team: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,16 @@ class Overview:
     # The latest rebuild or refresh, from whichever process ran it (`citebot serve` refreshes).
     last_report: LibraryReport | None = None
 
+    def serving(self, team: str) -> Overview:
+        """The overview workspace `team` sees: without other workspaces' sources (nor
+        their articles in the count)."""
+        others = [s for s in self.sources if s.team not in ("", team)]
+        return replace(
+            self,
+            articles=self.articles - sum(s.articles for s in others),
+            sources=tuple(s for s in self.sources if s not in others),
+        )
+
 
 @dataclass(frozen=True)
 class Asked:
@@ -71,27 +85,38 @@ class Asked:
 
 
 class Backend(Protocol):
+    """`team` is the Slack workspace asking (with many workspaces; else ""): what it adds
+    is its own, and it cannot change another workspace's sources."""
+
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked: ...
 
-    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
-        """Adds URLs; `visible_in` set: a new one answers only in that conversation."""
+    def add_sources(
+        self, urls: list[str], added_by: str, visible_in: str = "", team: str = ""
+    ) -> IndexReport:
+        """Adds URLs; `visible_in` set: a new one answers only in that conversation.
+        Raises CitebotError naming a URL another workspace added."""
         ...
 
     def add_upload(
-        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = "", team: str = ""
     ) -> IndexReport: ...
 
-    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+    def remove(self, items: list[str], removed_by: str, team: str = "") -> IndexReport:
         """Removes sources or single articles; raises CitebotError naming what to fix."""
         ...
 
-    def share(self, sources: list[str], shared_by: str) -> list[str]:
-        """Makes private sources public; returns those that were private. Raises
-        CitebotError naming a source that is not in the library."""
+    def share(self, sources: list[str], shared_by: str, team: str = "") -> list[str]:
+        """Makes private sources public (in their workspace); returns those that were
+        private. Raises CitebotError naming a source that is not in the library."""
         ...
 
-    def private_sources(self) -> dict[str, str]:
-        """Each private source's key, with the only conversation it answers in."""
+    def remove_workspace(self, team: str) -> IndexReport:
+        """Removes the sources workspace `team` added (it uninstalled citebot), with their
+        articles and uploaded files."""
+        ...
+
+    def private_sources(self) -> list[LibrarySource]:
+        """The sources that do not answer everywhere: a conversation's, a workspace's."""
         ...
 
     def sources(self) -> list[SourceStatus]: ...
@@ -129,24 +154,67 @@ class IndexBackend:
         rewritten = answer.question != " ".join(question.split())
         return Asked(answer, answer.question if rewritten else None)
 
-    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
+    def add_sources(
+        self, urls: list[str], added_by: str, visible_in: str = "", team: str = ""
+    ) -> IndexReport:
         from bot.sources_admin import add_from_slack
 
-        return add_from_slack(self.index, self.settings, urls, added_by, visible_in)
+        others = self._others(team)
+        taken = next((url for url in urls if url in others), None)
+        if taken is not None:
+            self._refuse("add", added_by, urls, messages.ANOTHER_WORKSPACES.format(source=taken))
+        return add_from_slack(self.index, self.settings, urls, added_by, visible_in, team)
 
     def add_upload(
-        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = "", team: str = ""
     ) -> IndexReport:
-        return self.index.add_bytes(name, data, uploaded_by=uploaded_by, visible_in=visible_in)
+        return self.index.add_bytes(name, data, uploaded_by, visible_in, team)
 
-    def remove(self, items: list[str], removed_by: str) -> IndexReport:
+    def remove(self, items: list[str], removed_by: str, team: str = "") -> IndexReport:
+        if other := self._another_workspaces(items, team):
+            self._refuse("remove", removed_by, items, other)
         return self.index.remove(items, removed_by=removed_by)
 
-    def share(self, sources: list[str], shared_by: str) -> list[str]:
+    def share(self, sources: list[str], shared_by: str, team: str = "") -> list[str]:
+        if other := self._another_workspaces(sources, team):
+            self._refuse("share", shared_by, sources, other)
         return self.index.share(sources, shared_by=shared_by)
 
-    def private_sources(self) -> dict[str, str]:
-        return {s.key: s.visible_in for s in self.index.library.sources() if s.visible_in}
+    def remove_workspace(self, team: str) -> IndexReport:
+        own = [s for s in self.index.library.sources() if team and s.team == team]
+        if not own:
+            return IndexReport()
+        report = self.index.remove([s.key for s in own], removed_by=f"{team} (uninstalled)")
+        with self.index.connection.writing():
+            self.index.library.delete_uploads(s.upload_sha256 for s in own)
+        return report
+
+    def private_sources(self) -> list[LibrarySource]:
+        return [s for s in self.index.library.sources() if s.visible_in or s.team]
+
+    def _others(self, team: str) -> set[str]:
+        """The keys of the sources other workspaces added."""
+        return {s.key for s in self.index.library.sources() if not s.serves(team)}
+
+    def _another_workspaces(self, items: list[str], team: str) -> str:
+        """Why `items` can't be changed from workspace `team` (one is another workspace's
+        source or one of its articles, told as if it were not there), or ""."""
+        others = self._others(team)
+        if not others:
+            return ""
+        origins = {p.article_id: p.origin for p in self.index.stored_passages().metadatas}
+        for item in items:
+            if item in others or origins.get(item) in others:
+                return messages.NOT_THIS_WORKSPACES.format(item=item)
+        return ""
+
+    def _refuse(self, action: str, who: str, items: list[str], reason: str) -> None:
+        """Raises CitebotError(`reason`), recorded in the audit log as refused changes are."""
+
+        def refused() -> None:
+            raise CitebotError(reason)
+
+        self.index.audit.recorded(action, who, items, refused)
 
     def sources(self) -> list[SourceStatus]:
         return self.index.sources()
@@ -157,8 +225,9 @@ class IndexBackend:
         stored = self.index.stored_passages()
         library = self.index.library
         sources = library.sources()
-        # Private sources' titles are no headline (the assistant view suggests them).
-        private = frozenset(s.key for s in sources if s.visible_in)
+        # Private sources' titles are no headline (the assistant view suggests them), nor
+        # are a workspace's own sources'.
+        private = frozenset(s.key for s in sources if s.visible_in or s.team)
         key = (stored.key, private)
         with self._lock:
             indexed = self._overview[1] if self._overview and self._overview[0] == key else None
@@ -227,6 +296,7 @@ def overview_of(
             s.added_by,
             s.last_error,
             s.visible_in,
+            s.team,
         )
         for s in library
     ]

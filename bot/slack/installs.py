@@ -1,6 +1,7 @@
 """Installing citebot into many workspaces: bolt's OAuth flow (`/slack/install`, then
 `/slack/oauth_redirect`), each workspace's token kept by slack_sdk's SQLAlchemy
-installation store, and uninstalls and revoked tokens deleting theirs.
+installation store, uninstalls and revoked tokens deleting theirs, and an uninstall the
+sources its admins added too.
 
 SQLAlchemy rather than slack_sdk's SQLite or file stores: one URL names a database that
 every process of a deployment shares (PostgreSQL, MySQL), and SQLite in the data
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import messages
 from bot.slack.config import SlackConfig
+from bot.slack.listeners.shared import Citebot
+from bot.slack.middleware import finish_delivery
 from index.errors import SettingsError
 
 log = logging.getLogger("citebot.slack")
@@ -118,11 +121,26 @@ def oauth_app_settings(config: SlackConfig, client: WebClient) -> dict[str, Any]
     }
 
 
-def register(app: App, config: SlackConfig) -> None:
+def register(app: App, bot: Citebot) -> None:
     """Uninstalls and revoked tokens: with many workspaces, bolt's own listeners delete
-    the workspace's tokens; with one, the bot token no longer works, which is logged."""
-    if config.many_workspaces:
-        app.enable_token_revocation_listeners()
+    the workspace's tokens, and an uninstall then the sources the workspace added (a
+    revoked token alone keeps them: the workspace may install again); with one, the bot
+    token no longer works, which is logged."""
+    if bot.config.many_workspaces:
+        delete_tokens = app.default_app_uninstalled_event_listener()
+
+        def uninstalled(ack: Ack, context: BoltContext) -> None:
+            delete_tokens(context)  # at once: the workspace's next request is refused
+            ack()
+
+        def forget(context: BoltContext) -> None:
+            try:
+                bot.forget_workspace(bot.workspace(context))
+            finally:
+                finish_delivery(bot.state, context)
+
+        app.event("tokens_revoked")(app.default_tokens_revoked_event_listener())
+        app.event("app_uninstalled")(ack=uninstalled, lazy=[forget])
         return
 
     def token_gone(ack: Ack, body: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from bot.answering.context import QuestionContext
 from bot.slack.backend import Asked, Backend, Overview
 from index.errors import CitebotError
 from index.report import IndexReport
+from index.sources.library import LibrarySource
 from index.store.status import SourceStatus
 
 log = logging.getLogger("citebot.slack")
@@ -86,21 +87,26 @@ class LoadingBackend:
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked:
         return self.loaded().ask(question, context)
 
-    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
-        return self.loaded().add_sources(urls, added_by, visible_in)
+    def add_sources(
+        self, urls: list[str], added_by: str, visible_in: str = "", team: str = ""
+    ) -> IndexReport:
+        return self.loaded().add_sources(urls, added_by, visible_in, team)
 
     def add_upload(
-        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = "", team: str = ""
     ) -> IndexReport:
-        return self.loaded().add_upload(name, data, uploaded_by, visible_in)
+        return self.loaded().add_upload(name, data, uploaded_by, visible_in, team)
 
-    def remove(self, items: list[str], removed_by: str) -> IndexReport:
-        return self.loaded().remove(items, removed_by)
+    def remove(self, items: list[str], removed_by: str, team: str = "") -> IndexReport:
+        return self.loaded().remove(items, removed_by, team)
 
-    def share(self, sources: list[str], shared_by: str) -> list[str]:
-        return self.loaded().share(sources, shared_by)
+    def share(self, sources: list[str], shared_by: str, team: str = "") -> list[str]:
+        return self.loaded().share(sources, shared_by, team)
 
-    def private_sources(self) -> dict[str, str]:
+    def remove_workspace(self, team: str) -> IndexReport:
+        return self.loaded().remove_workspace(team)
+
+    def private_sources(self) -> list[LibrarySource]:
         return self.loaded().private_sources()
 
     def sources(self) -> list[SourceStatus]:

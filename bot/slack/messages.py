@@ -208,6 +208,11 @@ REMOVE_FAILED = "I couldn't remove {what}: {reason}"
 REPORT_CHARS = 3000
 REPORT_LINE_CHARS = 300
 MORE_LINES = "…and {count} more"
+# With many workspaces, another workspace's sources are as if they were not there.
+NOT_THIS_WORKSPACES = (
+    "{item} is neither a source nor an indexed article of this workspace: see `/citebot sources`"
+)
+ANOTHER_WORKSPACES = "{source} was added in another workspace, so it can't be added here too"
 ADD_APOLOGY = "Sorry, something went wrong while adding {what}; the index may be unchanged."
 REMOVE_APOLOGY = "Sorry, something went wrong while removing {what}; the index may be unchanged."
 

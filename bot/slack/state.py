@@ -55,9 +55,11 @@ CREATE TABLE IF NOT EXISTS reports (kind TEXT PRIMARY KEY, text TEXT NOT NULL, t
 CREATE TABLE IF NOT EXISTS feedback (
     user TEXT NOT NULL, answer_id TEXT NOT NULL, question TEXT NOT NULL,
     answer_json TEXT NOT NULL, vote TEXT NOT NULL, time REAL NOT NULL,
-    PRIMARY KEY (user, answer_id)
+    team TEXT NOT NULL DEFAULT '', PRIMARY KEY (user, answer_id)
 );
 """
+# State files from before votes were kept per workspace lack feedback's `team` column.
+ADD_FEEDBACK_TEAM = "ALTER TABLE feedback ADD COLUMN team TEXT NOT NULL DEFAULT ''"
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,9 @@ class SlackState:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(claims)")}
-            if "event" not in columns:  # a state file of an earlier version
-                db.execute("ALTER TABLE claims ADD COLUMN event TEXT")
+            # A state file of an earlier version gains the columns added since.
+            _add_column(db, "claims", "event", "ALTER TABLE claims ADD COLUMN event TEXT")
+            _add_column(db, "feedback", "team", ADD_FEEDBACK_TEAM)
         self._prune_claims()
 
     @contextmanager
@@ -266,8 +268,9 @@ class SlackState:
             hint=fields.get("hint"),
         )
 
-    def record_feedback(self, user: str, answer_id: str, vote: str) -> bool:
-        """Records `user`'s vote ("up" or "down") on an answer; a later vote replaces theirs.
+    def record_feedback(self, user: str, answer_id: str, vote: str, team: str = "") -> bool:
+        """Records `user`'s vote ("up" or "down") on an answer, in workspace `team` ("": the
+        only one); a later vote replaces theirs.
 
         False when the answer is unknown.
         """
@@ -276,7 +279,9 @@ class SlackState:
             return False
         with self._db() as db:
             db.execute(
-                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feedback "
+                "(user, answer_id, question, answer_json, vote, time, team) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     user,
                     answer_id,
@@ -284,30 +289,53 @@ class SlackState:
                     json.dumps(answer.to_json(), ensure_ascii=False),
                     vote,
                     time.time(),
+                    team,
                 ),
             )
         return True
 
-    def feedback(self, vote: str | None = None, limit: int = -1) -> list[Feedback]:
-        """Recorded votes (only `vote`s, when given), oldest first; `limit`: the latest."""
-        where, args = ("WHERE vote = ?", (vote,)) if vote else ("", ())
+    def feedback(self, vote: str | None = None, limit: int = -1, team: str = "") -> list[Feedback]:
+        """Workspace `team`'s recorded votes (only `vote`s, when given), oldest first;
+        `limit`: the latest."""
+        where, args = ("AND vote = ?", (vote,)) if vote else ("", ())
         with self._db() as db:
             rows = db.execute(
                 "SELECT user, question, answer_json, vote, time FROM feedback "
-                f"{where} ORDER BY time DESC LIMIT ?",
-                (*args, limit),
+                f"WHERE team = ? {where} ORDER BY time DESC LIMIT ?",
+                (team, *args, limit),
             ).fetchall()
         return [Feedback(*row) for row in reversed(rows)]
 
-    def save_report(self, kind: str, text: str) -> None:
-        """Keeps the latest report of `kind` ("add", "remove") for the Home tab."""
+    def save_report(self, text: str, team: str = "") -> None:
+        """Keeps the latest change admins made from Slack in workspace `team` ("": the only
+        one), for its Home tab."""
         with self._db() as db:
-            db.execute("INSERT OR REPLACE INTO reports VALUES (?, ?, ?)", (kind, text, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
+                (_report_key(team), text, time.time()),
+            )
 
-    def latest_report(self) -> Report | None:
+    def latest_report(self, team: str = "") -> Report | None:
         with self._db() as db:
-            row = db.execute("SELECT text, time FROM reports ORDER BY time DESC LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT text, time FROM reports WHERE kind = ?", (_report_key(team),)
+            ).fetchone()
         return Report(*row) if row else None
+
+
+def _report_key(team: str) -> str:
+    """A workspace's row of the reports table ("index" for the only one, as before)."""
+    return f"index:{team}" if team else "index"
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, statement: str) -> None:
+    if column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        return
+    try:
+        db.execute(statement)
+    except sqlite3.OperationalError as err:  # another process added it first
+        if "duplicate column" not in str(err):
+            raise
 
 
 def _alive(pid: int) -> bool:

@@ -2,11 +2,11 @@
 sharing the store sees it (with a Chroma server, every bot process and every shell).
 
 It records the configured folders and files (as of the last rebuild) and each path, URL,
-feed or upload an admin added, with who added it and when, how its last read went, and
-the validators (ETag, Last-Modified) a refresh sends. Uploaded bytes are kept here too,
-content-addressed, so a rebuild can read them again. Articles an admin removed from a
-source that still holds them are recorded as excluded, so that a rebuild does not bring
-them back.
+feed or upload an admin added, with who added it, when and where in Slack (the workspace,
+a private conversation), how its last read went, and the validators (ETag, Last-Modified)
+a refresh sends. Uploaded bytes are kept here too, content-addressed, so a rebuild can
+read them again. Articles an admin removed from a source that still holds them are
+recorded as excluded, so that a rebuild does not bring them back.
 """
 
 from __future__ import annotations
@@ -52,9 +52,20 @@ class LibrarySource:
     # Added in a private channel, a group DM or a DM: that conversation's Slack id, and
     # only questions asked there are answered from it (until an admin shares it); "": all.
     visible_in: str = ""
+    # Added from Slack installed in many workspaces: that workspace's team id; only its
+    # questions are answered from it, and its uninstall removes it. "": every workspace's.
+    team: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def serves(self, team: str) -> bool:
+        """Whether workspace `team` is answered from it (its own, or every workspace's)."""
+        return not self.team or self.team == team
+
+    def answers_in(self, team: str, conversation: str) -> bool:
+        """Whether a question asked in `conversation` of workspace `team` may quote it."""
+        return self.serves(team) and (not self.visible_in or self.visible_in == conversation)
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,14 @@ class SourceLibrary:
                 metadatas=[{"sha256": digest, "part": number, "parts": len(parts)}],
             )
         return digest
+
+    def delete_uploads(self, digests: Iterable[str]) -> None:
+        """Deletes the bytes of uploads no library source refers to any longer (an
+        upload's bytes are kept once per content, so another source may share them)."""
+        used = {s.upload_sha256 for s in self.sources()}
+        gone = [d for d in dict.fromkeys(digests) if d and d not in used]
+        if gone:
+            _collection(self.client, UPLOADS_COLLECTION).delete(where={"sha256": {"$in": gone}})
 
     def get_upload(self, digest: str) -> bytes | None:
         """The bytes of an upload, or None when they are not (or no longer) stored."""

@@ -169,15 +169,20 @@ class ArticleIndex:
         added_by: str | None = None,
         policy: FetchPolicy = CLI_POLICY,
         visible_in: str = "",
+        team: str = "",
     ) -> IndexReport:
         """Adds sources (files, folders, URLs, feeds) to the library and indexes them;
         a source already in the library is read again (and keeps its visibility). A
         source that cannot be read at all is reported and not added. `visible_in`: the
-        only Slack conversation a new source answers in ("" for all)."""
+        only Slack conversation a new source answers in, `team` its only workspace ("":
+        every one)."""
         keys = list(dict.fromkeys(utf8_keys(sources)))
         who = added_by if added_by is not None else local_user()
         return self.audit.recorded(
-            "add", who, keys, lambda: self._add(keys, who, progress, on_total, policy, visible_in)
+            "add",
+            who,
+            keys,
+            lambda: self._add(keys, who, progress, on_total, policy, visible_in, team),
         )
 
     def _add(
@@ -188,6 +193,7 @@ class ArticleIndex:
         on_total: Callable[[int], None] | None,
         policy: FetchPolicy,
         visible_in: str,
+        team: str,
     ) -> IndexReport:
         self._require_backend()
         known = {s.key: s for s in self.library.sources()}
@@ -201,6 +207,7 @@ class ArticleIndex:
                 now(),
                 public_only=policy.public_only,
                 visible_in=visible_in,
+                team=team,
             )
             for k in keys
         ]
@@ -209,20 +216,24 @@ class ArticleIndex:
             return change_in_place(self, entries, reading, progress, on_total, include=keys)
 
     def add_bytes(
-        self, name: str, data: bytes, uploaded_by: str = "slack", visible_in: str = ""
+        self,
+        name: str,
+        data: bytes,
+        uploaded_by: str = "slack",
+        visible_in: str = "",
+        team: str = "",
     ) -> IndexReport:
         """Adds an uploaded file (`name` picks the reader by its extension). Its article
         id is `upload://<uploader>/<name>`: the same uploader sending a file of the same
         name again replaces it; its bytes are kept in the store for later rebuilds.
-        `visible_in`: the only Slack conversation it answers in ("" for all)."""
-        return self.audit.recorded(
-            "upload",
-            uploaded_by,
-            [name],
-            lambda: self._add_bytes(name, data, uploaded_by, visible_in),
-        )
+        `visible_in`: the only Slack conversation it answers in, `team` its only workspace
+        ("": every one)."""
+        add = lambda: self._add_bytes(name, data, uploaded_by, visible_in, team)  # noqa: E731
+        return self.audit.recorded("upload", uploaded_by, [name], add)
 
-    def _add_bytes(self, name: str, data: bytes, uploaded_by: str, visible_in: str) -> IndexReport:
+    def _add_bytes(
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str, team: str
+    ) -> IndexReport:
         key = upload_key(uploaded_by, name)
         try:
             read_bytes(
@@ -242,6 +253,7 @@ class ArticleIndex:
                 upload_sha256=digest,
                 upload_name=name,
                 visible_in=visible_in,
+                team=team,
             )
             reading = read_sources(self, [entry], CLI_POLICY)  # its bytes: nothing to fetch
             return change_in_place(self, [entry], reading, None, None, include=[key])

@@ -1,5 +1,6 @@
 """Admins changing the source library: `/citebot add|remove|share|sources`, and files sent
-in a DM. What is added in a conversation that is not public answers only there."""
+in a DM. What is added in a conversation that is not public answers only there; with many
+workspaces, what is added in one is that workspace's alone."""
 
 from __future__ import annotations
 
@@ -34,15 +35,18 @@ def register(app: App, bot: Citebot) -> None:
     def check_command(ack: Ack, command: Payload) -> None:
         ack(parse_command(bot, command)[2])
 
-    def run_command(command: Payload, respond: Respond, logger: Logger) -> None:
+    def run_command(
+        command: Payload, context: BoltContext, respond: Respond, logger: Logger
+    ) -> None:
         verb, items, _ = parse_command(bot, command)
         if verb:
             user, private = command["user_id"], private_conversation(command)
-            run_citebot_command(bot, verb, items, user, respond, logger, private)
+            team = bot.workspace(context)
+            run_citebot_command(bot, verb, items, user, respond, logger, private, team)
 
     def add_files(event: Payload, context: BoltContext, client: WebClient, logger: Logger) -> None:
         try:
-            add_uploaded_files(bot, event, client, logger)
+            add_uploaded_files(bot, event, client, logger, bot.workspace(context))
         finally:
             finish_delivery(bot.state, context)
 
@@ -82,24 +86,28 @@ def run_citebot_command(
     respond: Respond,
     logger: Logger,
     private: str = "",
+    team: str = "",
 ) -> None:
     """Lists the sources, or adds, removes or shares `items`; the outcome told privately.
-    What is added in the `private` conversation (its id) answers only there."""
+    What is added in the `private` conversation (its id) answers only there, and only in
+    workspace `team` (with many workspaces), whose sources alone are listed and changed."""
     what = ", ".join(f"`{escape(item)}`" for item in items)
     say = privately(respond)
     if verb == "sources":
         with apologizing(say, messages.SOURCES_APOLOGY, logger):
-            say(_sources_text(bot))
+            say(_sources_text(bot, team))
     elif verb == "remove":
         with apologizing(say, messages.REMOVE_APOLOGY.format(what=what), logger):
-            say(bot.change(what, lambda: bot.backend.remove(items, user), "Removed"))
+            remove = lambda: bot.backend.remove(items, user, team)  # noqa: E731
+            say(bot.change(what, remove, "Removed", team=team))
     elif verb == "share":
         with apologizing(say, messages.SHARE_APOLOGY.format(what=what), logger):
-            say(bot.share(items, user))
+            say(bot.share(items, user, team))
     else:
         with apologizing(say, messages.ADD_APOLOGY.format(what=what), logger):
             note = messages.PRIVATE_HERE if private else ""
-            say(bot.change(what, lambda: bot.backend.add_sources(items, user, private), note=note))
+            change = lambda: bot.backend.add_sources(items, user, private, team)  # noqa: E731
+            say(bot.change(what, change, note=note, team=team))
 
 
 def private_conversation(command: Payload) -> str:
@@ -111,16 +119,19 @@ def private_conversation(command: Payload) -> str:
     return ""
 
 
-def _sources_text(bot: Citebot) -> str:
-    lines = sources_lines(bot.backend.sources())
+def _sources_text(bot: Citebot, team: str) -> str:
+    lines = sources_lines([s for s in bot.backend.sources() if s.source.serves(team)])
     if not lines:
         return messages.NO_SOURCES
     shown = messages.within([fit(line, messages.REPORT_LINE_CHARS) for line in lines], 3500)
     return messages.SOURCES_LIST.format(lines="\n".join(shown))
 
 
-def add_uploaded_files(bot: Citebot, event: Payload, client: WebClient, logger: Logger) -> None:
-    """A file sent to me in a DM: indexed when an admin sent it, refused otherwise."""
+def add_uploaded_files(
+    bot: Citebot, event: Payload, client: WebClient, logger: Logger, team: str = ""
+) -> None:
+    """A file sent to me in a DM (of workspace `team`): indexed when an admin sent it,
+    refused otherwise."""
     channel, ts = event["channel"], event["ts"]
 
     def say(text: str) -> None:
@@ -136,13 +147,19 @@ def add_uploaded_files(bot: Citebot, event: Payload, client: WebClient, logger: 
     apology = messages.ADD_APOLOGY.format(what="your file")
     with working(client, channel, ts, ts, logger, apology):
         for file in files:
-            say(_add_upload(bot, client, file, event["user"], logger, channel))
+            say(_add_upload(bot, client, file, event["user"], logger, channel, team))
 
 
 def _add_upload(
-    bot: Citebot, client: WebClient, file: Payload, user: str, logger: Logger, channel: str
+    bot: Citebot,
+    client: WebClient,
+    file: Payload,
+    user: str,
+    logger: Logger,
+    channel: str,
+    team: str,
 ) -> str:
-    """Adds one uploaded file, answering only in the DM it was sent in."""
+    """Adds one uploaded file, answering only in the DM it was sent in (of `team`)."""
     name = file.get("name") or file.get("title") or file["id"]
     try:
         data = download(client, file)
@@ -153,8 +170,9 @@ def _add_upload(
         return messages.DOWNLOAD_FAILED.format(name=escape(name))
     return bot.change(
         f"`{escape(name)}`",
-        lambda: bot.backend.add_upload(name, data, user, channel),
+        lambda: bot.backend.add_upload(name, data, user, channel, team),
         note=messages.PRIVATE_HERE,
+        team=team,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from logging import Logger
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -26,9 +26,9 @@ def register(app: App, bot: Citebot, pool: AnswerPool) -> None:
     def refuse_busy(ack: Ack, command: Payload) -> None:
         ack(refusal(bot, command) or messages.BUSY)
 
-    def answer(command: Payload, respond: Respond, logger: Logger) -> None:
+    def answer(command: Payload, context: BoltContext, respond: Respond, logger: Logger) -> None:
         if not refusal(bot, command):
-            answer_privately(bot, command, respond, logger)
+            answer_privately(bot, command, bot.workspace(context), respond, logger)
 
     def share(
         body: Payload, action: Payload, client: WebClient, respond: Respond, logger: Logger
@@ -51,10 +51,13 @@ def refusal(bot: Citebot, command: Payload) -> str:
     return ""
 
 
-def answer_privately(bot: Citebot, command: Payload, respond: Respond, logger: Logger) -> None:
-    """The answer, shown only to the person who asked, with a Share button."""
+def answer_privately(
+    bot: Citebot, command: Payload, team: str, respond: Respond, logger: Logger
+) -> None:
+    """The answer (from workspace `team`'s sources), shown only to the person who asked,
+    with a Share button."""
     with apologizing(privately(respond), messages.APOLOGY, logger):
-        scope = bot.scope(command.get("channel_id", ""))
+        scope = bot.scope(command.get("channel_id", ""), team)
         started = time.perf_counter()
         answer = bot.backend.ask(command["text"].strip(), QuestionContext(scope=scope)).answer
         count_answer("ask", answer, time.perf_counter() - started)

@@ -114,7 +114,10 @@ def answer_in_assistant_thread(
             channel=channel, thread_ts=thread_ts, text=text
         )
         with apologizing(post, messages.APOLOGY, logger):
-            answer(bot, client, channel, thread_ts, question, "assistant", feedback_element=True)
+            team = bot.workspace(context)
+            answer(
+                bot, client, channel, thread_ts, question, "assistant", team, feedback_element=True
+            )
     finally:
         quietly(logger, set_status, status="")
         finish_delivery(bot.state, context, key)

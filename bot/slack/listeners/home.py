@@ -1,5 +1,6 @@
 """The Home tab: what is indexed for everyone; for admins, the sources with Remove buttons
-(and Make public, for private ones) and an "Add a URL" modal."""
+(and Make public, for private ones) and an "Add a URL" modal. With many workspaces, each
+sees and changes only the sources that serve it."""
 
 from __future__ import annotations
 
@@ -27,19 +28,25 @@ def register(app: App, bot: Citebot) -> None:
     def opened(event: Payload, client: WebClient, logger: Logger, context: BoltContext) -> None:
         try:
             if event.get("tab", "home") == "home":
-                publish_home(bot, client, event["user"], logger)
+                publish_home(bot, client, event["user"], bot.workspace(context), logger)
         finally:
             finish_delivery(bot.state, context)
 
     # The buttons and the modal are only shown to admins: a forged click changes nothing.
-    def remove(body: Payload, action: Payload, client: WebClient, logger: Logger) -> None:
-        if bot.is_admin(body["user"]["id"]):
-            remove_source(bot, action["value"], body["user"]["id"], client, logger)
+    def remove(
+        body: Payload, action: Payload, context: BoltContext, client: WebClient, logger: Logger
+    ) -> None:
+        user, team = body["user"]["id"], bot.workspace(context)
+        if bot.is_admin(user):
+            remove_source(bot, action["value"], user, team, client, logger)
 
-    def share(body: Payload, action: Payload, client: WebClient, logger: Logger) -> None:
-        if bot.is_admin(body["user"]["id"]):
-            bot.share([action["value"]], body["user"]["id"])
-            publish_home(bot, client, body["user"]["id"], logger)
+    def share(
+        body: Payload, action: Payload, context: BoltContext, client: WebClient, logger: Logger
+    ) -> None:
+        user, team = body["user"]["id"], bot.workspace(context)
+        if bot.is_admin(user):
+            bot.share([action["value"]], user, team)
+            publish_home(bot, client, user, team, logger)
 
     def open_modal(body: Payload, client: WebClient, logger: Logger) -> None:
         if bot.is_admin(body["user"]["id"]):
@@ -57,10 +64,12 @@ def register(app: App, bot: Citebot) -> None:
         else:
             ack()
 
-    def add(body: Payload, view: Payload, client: WebClient, logger: Logger) -> None:
+    def add(
+        body: Payload, view: Payload, context: BoltContext, client: WebClient, logger: Logger
+    ) -> None:
         urls, error = submitted_urls(view)
         if not error and bot.is_admin(body["user"]["id"]):
-            add_sources(bot, urls, body["user"]["id"], client, logger)
+            add_sources(bot, urls, body["user"]["id"], bot.workspace(context), client, logger)
 
     app.event("app_home_opened")(ack=acknowledge, lazy=[opened])
     app.action("home_remove_source")(ack=acknowledge, lazy=[remove])
@@ -69,38 +78,43 @@ def register(app: App, bot: Citebot) -> None:
     app.view(ADD_SOURCE_MODAL)(ack=check_modal, lazy=[add])
 
 
-def publish_home(bot: Citebot, client: WebClient, user: str, logger: Logger) -> None:
-    """Publishes `user`'s Home tab (the admin's parts only to admins)."""
+def publish_home(bot: Citebot, client: WebClient, user: str, team: str, logger: Logger) -> None:
+    """Publishes `user`'s Home tab in workspace `team` (the admin's parts only to admins)."""
     admin = bot.is_admin(user)
+    overview = bot.overview(logger)
     view = home_view(
-        overview=bot.overview(logger),
+        overview=overview.serving(team) if overview else None,
         admin=admin,
-        report=bot.state.latest_report() if admin else None,
-        down_votes=bot.state.feedback(vote="down", limit=messages.DOWN_VOTES_SHOWN)
+        report=bot.state.latest_report(team) if admin else None,
+        down_votes=bot.state.feedback(vote="down", limit=messages.DOWN_VOTES_SHOWN, team=team)
         if admin
         else [],
     )
     quietly(logger, client.views_publish, user_id=user, view=view)
 
 
-def remove_source(bot: Citebot, source: str, user: str, client: WebClient, logger: Logger) -> None:
+def remove_source(
+    bot: Citebot, source: str, user: str, team: str, client: WebClient, logger: Logger
+) -> None:
     """An admin's Remove button: the source leaves the index; the Home tab shows it."""
-    bot.change(f"`{escape(source)}`", lambda: bot.backend.remove([source], user), "Removed")
-    publish_home(bot, client, user, logger)
+    what = f"`{escape(source)}`"
+    bot.change(what, lambda: bot.backend.remove([source], user, team), "Removed", team=team)
+    publish_home(bot, client, user, team, logger)
 
 
 def add_sources(
-    bot: Citebot, urls: list[str], user: str, client: WebClient, logger: Logger
+    bot: Citebot, urls: list[str], user: str, team: str, client: WebClient, logger: Logger
 ) -> None:
-    """The modal's URLs indexed; the report (or the apology) shown on the Home tab."""
+    """The modal's URLs indexed (workspace `team`'s own); the report (or the apology) shown
+    on the Home tab."""
     what = escape(", ".join(urls))
     with apologizing(
-        lambda text: bot.state.save_report("index", text),
+        lambda text: bot.state.save_report(text, team),
         messages.ADD_APOLOGY.format(what=what),
         logger,
     ):
-        bot.change(what, lambda: bot.backend.add_sources(urls, user))
-    publish_home(bot, client, user, logger)
+        bot.change(what, lambda: bot.backend.add_sources(urls, user, team=team), team=team)
+    publish_home(bot, client, user, team, logger)
 
 
 def submitted_urls(view: Payload) -> tuple[list[str], str]:

@@ -80,7 +80,8 @@ def answer_in_thread(
                     channel=channel, thread_ts=thread_ts, text=messages.EMPTY_QUESTION
                 )
                 return
-            answer(bot, client, channel, thread_ts, question, surface="thread")
+            team = bot.workspace(context)
+            answer(bot, client, channel, thread_ts, question, surface="thread", team=team)
 
 
 def say_busy(
@@ -105,13 +106,14 @@ def answer(
     thread_ts: str,
     question: str,
     surface: str,
+    team: str,
     feedback_element: bool = False,
 ) -> None:
     """Answers `question` in the thread, read with the thread's earlier questions and
-    cited articles, from the channel's sources; remembers it for the next follow-up.
-    `surface` ("thread", "assistant") labels its metrics."""
+    cited articles, from the sources of the channel (in workspace `team`); remembers it
+    for the next follow-up. `surface` ("thread", "assistant") labels its metrics."""
     turns = bot.state.thread_turns(channel, thread_ts)
-    scope = bot.scope(channel)
+    scope = bot.scope(channel, team)
     context = QuestionContext(
         earlier_questions=tuple(t.question for t in turns),
         cited_articles=frozenset(a for t in turns for a in t.article_ids),

@@ -3,6 +3,7 @@ answer, changing the index, and the small text and Slack-call helpers."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from logging import Logger
 from typing import Any
 
-from slack_bolt import Ack, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
@@ -25,6 +26,7 @@ from index.errors import CitebotError
 from index.report import IndexReport
 from index.retrieval import SourceScope
 
+log = logging.getLogger("citebot.slack")
 Payload = dict[str, Any]
 # Conversations that are the bot's by invitation: a DM, a group DM.
 DIRECT = ("im", "mpim")
@@ -50,17 +52,22 @@ class Citebot:
         """Whether the bot answers in `channel` (a DM always; else per `channels`)."""
         return direct or not self.config.channels or channel in self.config.channels
 
-    def scope(self, channel: str) -> SourceScope | None:
-        """What questions asked in `channel` may be answered from: its sources
-        (`slack.channel_sources`), never another conversation's private sources; None:
-        everything."""
+    def workspace(self, context: BoltContext) -> str:
+        """The team id of the workspace a request comes from, when installed in many
+        (what it adds is its own); with one token, "": every source is every one's."""
+        return (context.team_id or "") if self.config.many_workspaces else ""
+
+    def scope(self, channel: str, team: str = "") -> SourceScope | None:
+        """What questions asked in `channel` of workspace `team` may be answered from: its
+        sources (`slack.channel_sources`), never another conversation's private sources
+        nor another workspace's; None: everything."""
         patterns = tuple(self.config.channel_sources.get(channel, ()))
         private = self.backend.private_sources()
-        hidden = frozenset(key for key, there in private.items() if there != channel)
+        hidden = frozenset(s.key for s in private if not s.answers_in(team, channel))
         if not patterns and not hidden:
             return None
         # Equal scopes are one column of the snapshot: every conversation without private
-        # sources of its own hides the same set, so there are few distinct ones.
+        # sources of its own hides the same set (per workspace), so there are few distinct ones.
         return SourceScope(patterns, hidden)
 
     def overview(self, logger: Logger) -> Overview | None:
@@ -77,9 +84,10 @@ class Citebot:
         change: Callable[[], IndexReport],
         verb: str = "Indexed",
         note: str = "",
+        team: str = "",
     ) -> str:
         """Runs an add or a removal and returns its report (with `note` when it ran),
-        kept for the Home tab."""
+        kept for workspace `team`'s Home tab."""
         try:
             with self._index_writes:
                 report = change()
@@ -88,16 +96,16 @@ class Citebot:
             text = failed.format(what=what, reason=escape(str(err)))
         else:
             text = messages.report_text(what, report, verb, note)
-        self.state.save_report("index", text)
+        self.state.save_report(text, team)
         return text
 
-    def share(self, sources: list[str], user: str) -> str:
-        """Makes private sources public: what changed, or why nothing did (kept for the
-        Home tab)."""
+    def share(self, sources: list[str], user: str, team: str = "") -> str:
+        """Makes private sources public (in workspace `team`): what changed, or why
+        nothing did (kept for the Home tab)."""
         what = ", ".join(f"`{escape(source)}`" for source in sources)
         try:
             with self._index_writes:
-                shared = self.backend.share(sources, user)
+                shared = self.backend.share(sources, user, team)
         except CitebotError as err:  # its message names the source and what to do
             text = messages.SHARE_FAILED.format(what=what, reason=escape(str(err)))
         else:
@@ -107,8 +115,15 @@ class Citebot:
                 if shared
                 else messages.NOT_PRIVATE.format(sources=what)
             )
-        self.state.save_report("index", text)
+        self.state.save_report(text, team)
         return text
+
+    def forget_workspace(self, team: str) -> None:
+        """Removes the sources workspace `team` added, with their articles (it uninstalled
+        citebot); logged."""
+        with self._index_writes:
+            report = self.backend.remove_workspace(team)
+        log.info("workspace %s uninstalled: %d of its articles removed", team, len(report.removed))
 
     def post_answer(
         self,

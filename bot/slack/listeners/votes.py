@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.slack import messages
 from bot.slack.listeners.shared import Citebot, Payload, privately
@@ -15,10 +15,10 @@ VOTE_ACTIONS = re.compile(r"^feedback(_up|_down)?$")
 
 
 def register(app: App, bot: Citebot) -> None:
-    def record(ack: Ack, body: Payload, action: Payload) -> None:
+    def record(ack: Ack, body: Payload, action: Payload, context: BoltContext) -> None:
         # Recorded before acknowledging, so an acknowledged vote is a stored vote.
         vote, answer_id = read_vote(action)
-        bot.state.record_feedback(body["user"]["id"], answer_id, vote)
+        bot.state.record_feedback(body["user"]["id"], answer_id, vote, bot.workspace(context))
         ack()
 
     def thank(action: Payload, respond: Respond) -> None:
