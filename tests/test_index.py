@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+from test_keyword import reference_scores
 
 from bot.answering.answerer import Answerer
 from index.embedding.encoder import Encoder, load_encoder
@@ -38,6 +39,18 @@ def test_reference_question_quotes_the_denial_first(demo_index: ArticleIndex) ->
     assert first.title == "Syria denies burning prisoners' bodies claim"
     assert first.source.endswith("syria-denies-burning-prisoners-bodies-claim.txt")
     assert 1 <= len(answer.citations) <= 3
+
+
+def test_the_keyword_index_on_disk_scores_the_stored_passages_by_bm25(
+    demo_index: ArticleIndex,
+) -> None:
+    stored = demo_index.stored_passages()
+    titles = [m.title for m in stored.metadatas]
+    for question in ("who denied the crematorium claim", "When did the 1973 oil crisis begin?"):
+        assert stored.keywords.scores(question) == pytest.approx(
+            reference_scores(stored.texts, titles, question), rel=1e-5
+        )
+    assert (demo_index.settings.home / "keywords" / f"{stored.key[0]}.sqlite").is_file()
 
 
 def test_every_citation_is_verbatim_at_its_offsets(demo_index: ArticleIndex) -> None:

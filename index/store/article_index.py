@@ -46,9 +46,8 @@ from index.store.builds import (
     identity_of,
     now,
 )
-from index.store.chroma import (
-    ChromaConnection,
-)
+from index.store.chroma import ChromaConnection
+from index.store.keyword_files import KeywordFiles
 from index.store.planning import Plan, SourceRead, plan_changes
 from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
@@ -76,6 +75,7 @@ class ArticleIndex:
         self._encoder = encoder
         self.connection = ChromaConnection(settings)
         self.builds = Builds(self.connection)
+        self.keyword_files = KeywordFiles(settings.home)
         self._stored: StoredPassages | None = None
         self._reload_lock = threading.Lock()
         self._encoder_lock = threading.Lock()
@@ -196,7 +196,10 @@ class ArticleIndex:
             on_total(len(to_embed))
         report.passages_embedded = self._embed_into(new, to_embed, progress, lease.renew)
         lease.check(self.client)
+        # Ready before the switch: serving processes open it without reading the build.
+        self.keyword_files.prepare(new)
         previous = self.builds.switch(new, rebuilt=True)
+        self.keyword_files.synced(new, self.connection.synced or "")
         # Another rebuild may have switched since this one started: drop whatever was
         # active at the switch (the one this rebuild started from is then gone already).
         if previous and previous != new.name:
@@ -396,6 +399,7 @@ class ArticleIndex:
             collection.delete(ids=list(chunk))
         if plan.embed or plan.drop:
             self.builds.switch(collection, rebuilt=False)
+            self.keyword_files.synced(collection, self.connection.synced or "")
         return report
 
     def _reader(
@@ -489,7 +493,9 @@ class ArticleIndex:
         key = (str(state.get("active", "")), str(state.get("generation", "")))
         with self._reload_lock:
             if self._stored is None or self._stored.key != key:
-                self._stored = load_passages(self.builds.require_active(), key, self._stored)
+                collection = self.builds.require_active()
+                keywords = self.keyword_files.synced(collection, key[1])
+                self._stored = load_passages(collection, key, self._stored, keywords)
                 if self.connection.reopened:
                     # The old client's systems are in reference cycles: free their vector
                     # indexes and threads now rather than at some later collection.

@@ -1,5 +1,6 @@
 """The read snapshot: all passages of the active build, in one order, with their keyword
-index, brought up to date with as little reading as a change allows."""
+index (on disk: index/store/keyword.py), brought up to date with as little reading as a
+change allows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from index.store.build_records import read_passages
-from index.store.keyword import KeywordIndex
+from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.passage_info import PassageInfo
 
 
@@ -54,15 +55,18 @@ class StoredPassages:
 
 
 def load_passages(
-    collection: Any, key: tuple[str, str], previous: StoredPassages | None
+    collection: Any,
+    key: tuple[str, str],
+    previous: StoredPassages | None,
+    keywords: KeywordFile,
 ) -> StoredPassages:
-    """Reads the passages of `collection`, reusing what `previous` holds.
+    """Reads the passages of `collection`, reusing what `previous` holds; `keywords` is
+    the build's keyword index, already up to date.
 
     For the same build, only the passages added since are read: within a build a
     passage id names one content (its article's content hash and its number), and
     Chroma never overwrites a stored id. Another build is read whole (an article
-    renamed keeps its passage ids, not its metadata), but the keyword index still
-    reuses the terms of every passage it had."""
+    renamed keeps its passage ids, not its metadata)."""
     if previous is not None and previous.key[0] == key[0]:
         present = collection.get(include=[])["ids"]
         fresh = _decoded(read_passages(collection, [p for p in present if p not in previous.row]))
@@ -79,7 +83,6 @@ def load_passages(
         fresh = _decoded(read_passages(collection))
         ids, texts, metadatas = [], [], []
         if previous is not None:
-            keep = np.fromiter((p in fresh for p in previous.ids), bool, len(previous.ids))
             for pid in previous.ids:
                 if pid in fresh:
                     text, metadata = fresh.pop(pid)
@@ -88,23 +91,19 @@ def load_passages(
                     metadatas.append(metadata)
     # `fresh` now holds the passages `previous` did not have, in the order read.
     new_texts = [text for text, _ in fresh.values()]
-    new_titles = [metadata.title for _, metadata in fresh.values()]
-    if previous is None:
-        keywords = KeywordIndex(new_texts, new_titles)
-    else:
-        keywords = previous.keywords.updated(keep, new_texts, new_titles)
     if previous is not None and ids is previous.ids:
         row = dict(previous.row)
     else:
         row = {pid: i for i, pid in enumerate(ids)}
     row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
+    every = ids + list(fresh)
     return StoredPassages(
         collection=collection,
         key=key,
-        ids=ids + list(fresh),
+        ids=every,
         texts=texts + new_texts,
         metadatas=metadatas + [metadata for _, metadata in fresh.values()],
-        keywords=keywords,
+        keywords=KeywordIndex(keywords, every),
         row=row,
     )
 
