@@ -72,7 +72,8 @@ def assert_same_as_reference(index: KeywordIndex, texts: list[str], titles: list
 
 
 def passages(texts: list[str], titles: list[str], first: int = 0) -> list[tuple[str, str, str]]:
-    return [(f"p{first + i}", t, title) for i, (t, title) in enumerate(zip(texts, titles))]
+    rows = enumerate(zip(texts, titles, strict=True))
+    return [(f"p{first + i}", text, title) for i, (text, title) in rows]
 
 
 def view(file: KeywordFile) -> KeywordIndex:
