@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +137,23 @@ def serve(home: Path, asked: list[str]) -> dict:
     }
 
 
+def read_all(collection) -> Iterator[tuple[str, tuple[str, str]]]:
+    """(passage id, (text, title)) of every stored passage."""
+    from index.store.build_records import pages
+
+    for page in pages(collection, include=["documents", "metadatas"]):
+        for pid, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
+            yield pid, (text, meta["title"])
+
+
 def keyword_recall(home: Path, asked: list[str]) -> float:
     """Mean share of today's in-memory BM25 top 5 that the on-disk index's top 5 has."""
     from benchmarks.bm25_memory import KeywordIndex as MemoryBM25
     from index.store.article_index import ArticleIndex
 
     stored = ArticleIndex(bench_settings(home), encoder=RandomQueries()).stored_passages()
-    memory = MemoryBM25(stored.texts, [m.title for m in stored.metadatas])
+    texts = dict(read_all(stored.collection))
+    memory = MemoryBM25([texts[p][0] for p in stored.ids], [texts[p][1] for p in stored.ids])
     shares = []
     for question in asked:
         expected = {row for row, _ in memory.top(question, 5)}

@@ -1,8 +1,6 @@
-"""A BM25 keyword index over passages, held in memory by each process.
-
-It is built from the stored passages. After a change to the index, `updated` tokenizes
-only the passages added and recomputes the scoring arrays from the term counts it kept,
-which takes a fraction of tokenizing every passage again (docs/BENCHMARKS.md).
+"""The BM25 keyword index every process held in memory before the keyword index moved
+to disk (index/store/keyword.py), kept as the benchmarks' reference: "today's BM25" that
+benchmarks/keyword_backends.py and benchmarks/archive.py compare the on-disk index with.
 """
 
 from __future__ import annotations
@@ -32,18 +30,6 @@ class KeywordIndex:
         vocabulary: dict[str, int] = {}
         counts = TermCounts.of(texts, titles or [""] * len(texts), vocabulary)
         self._prepare(vocabulary, counts, k1, b)
-
-    def updated(
-        self, keep: np.ndarray, texts: Sequence[str], titles: Sequence[str]
-    ) -> KeywordIndex:
-        """A new index over this one's passages where `keep` (a bool per passage) is
-        true, in their order, followed by the passages `texts` with their `titles`.
-        This index is left as it was: other threads may be scoring with it."""
-        vocabulary = dict(self._vocabulary)
-        added = TermCounts.of(texts, titles, vocabulary)
-        index = KeywordIndex.__new__(KeywordIndex)
-        index._prepare(vocabulary, self._counts.select(keep).followed_by(added), self.k1, self.b)
-        return index
 
     def _prepare(self, vocabulary: dict[str, int], counts: TermCounts, k1: float, b: float) -> None:
         self.k1, self.b = k1, b
@@ -154,25 +140,6 @@ class TermCounts:
             term=(unique % width).astype(np.int32),
             tf=np.bincount(inverse, minlength=len(unique)).astype(np.float32),
             in_text=np.bincount(inverse[: len(text_terms)], minlength=len(unique)) > 0,
-        )
-
-    def select(self, keep: np.ndarray) -> TermCounts:
-        """The passages where `keep` is true, in their order."""
-        lengths = np.diff(self.starts)
-        entries = np.repeat(np.asarray(keep, dtype=bool), lengths)
-        return TermCounts(
-            starts=np.concatenate(([0], np.cumsum(lengths[keep]))),
-            term=self.term[entries],
-            tf=self.tf[entries],
-            in_text=self.in_text[entries],
-        )
-
-    def followed_by(self, other: TermCounts) -> TermCounts:
-        return TermCounts(
-            starts=np.concatenate((self.starts, other.starts[1:] + self.starts[-1])),
-            term=np.concatenate((self.term, other.term)),
-            tf=np.concatenate((self.tf, other.tf)),
-            in_text=np.concatenate((self.in_text, other.in_text)),
         )
 
 
