@@ -11,7 +11,8 @@ random passages (reader off, the question's vector a random unit vector), and pr
 JSON line: passages, serve_peak_rss_mb (that process's peak RSS), open_seconds (its first
 read of the index), answer_p50_ms, answer_p95_ms, keyword_recall_at_5_vs_memory (top-5
 overlap of the on-disk keyword index with today's in-memory BM25, benchmarks/bm25_memory.py).
-A DIR that already holds a store of N passages is reused.
+A DIR that already holds a store of N passages is reused; `--serve-from` answers with
+another commit's code (docs/BENCHMARKS.md, "A newsroom's archive").
 """
 
 from __future__ import annotations
@@ -167,6 +168,12 @@ def main() -> None:
     parser.add_argument("--passages", type=int, required=True)
     parser.add_argument("--home", type=Path, help="where the store is built (default: a temp)")
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument(
+        "--serve-from",
+        type=Path,
+        help="answer with the code in this folder (an export of another commit, with this "
+        "script and benchmarks/synthetic.py copied in): the 'before' of a comparison",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:  # the answering process, started below
@@ -188,6 +195,7 @@ def main() -> None:
             [sys.executable, "-m", "benchmarks.archive", "--passages", str(args.passages),
              "--home", str(home), "--serve"],
             input=json.dumps(asked), capture_output=True, text=True, check=False,
+            cwd=args.serve_from,
         )  # fmt: skip
         if served.returncode != 0:
             raise SystemExit(f"the answering process failed:\n{served.stderr[-3000:]}")
