@@ -107,6 +107,18 @@ def test_a_changed_index_equals_one_built_from_scratch(tmp_path: Path) -> None:
     assert view(file).size == 0 and view(file).top("oil", 5) == []
 
 
+def test_a_passage_added_again_replaces_its_earlier_self(tmp_path: Path) -> None:
+    # What a change killed after the collection's write and before the index's leaves.
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    file.change(passages(TEXTS, TITLES), [], "g1")
+    changed = ["Oil embargo ends; the crisis is over, officials said.", *TEXTS[1:]]
+
+    file.change(passages(changed[:1], ["Embargo ends"]), [], "g2")
+
+    in_order = KeywordIndex(file, [f"p{i}" for i in range(len(TEXTS))])
+    assert_same_as_reference(in_order, changed, ["Embargo ends", *TITLES[1:]])
+
+
 def test_a_change_interrupted_halfway_leaves_the_index_as_it_was(tmp_path: Path) -> None:
     file = KeywordFile.create(tmp_path / "k.sqlite")
     file.change(passages(TEXTS[:3], TITLES[:3]), [], "g1")

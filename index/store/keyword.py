@@ -202,9 +202,9 @@ def _add(db: sqlite3.Connection, pid: str, text: list[str], title: list[str]) ->
     counts = Counter(text) + Counter(title)
     in_text = set(text)
     length = len(text) + len(title)
-    db.execute("DELETE FROM postings WHERE row = (SELECT row FROM passages WHERE id = ?)", (pid,))
+    _remove(db, [pid])  # a passage added again (a change killed before recording it)
     cursor = db.execute(
-        "INSERT OR REPLACE INTO passages (id, length, terms) VALUES (?, ?, ?)",
+        "INSERT INTO passages (id, length, terms) VALUES (?, ?, ?)",
         (pid, length, " ".join(counts)),
     )
     row = cursor.lastrowid
