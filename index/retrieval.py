@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -10,7 +11,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from index.store.article_index import ArticleIndex
-from index.store.keyword import top_rows
+from index.store.keyword import KeywordIndex, top_rows
 from index.store.passage_info import PassageInfo
 from index.store.snapshot import StoredPassages
 
@@ -20,8 +21,8 @@ RRF_K = 60
 # the recent passages among what it finds are ranked on their own. (Chroma's own filtered
 # search, `where` on the dates, found the same candidates at twice the answer time.)
 RECENT_POOL = 4
-# With `only` (a subset of the passages), the dense search looks this many times deeper,
-# so the subset's passages are among what it finds.
+# With a scope (some sources' passages), the dense search looks this many times deeper, so
+# that the scope's passages are among what it finds.
 SUBSET_POOL = 10
 # Keywords of `context` (a follow-up's earlier questions) count this much of the question's.
 CONTEXT_KEYWORD_WEIGHT = 0.5
@@ -50,6 +51,42 @@ class PublishedWindow:
 
 
 @dataclass(frozen=True)
+class SourceScope:
+    """The sources a search may find passages in (a channel's, `slack.channel_sources`):
+    each pattern matches an article's source (its path or URL) as a prefix or a
+    shell-style pattern (`*`, `?`). Called with a passage's PassageInfo, it says whether
+    the passage is in scope."""
+
+    patterns: tuple[str, ...]
+
+    def matches(self, source: str) -> bool:
+        return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
+
+    def __call__(self, passage: PassageInfo) -> bool:
+        return self.matches(passage.url or passage.source) or self.matches(passage.source)
+
+
+@dataclass(frozen=True)
+class PassageQuery:
+    """What a search is for: the `k` best passages for `question` (its words, for the
+    keyword ranking) and `vector` (its embedding, for the dense one).
+
+    With `when`, passages published after its latest day are left out, and the passages
+    of its recent days are also ranked on their own (from a deeper dense search, and by
+    keywords) and fused in, so that they are among the candidates even when older
+    articles match the question better. `context` is text the question is read with (a
+    follow-up's earlier questions), whose keywords count CONTEXT_KEYWORD_WEIGHT of the
+    question's. With `scope`, only passages of its sources are found."""
+
+    question: str
+    vector: list[float]
+    k: int
+    when: PublishedWindow | None = None
+    context: str = ""
+    scope: SourceScope | None = None
+
+
+@dataclass(frozen=True)
 class RetrievedPassage:
     """A passage with the evidence for it: cosine similarity, BM25 score, fused score."""
 
@@ -61,6 +98,15 @@ class RetrievedPassage:
     score: float
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """A search's passages, best first, and the keyword index they were ranked with (its
+    IDF says how rare a word is among all the passages)."""
+
+    passages: list[RetrievedPassage]
+    keyword_index: KeywordIndex
+
+
 class HybridRetriever(BaseRetriever):
     """Fuses the dense and keyword rankings of the active index by reciprocal rank."""
 
@@ -68,48 +114,32 @@ class HybridRetriever(BaseRetriever):
         super().__init__()
         self.index = index
         self.depth = depth
-        # (snapshot key, each passage's publication day), replaced whole: threads share it.
-        self._dates: tuple[tuple[str, str], np.ndarray] | None = None
 
-    def search(
-        self,
-        question: str,
-        query_embedding: list[float],
-        k: int,
-        stored: StoredPassages | None = None,
-        when: PublishedWindow | None = None,
-        context: str = "",
-        only: np.ndarray | None = None,
-    ) -> list[RetrievedPassage]:
-        """The `k` best passages; `stored` is the snapshot to search (default: the
-        current one, which costs a read of the index state). With `when`, passages
-        published after its latest day are left out, and the passages of its recent days
-        are also ranked on their own (from a deeper dense search, and by keywords) and
-        fused in, so that they are among the candidates even when older articles match
-        the question better. `context` is text the question is read with (a follow-up's
-        earlier questions), whose keywords count CONTEXT_KEYWORD_WEIGHT of the question's;
-        `only`, a bool per stored passage, keeps the others out."""
+    def search(self, query: PassageQuery, stored: StoredPassages | None = None) -> Retrieval:
+        """The passages `query` asks for, from `stored`, the snapshot to search (default:
+        the current one, which costs a read of the index state)."""
         stored = stored or self.index.stored_passages()
-        days = self._days(stored)
+        when = query.when
+        days = stored.column(_published_day, np.int32)
         allowed = (days <= when.latest.toordinal()) | (days == 0) if when else days >= 0
-        if only is not None:
-            allowed = allowed & only
+        if query.scope is not None:
+            allowed = allowed & stored.column(query.scope, bool)
         recent = None
         if when and when.recent_from:
             recent = (days >= when.recent_from.toordinal()) & (days <= when.latest.toordinal())
         # Recent passages may rank low among all: search deeper, keep both rankings.
         dense_depth = self.depth * (RECENT_POOL if recent is not None else 1)
-        dense_depth *= SUBSET_POOL if only is not None else 1
+        dense_depth *= SUBSET_POOL if query.scope is not None else 1
         # A passage another process added after this snapshot was taken waits for the next.
         found = [
             (pid, stored.row[pid], similarity)
-            for pid, similarity in stored.dense_search(query_embedding, dense_depth)
+            for pid, similarity in stored.dense_search(query.vector, dense_depth)
             if pid in stored.row
         ]
         dense = [(pid, sim) for pid, row, sim in found if allowed[row]][: self.depth]
-        keyword_scores = stored.keywords.scores(question)
-        if context:
-            keyword_scores += CONTEXT_KEYWORD_WEIGHT * stored.keywords.scores(context)
+        keyword_scores = stored.keywords.scores(query.question)
+        if query.context:
+            keyword_scores += CONTEXT_KEYWORD_WEIGHT * stored.keywords.scores(query.context)
         rankings = [dense, self._top(stored, keyword_scores * allowed)]
         if recent is not None:
             recent_dense = [(pid, sim) for pid, row, sim in found if recent[row]][: self.depth]
@@ -119,10 +149,10 @@ class HybridRetriever(BaseRetriever):
             for rank, (pid, _) in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
         dense_of = {pid: similarity for pid, _, similarity in found}
-        best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+        best = sorted(fused, key=fused.__getitem__, reverse=True)[: query.k]
         # Texts, sentences and vectors of these passages only, in one read of the store.
-        read = stored.read(best, query_embedding)
-        return [
+        read = stored.read(best, query.vector)
+        passages = [
             RetrievedPassage(
                 id=pid,
                 text=read[pid].text,
@@ -134,34 +164,28 @@ class HybridRetriever(BaseRetriever):
             for pid in best
             if pid in read
         ]
+        return Retrieval(passages, stored.keywords)
 
     def _top(self, stored: StoredPassages, scores: np.ndarray) -> list[tuple[str, float]]:
         return [(stored.ids[row], score) for row, score in top_rows(scores, self.depth)]
-
-    def _days(self, stored: StoredPassages) -> np.ndarray:
-        """Each passage's publication day as a proleptic ordinal (0 when unknown), per
-        snapshot."""
-        cached = self._dates
-        if cached is None or cached[0] != stored.key:
-            days = np.fromiter(
-                (_ordinal(m.published) for m in stored.metadatas),
-                dtype=np.int32,
-                count=len(stored.metadatas),
-            )
-            cached = self._dates = (stored.key, days)
-        return cached[1]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         embedding = query_bundle.embedding or self.index.encoder.get_query_embedding(
             query_bundle.query_str
         )
+        query = PassageQuery(query_bundle.query_str, embedding, self.depth)
         return [
             NodeWithScore(
                 node=TextNode(id_=p.id, text=p.text, metadata=p.metadata.to_metadata()),
                 score=p.score,
             )
-            for p in self.search(query_bundle.query_str, embedding, self.depth)
+            for p in self.search(query).passages
         ]
+
+
+def _published_day(passage: PassageInfo) -> int:
+    """The passage's publication day as a proleptic ordinal (0 when unknown)."""
+    return _ordinal(passage.published)
 
 
 def _ordinal(published: str | None) -> int:

@@ -13,6 +13,7 @@ from test_keyword import reference_scores
 from bot.answering.answerer import Answerer
 from index.embedding.encoder import Encoder, load_encoder
 from index.errors import IndexMissingError
+from index.retrieval import PassageQuery
 from index.store.article_index import ArticleIndex
 from index.store.snapshot import StoredPassages
 
@@ -78,12 +79,12 @@ def test_an_answer_reads_its_candidates_texts_and_sentences_in_one_call(
     answerer = Answerer(demo_index, demo_index.settings)
     question = "who denied the crematorium claim"
     embedding = demo_index.encoder.get_query_embedding(question)
-    k = demo_index.settings.candidate_passages
+    query = PassageQuery(question, embedding, demo_index.settings.candidate_passages)
 
-    found = answerer.retriever.search(question, embedding, k, replace(stored, collection=counting))
+    found = answerer.retriever.search(query, replace(stored, collection=counting)).passages
 
     assert counting.reads == [(len(found), ("documents", "metadatas", "embeddings"))]
-    assert found == answerer.retriever.search(question, embedding, k, stored)
+    assert found == answerer.retriever.search(query, stored).passages
     assert all(p.metadata.sentences and p.metadata.sentence_vectors().size for p in found)
 
 

@@ -15,7 +15,7 @@ from conftest import make_settings
 from bot.answering.answerer import Answerer
 from bot.answering.question_time import question_time
 from index.articles import Article
-from index.retrieval import HybridRetriever
+from index.retrieval import HybridRetriever, PassageQuery, SourceScope
 from index.store.article_index import ArticleIndex
 
 OLD_RECALL = Article(
@@ -123,13 +123,33 @@ def test_recent_passages_are_fused_in_from_rankings_of_their_own(
     retriever = HybridRetriever(news_index)
     question = "Which automaker recalled vehicles this week?"
     query = news_index.encoder.get_query_embedding(question)
-    plain = {p.metadata.article_id: p.score for p in retriever.search(question, query, 5)}
+    plain = {
+        p.metadata.article_id: p.score
+        for p in retriever.search(PassageQuery(question, query, 5)).passages
+    }
     week = question_time(question, date(2022, 6, 16))
-    found = retriever.search(question, query, 5, when=week)
+    found = retriever.search(PassageQuery(question, query, 5, week)).passages
     dated = {p.metadata.article_id: p.score for p in found}
     # Found by the dense and keyword rankings of all passages and of the week's passages.
     assert dated[NEW_RECALL.id] > plain[NEW_RECALL.id]
     assert dated[OLD_RECALL.id] == pytest.approx(plain[OLD_RECALL.id])
+
+
+def test_a_scoped_query_finds_only_its_sources_and_the_snapshot_works_the_scope_out_once(
+    news_index: ArticleIndex,
+) -> None:
+    retriever = HybridRetriever(news_index)
+    question = "Which automaker recalled vehicles?"
+    vector = news_index.encoder.get_query_embedding(question)
+    everywhere = retriever.search(PassageQuery(question, vector, 5)).passages
+    assert {p.metadata.source for p in everywhere} >= {OLD_RECALL.source, NEW_RECALL.source}
+    scope = SourceScope(("news:new-*",))
+    stored = news_index.stored_passages()
+    found = retriever.search(PassageQuery(question, vector, 5, scope=scope), stored)
+    assert {p.metadata.source for p in found.passages} == {NEW_RECALL.source}
+    assert found.keyword_index is stored.keywords
+    # A second scope with the same patterns is the same column of the same snapshot.
+    assert stored.column(SourceScope(("news:new-*",)), bool) is stored.column(scope, bool)
 
 
 def test_the_llama_index_retriever_interface_returns_scored_nodes(

@@ -54,7 +54,7 @@ def test_the_wheel_holds_one_top_level_package_and_its_data(wheel: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"citebot", f"citebot-{version()}.dist-info"}
     for needed in ("citebot/prompts/answer.txt", "citebot/config/citebot.toml",
-                   "citebot/bot/cli.py", "citebot/index/settings.py"):  # fmt: skip
+                   "citebot/bot/cli.py", "citebot/index/settings/__init__.py"):  # fmt: skip
         assert needed in names
     if (PROJECT_ROOT / "bot" / "models" / "reader" / "config.json").exists():
         assert "citebot/bot/models/reader/config.json" in names

@@ -24,7 +24,7 @@ from bot.answering.question_kinds import answer_kind, has_answer_kind
 from bot.answering.question_time import question_time
 from bot.answering.reader import SentenceReader, reader_text
 from index.errors import CitebotError
-from index.retrieval import HybridRetriever, PublishedWindow, RetrievedPassage
+from index.retrieval import HybridRetriever, PassageQuery, PublishedWindow, RetrievedPassage
 from index.settings import Settings
 from index.store.article_index import ArticleIndex
 from index.store.keyword import KeywordIndex
@@ -195,23 +195,18 @@ class Answerer:
             raise CitebotError('the question is empty: ask something, e.g. citebot ask "who ...?"')
         when = question_time(question, asked_on or date.today())
         query = np.asarray(self.index.encoder.get_query_embedding(question), dtype=np.float32)
-        stored = self.index.stored_passages()
         # A thread's context (bot/answering/context.py): the retrieval also reads the earlier
         # questions, sentences of the articles already cited rank higher.
         context = context or QuestionContext()
-        scope = context.scope.mask(stored.key, stored.metadatas) if context.scope else None
-        passages = self.retriever.search(
-            question,
-            context.query_vector(query, self.index.encoder).tolist(),
-            self.settings.candidate_passages,
-            stored,
-            when,
-            context=context.earlier_text,
-            only=scope,
+        vector = context.query_vector(query, self.index.encoder).tolist()
+        k = self.settings.candidate_passages
+        found = self.retriever.search(
+            PassageQuery(question, vector, k, when, context.earlier_text, context.scope)
         )
+        passages = found.passages
         if not passages:
             return Ranking(question, query, when, [], [])
-        sentences = self.score_sentences(question, query, passages, stored.keywords, when)
+        sentences = self.score_sentences(question, query, passages, found.keyword_index, when)
         sentences = context.favour_cited(sentences)
         if self.reader is not None:
             sentences = self.read(question, sentences)

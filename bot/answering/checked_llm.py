@@ -67,7 +67,7 @@ class LlmConfig:
     model: str
     prompt: str  # the template's text, with {question} and {quotes}
     api_key: str | None = None
-    # The defaults are [llm]'s, in index/settings.py.
+    # The defaults are [llm]'s, in index/settings/schema.py.
     timeout: float = LlmSettings.timeout
     max_retries: int = LlmSettings.max_retries
     max_quotes: int = LlmSettings.max_quotes

@@ -11,14 +11,11 @@ it on follow-ups built from SQuAD split B.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.store.passage_info import PassageInfo
+from index.retrieval import SourceScope
 
 # A follow-up is read with this many of the thread's earlier questions, newest last.
 THREAD_TURNS_KEPT = 3
@@ -28,35 +25,6 @@ EARLIER_QUESTION_WEIGHT = 0.5
 CITED_ARTICLE_WEIGHT = 0.15
 
 
-class Scope:
-    """The sources a channel is answered from: each pattern matches an article's source
-    (its path or URL) as a prefix or a shell-style pattern (`*`, `?`)."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = tuple(patterns)
-        self._lock = threading.Lock()
-        self._masks: dict[tuple[str, str], np.ndarray] = {}
-
-    def matches(self, source: str) -> bool:
-        return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
-
-    def mask(self, key: tuple[str, str], metadatas: Sequence[PassageInfo]) -> np.ndarray:
-        """Which of the passages `metadatas` (of the index snapshot `key`) are in scope."""
-        with self._lock:
-            if key not in self._masks:
-                self._masks = {  # one snapshot at a time: an older one is never asked again
-                    key: np.fromiter(
-                        (
-                            self.matches(m.url or m.source) or self.matches(m.source)
-                            for m in metadatas
-                        ),
-                        bool,
-                        len(metadatas),
-                    )
-                }
-            return self._masks[key]
-
-
 @dataclass(frozen=True)
 class QuestionContext:
     """A thread's earlier questions (oldest first) and the article ids their answers
@@ -64,7 +32,7 @@ class QuestionContext:
 
     earlier_questions: tuple[str, ...] = ()
     cited_articles: frozenset[str] = frozenset()
-    scope: Scope | None = field(default=None, compare=False)
+    scope: SourceScope | None = field(default=None, compare=False)
 
     @property
     def earlier_text(self) -> str:

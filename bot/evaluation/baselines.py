@@ -25,7 +25,7 @@ from bot.evaluation.metrics import (
     reciprocal_rank,
 )
 from bot.evaluation.readers import EvalQuestion
-from index.retrieval import HybridRetriever
+from index.retrieval import HybridRetriever, PassageQuery
 from index.store.passage_info import PassageInfo
 from index.store.snapshot import StoredPassages
 
@@ -59,7 +59,7 @@ def run_baselines(
             if pid in stored.row
         ],
     }
-    fused = retriever.search(text, list(query), depth, stored)
+    fused = retriever.search(PassageQuery(text, list(query), depth), stored).passages
     rankings["rrf"] = [p.metadata for p in fused]
     ranks = {
         name: first_relevant_rank([is_relevant(meta, question) for meta in ranking])

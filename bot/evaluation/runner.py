@@ -24,6 +24,7 @@ from bot.evaluation.metrics import (
 from bot.evaluation.readers import EvalQuestion
 from index.articles import Article
 from index.errors import CitebotError
+from index.retrieval import PassageQuery
 from index.settings import Settings
 from index.store.article_index import ArticleIndex
 
@@ -110,9 +111,8 @@ def ask_one(
     ranking = list(ranked.passages[:depth])
     if len(ranking) < depth:
         seen = {p.id for p in ranking}
-        deeper = answerer.retriever.search(
-            ranked.question, ranked.query.tolist(), depth, when=ranked.when
-        )
+        query = PassageQuery(ranked.question, ranked.query.tolist(), depth, ranked.when)
+        deeper = answerer.retriever.search(query).passages
         ranking += [p for p in deeper if p.id not in seen][: depth - len(ranking)]
     sentences = ranked.sentences
     result = QuestionResult(

@@ -25,7 +25,7 @@ class SlackConfig:
     bot_token: str
     signing_secret: str
     app_token: str | None = None
-    # The defaults are [slack]'s, in index/settings.py: one place for each.
+    # The defaults are [slack]'s, in index/settings/schema.py: one place for each.
     api_url: str = SlackSettings.api_url
     admins: frozenset[str] = frozenset(SlackSettings.admins)
     channels: frozenset[str] = frozenset(SlackSettings.channels)

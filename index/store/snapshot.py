@@ -5,8 +5,8 @@ an answer reads them for its candidate passages only (`StoredPassages.read`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,20 @@ class StoredPassages:
     metadatas: list[PassageInfo]
     keywords: KeywordIndex
     row: dict[str, int]
+    # What `column` worked out, per function: it lives and goes with the snapshot.
+    columns: dict[Callable[[PassageInfo], Any], np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def column(self, of: Callable[[PassageInfo], Any], dtype: Any) -> np.ndarray:
+        """`of` each passage's PassageInfo, in the snapshot's order (a passage's row), as
+        an array of `dtype`; worked out once per snapshot for each `of` (a function, or a
+        hashable callable such as a SourceScope)."""
+        found = self.columns.get(of)
+        if found is None:
+            found = np.fromiter((of(m) for m in self.metadatas), dtype, len(self.metadatas))
+            self.columns[of] = found  # two threads may both work it out: the same array
+        return found
 
     def dense_search(self, query_embedding: list[float], k: int) -> list[tuple[str, float]]:
         """(passage id, cosine similarity) of the `k` nearest passages."""

@@ -15,7 +15,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.answering.answers import Answer
-from bot.answering.context import Scope
 from bot.slack import messages
 from bot.slack.backend import Backend, Overview
 from bot.slack.blocks import answer_blocks, answer_text
@@ -24,6 +23,7 @@ from bot.slack.messages import escape
 from bot.slack.state import SlackState
 from index.errors import CitebotError
 from index.report import IndexReport
+from index.retrieval import SourceScope
 
 Payload = dict[str, Any]
 # Conversations that are the bot's by invitation: a DM, a group DM.
@@ -40,7 +40,9 @@ class Citebot:
         self.config = config
         self.state = state
         self.backend = backend
-        self.scopes = {c: Scope(sources) for c, sources in config.channel_sources.items()}
+        self.scopes = {
+            c: SourceScope(tuple(sources)) for c, sources in config.channel_sources.items()
+        }
         # One change at a time: two admins adding at once would race on the index.
         self._index_writes = threading.Lock()
 
