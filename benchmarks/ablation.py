@@ -8,7 +8,7 @@ so that a weight is not judged on the questions it was chosen with.
 
     python -m benchmarks.ablation --format squad \
         $CITEBOT_EVAL_DATA/squad_v1.1_dev/dev-v1.1.reconstructed.json --half check \
-        --set bot.answering.answerer.PHRASE_WEIGHT=0 --set answer.candidate_passages=10
+        --set bot.answering.scoring.PHRASE_WEIGHT=0 --set answer.candidate_passages=10
 
 `--set MODULE.NAME=VALUE` replaces a module constant, `--set answer.FIELD=VALUE` a
 setting; numbers are parsed as such. Prints one JSON object.
@@ -32,7 +32,8 @@ from bot.evaluation.sampling import Sample, select
 from index.settings import load_settings
 
 TUNE_QUESTIONS = 1500
-# The split the weights in bot/answering/answerer.py since commit 250395d were chosen on.
+# The split the weights in bot/answering/scoring.py and answerer.py since commit 250395d
+# were chosen on.
 SPLIT_SEED, TUNE_SEED = 7, 1
 REPORTED = (
     "questions",

@@ -55,6 +55,13 @@ def run_citebot(checkout: Path, args: list[str], stdin: str | None, env: dict) -
     return {"wall_s": wall, "cpu_s": cpu, "max_rss_mb": usage.ru_maxrss / 1024}
 
 
+def _has_chat(checkout: Path) -> bool:
+    """Whether `checkout` has `citebot chat` (in bot/chat.py, or in bot/cli.py where it began)."""
+    return (checkout / "bot" / "chat.py").exists() or "def chat(" in (
+        checkout / "bot" / "cli.py"
+    ).read_text()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkouts", nargs="+", type=Path, help="citebot checkouts to compare")
@@ -77,7 +84,7 @@ def main() -> None:
             raise SystemExit(f"{checkout} is not a citebot checkout")
         rows = results.setdefault(str(checkout), {})
         for name, (command, stdin) in COMMANDS.items():
-            if name.startswith("chat") and "def chat(" not in (checkout / "bot/cli.py").read_text():
+            if name.startswith("chat") and not _has_chat(checkout):
                 continue
             runs = [run_citebot(checkout, command, stdin, env) for _ in range(args.repeat)]
             rows[name] = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}

@@ -76,6 +76,9 @@ class StubBackend:
     def overview(self):
         return Overview(generation="stub", articles=0)
 
+    def private_sources(self):
+        return {}
+
 settings = load_settings()
 config = SlackConfig.from_settings(settings)
 make_app = lambda backend: create_app(config, backend, settings.home / "slack")

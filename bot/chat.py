@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bot.answering.answers import Answer
+from bot.answering.answers import Answer, QuestionAnswerer
 from bot.answering.context import THREAD_TURNS_KEPT, QuestionContext
 from bot.render import render_answer
 from bot.terminal import note, open_store
@@ -37,10 +37,10 @@ class Reply:
 @dataclass
 class Conversation:
     """A thread of questions: `ask` answers one as the follow-up of the earlier ones,
-    `start_over` forgets them. `llm_answerer`: a CheckedAnswerer, when [llm] is configured."""
+    `start_over` forgets them. `answerer`: the extractive Answerer, or the checked LLM
+    answer over it when [llm] is configured (which may rewrite a follow-up first)."""
 
-    answerer: Any  # bot.answering.answerer.Answerer
-    llm_answerer: Any = None
+    answerer: QuestionAnswerer
     asked_on: date | None = None
     turns: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
@@ -50,13 +50,8 @@ class Conversation:
             earlier_questions=tuple(q for q, _ in kept),
             cited_articles=frozenset(a for _, ids in kept for a in ids),
         )
-        read_as = None
-        if self.llm_answerer is None:
-            answer = self.answerer.answer(question, self.asked_on, context)
-        else:
-            if context.earlier_questions:
-                read_as = self.llm_answerer.rewrite_follow_up(question, context.earlier_questions)
-            answer = self.llm_answerer.answer(read_as or question, self.asked_on, context)
+        answer = self.answerer.answer(question, self.asked_on, context)
+        read_as = answer.question if answer.question != " ".join(question.split()) else None
         cited = tuple(dict.fromkeys(c.article_id for c in answer.citations))
         self.turns.append((read_as or question, cited))
         return Reply(answer, context.earlier_questions, read_as)
@@ -92,8 +87,8 @@ def chat_command(as_json: bool, no_llm: bool) -> None:
     settings = load_settings()
     answerer = Answerer(open_store(settings), settings)
     config = None if no_llm else LlmConfig.from_settings(settings)
-    llm_answerer = config and CheckedAnswerer(answerer, make_llm(config), config)
-    conversation = Conversation(answerer, llm_answerer)
+    checked = config and CheckedAnswerer(answerer, make_llm(config), config)
+    conversation = Conversation(checked or answerer)
     prompting = not as_json and sys.stdin.isatty()
     if prompting:
         try:

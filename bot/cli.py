@@ -23,16 +23,23 @@ from index.settings import (
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+VERBOSE_HELP = "Say how each source was read, and list every article and what happened to it."
 
 
 def _environment_help() -> str:
     """The epilog of `citebot --help`: every environment variable, from the settings."""
     rows = [("CITEBOT_CONFIG", "the settings file (see `citebot config`)")]
     rows += [(s.env, s.name) for s in SETTINGS.values() if s.env]
-    rows += [("CITEBOT_PORT", "citebot serve --port")]
+    rows += [
+        ("CITEBOT_PORT", "citebot serve --port"),
+        ("CITEBOT_BIND_HOST", "citebot serve --host"),
+    ]
     width = max(len(name) for name, _ in rows) + 2  # the longest name still gets a gap
     names = [f"{name:<{width}}{what}" for name, what in rows]
-    names += ["SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN: for citebot serve"]
+    names += [
+        "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_CLIENT_SECRET: for "
+        "citebot serve"
+    ]
     return "\b\nEnvironment (each overrides the setting named beside it):\n  " + "\n  ".join(names)
 
 
@@ -107,7 +114,7 @@ def index() -> None:
     is_flag=True,
     help="Also remove the articles of sources that are no longer configured.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
     """Rebuild the index from the whole source library: the configured sources (or
     --sources) and every source added with `citebot add` or from Slack.
@@ -131,7 +138,7 @@ def index_rebuild(sources: tuple[str, ...], prune: bool, verbose: bool) -> None:
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
-@click.option("-v", "--verbose", is_flag=True, help="List every article and what happened to it.")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 def add(sources: tuple[str, ...], verbose: bool) -> None:
     """Add or update articles (files, folders, http(s) URLs) in the index.
 
@@ -378,16 +385,45 @@ def sources_command(as_json: bool) -> None:
 
 
 @main.command()
-def refresh() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Only the latest this many changes (0: all).",
+)
+def audit(as_json: bool, limit: int) -> None:
+    """List who changed the source library, when, what, and how it went: every add,
+    upload, removal, share and rebuild, from the terminal or from Slack, oldest first.
+
+    \b
+    Example:
+      citebot audit --limit 10
+    """
+    entries = open_store(load_settings()).audit.entries(limit)
+    if as_json:
+        echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        echo("No changes recorded yet: `citebot add`, `remove` and `index rebuild` are.")
+    for entry in entries:
+        echo(f"{entry.at}  {entry.who}  {entry.action} {' '.join(entry.what)}")
+        echo(f"        {entry.outcome}")
+
+
+@main.command()
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
+def refresh(verbose: bool) -> None:
     """Re-read every URL, feed and sitemap in the library, with conditional requests:
     unchanged pages are neither downloaded nor embedded again, changed ones replace their
     old version, new feed entries are added.
 
     \b
     Example:
-      citebot add https://example.com/news/rss.xml && citebot refresh
+      citebot add https://example.com/news/rss.xml && citebot refresh --verbose
     """
     store = open_store(load_settings())
     with Progress("Refreshing") as (progress, on_total):
         report = store.refresh(progress=progress, on_total=on_total)
-    finish(report)
+    finish(report, verbose)

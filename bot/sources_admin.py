@@ -24,11 +24,12 @@ def slack_policy(settings: Settings) -> FetchPolicy:
 
 
 def add_from_slack(
-    index: ArticleIndex, settings: Settings, urls: list[str], added_by: str
+    index: ArticleIndex, settings: Settings, urls: list[str], added_by: str, visible_in: str = ""
 ) -> IndexReport:
     """Adds URLs (pages or feeds) an admin gave in Slack: public addresses only, but for
-    `sources.allowed_hosts`; recorded as added by the admin's user id."""
-    return index.add(urls, added_by=added_by, policy=slack_policy(settings))
+    `sources.allowed_hosts`; recorded as added by the admin's user id, and answering only
+    in the conversation `visible_in` when it is set (one that is not public)."""
+    return index.add(urls, added_by=added_by, policy=slack_policy(settings), visible_in=visible_in)
 
 
 def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
@@ -47,6 +48,11 @@ def sources_lines(listed: Sequence[SourceStatus]) -> list[str]:
             f"        {who}; last read {source.last_read or 'never'}, "
             f"last change {source.last_change or 'never'}"
         )
+        if source.visible_in:
+            lines.append(
+                f"        private: answers only in {source.visible_in}, where it was added "
+                "(`/citebot share` makes it public)"
+            )
         if source.last_error:
             lines.append(f"        last error: {source.last_error}")
     return lines

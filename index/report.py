@@ -35,6 +35,9 @@ class IndexReport:
     kept: list[Failure] = field(default_factory=list)
     # Pages and feeds downloaded (a refresh of unchanged feeds downloads only the feeds).
     downloads: int = 0
+    # Each source read and how its read went ("not modified ... (HTTP 304)", "read, 3
+    # articles"), shown with every article.
+    sources: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -50,8 +53,10 @@ class IndexReport:
     def lines(self, every_article: bool = False) -> list[str]:
         """The summary, each added, changed and removed article, why articles were kept,
         then one line per failure naming the source and the reason; with
-        `every_article`, also each unchanged article."""
+        `every_article`, also how each source's read went and each unchanged article."""
         lines = [self.summary()]
+        if every_article:
+            lines += [f"source: {source}: {outcome}" for source, outcome in self.sources]
         outcomes = ("added", "changed") + (("unchanged",) if every_article else ()) + ("removed",)
         for outcome in outcomes:
             lines += [f"{outcome}: {source}" for source in getattr(self, outcome)]

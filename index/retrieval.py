@@ -52,18 +52,24 @@ class PublishedWindow:
 
 @dataclass(frozen=True)
 class SourceScope:
-    """The sources a search may find passages in (a channel's, `slack.channel_sources`):
-    each pattern matches an article's source (its path or URL) as a prefix or a
-    shell-style pattern (`*`, `?`). Called with a passage's PassageInfo, it says whether
-    the passage is in scope."""
+    """The sources a search may find passages in (a conversation's): each pattern
+    (`slack.channel_sources`) matches an article's source (its path or URL) as a prefix or
+    a shell-style pattern (`*`, `?`); no patterns: every source. Never those `hidden`
+    (library sources by key: other conversations' private ones). Called with a passage's
+    PassageInfo, it says whether the passage is in scope; equal scopes hash alike, so the
+    snapshot works out each one's column once."""
 
-    patterns: tuple[str, ...]
+    patterns: tuple[str, ...] = ()
+    hidden: frozenset[str] = frozenset()
 
     def matches(self, source: str) -> bool:
         return any(source.startswith(p) or fnmatch.fnmatchcase(source, p) for p in self.patterns)
 
     def __call__(self, passage: PassageInfo) -> bool:
-        return self.matches(passage.url or passage.source) or self.matches(passage.source)
+        if passage.origin in self.hidden:
+            return False
+        source = passage.source
+        return not self.patterns or self.matches(passage.url or source) or self.matches(source)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,19 @@ class Call:
         return "\n".join([str(self.body.get("text", ""))] + list(_texts(self.body.get("blocks"))))
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace that installs the app: Slack gives `code` to the installer's browser,
+    and oauth.v2.access trades it for the workspace's bot token."""
+
+    team_id: str
+    code: str
+    bot_token: str
+    bot_user_id: str
+    bot_id: str
+    installer: str
+
+
 @dataclass
 class Scripted:
     status: int
@@ -75,6 +88,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self.workspaces: dict[str, Workspace] = {}  # by code
 
     # --- lifecycle ---
 
@@ -134,6 +148,20 @@ class FakeSlack:
         self.files[file_id] = (file, data)
         return file
 
+    def add_workspace(self, team_id: str, installer: str = "U0INSTALLER") -> Workspace:
+        """A workspace whose install oauth.v2.access completes (with its `code`)."""
+        suffix = team_id.lower()
+        workspace = Workspace(
+            team_id,
+            code=f"code-{suffix}",
+            bot_token=f"xoxb-{suffix}-token",
+            bot_user_id=f"UBOT{team_id}",
+            bot_id=f"BBOT{team_id}",
+            installer=installer,
+        )
+        self.workspaces[workspace.code] = workspace
+        return workspace
+
     # --- assertions ---
 
     def calls_to(self, api: str) -> list[Call]:
@@ -170,10 +198,16 @@ class FakeSlack:
         return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
 
     def send_event(
-        self, app_url: str, event: dict[str, Any], event_id: str, retry: int = 0
+        self,
+        app_url: str,
+        event: dict[str, Any],
+        event_id: str,
+        retry: int = 0,
+        team: str = TEAM_ID,
     ) -> tuple[int, str]:
-        """Delivers an Events API event; `retry` > 0 marks it as Slack's re-delivery."""
-        envelope = event_callback(event, event_id)
+        """Delivers an Events API event (from workspace `team`); `retry` > 0 marks it as
+        Slack's re-delivery."""
+        envelope = event_callback(event, event_id, team)
         retry_headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(
             app_url,
@@ -195,7 +229,7 @@ class FakeSlack:
             "token": "legacy",
             "team_id": TEAM_ID,
             "channel_id": channel,
-            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "channel_name": _channel_name(channel),
             "user_id": user,
             "command": command,
             "text": text,
@@ -299,7 +333,9 @@ class FakeSlack:
 
     # --- the Web API ---
 
-    def _answer(self, api: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict]:
+    def _answer(
+        self, api: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict]:
         with self._lock:
             scripts = self._scripts.get(api) or []
             if scripts:
@@ -308,6 +344,22 @@ class FakeSlack:
                 if scripted.times <= 0:
                     scripts.pop(0)
                 return scripted.status, scripted.body, scripted.headers
+        if api == "oauth.v2.access":
+            return 200, self._oauth_access(body), {}
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        installed = {w.bot_token: w for w in self.workspaces.values()}
+        if api == "auth.test" and token in installed:
+            workspace = installed[token]
+            return (
+                200,
+                {
+                    "ok": True,
+                    "team_id": workspace.team_id,
+                    "user_id": workspace.bot_user_id,
+                    "bot_id": workspace.bot_id,
+                },
+                {},
+            )
         if api == "auth.test":
             return (
                 200,
@@ -330,22 +382,43 @@ class FakeSlack:
             return 200, {"ok": True, "file": file}, {}
         return 200, {"ok": True}, {}
 
+    def _oauth_access(self, body: dict[str, Any]) -> dict[str, Any]:
+        workspace = self.workspaces.get(body.get("code", ""))
+        if workspace is None:
+            return {"ok": False, "error": "invalid_code"}
+        return {
+            "ok": True,
+            "app_id": "A0CITEBOT",
+            "team": {"id": workspace.team_id, "name": f"Team {workspace.team_id}"},
+            "authed_user": {"id": workspace.installer},
+            "access_token": workspace.bot_token,
+            "token_type": "bot",
+            "scope": "app_mentions:read,chat:write,commands",
+            "bot_user_id": workspace.bot_user_id,
+        }
+
     def _record(self, api: str, path: str, headers: dict[str, str], body: dict) -> None:
         with self._lock:
             self.calls.append(Call(api, path, headers, body))
 
 
-def event_callback(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+def _channel_name(channel: str) -> str:
+    """What a slash command says of its channel: Slack's names for a DM and a private
+    channel (the tests' private channels have ids starting with G), else its name."""
+    return {"D": "directmessage", "G": "privategroup"}.get(channel[:1], "general")
+
+
+def event_callback(event: dict[str, Any], event_id: str, team: str = TEAM_ID) -> dict[str, Any]:
     """The Events API body wrapping `event`, as Slack sends it over HTTP or Socket Mode."""
     return {
         "token": "legacy",
-        "team_id": TEAM_ID,
+        "team_id": team,
         "api_app_id": "A0CITEBOT",
         "event": event,
         "type": "event_callback",
         "event_id": event_id,
         "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+        "authorizations": [{"team_id": team, "user_id": BOT_USER_ID, "is_bot": True}],
     }
 
 
@@ -373,7 +446,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 return
             api = path.removeprefix("/api/")
             fake._record(api, path, dict(self.headers), body)
-            status, answer, headers = fake._answer(api, body)
+            status, answer, headers = fake._answer(api, body, dict(self.headers))
             self._send(status, json.dumps(answer).encode(), "application/json", headers)
 
         def _send(self, status: int, data: bytes, content_type: str, headers: dict = {}) -> None:  # noqa: B006

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_index import write_articles
 
+from bot.answering.answerer import Answerer
 from bot.answering.answers import Answer, Citation
 from bot.answering.context import THREAD_TURNS_KEPT, QuestionContext
 from bot.chat import Conversation
 from bot.cli import main
+from bot.terminal import open_store
+from index.settings import load_settings
 
 
 def test_three_questions_in_one_process_each_read_with_the_earlier(tmp_path: Path) -> None:
@@ -49,6 +54,25 @@ def test_chat_prints_each_answer_as_ask_does(tmp_path: Path) -> None:
     assert result.stdout.count("\u201c") == 1  # nothing after /quit
 
 
+def test_after_the_first_question_nothing_is_loaded_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_articles(tmp_path / "articles")
+    assert CliRunner().invoke(main, ["index", "rebuild", "--sources", str(folder)]).exit_code == 0
+    settings = load_settings()
+    conversation = Conversation(Answerer(open_store(settings), settings))
+    caplog.set_level(logging.INFO)
+
+    conversation.ask("How many ferries can the harbour berth?")
+    assert any("passage(s) of the index" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    conversation.ask("When did it open?")
+    conversation.ask("What do apple growers in Kent expect?")
+
+    # Each load says so at INFO (the models, the reader, the passages, a reopened store).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+
+
 class RecordingAnswerer:
     """Answers every question citing the article named after it; records the contexts."""
 
@@ -80,3 +104,24 @@ def test_a_follow_up_carries_the_last_questions_and_the_articles_they_cited() ->
     conversation.start_over()
     conversation.ask("q6")
     assert answerer.contexts[-1] == QuestionContext()
+
+
+class RewritingAnswerer(RecordingAnswerer):
+    """Answers as the checked LLM answer does in a thread: a follow-up is rewritten into a
+    standalone question, which is the answer's `question`."""
+
+    def answer(self, question: str, asked_on: object, context: QuestionContext) -> Answer:
+        if context.earlier_questions:
+            question = f"{question.rstrip('?')} (about {context.earlier_questions[-1]})?"
+        return super().answer(question, asked_on, context)
+
+
+def test_a_follow_up_the_answerer_rewrote_is_shown_and_remembered_as_rewritten() -> None:
+    answerer = RewritingAnswerer()
+    conversation = Conversation(answerer)
+    assert conversation.ask("who denied the claim?").read_as is None
+    second = conversation.ask("why?")
+    assert second.read_as == "why (about who denied the claim?)?"
+    assert second.to_json()["read_as"] == second.read_as
+    conversation.ask("when?")
+    assert answerer.contexts[-1].earlier_questions == ("who denied the claim?", second.read_as)

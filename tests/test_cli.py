@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -152,7 +153,10 @@ def test_help_sets_every_environment_variable_apart_from_its_setting() -> None:
         if line.strip().startswith("CITEBOT_"):
             name, what = line.split(None, 1)
             assert name.isupper() and not what.startswith("_"), line
-    assert "CITEBOT_READER_PRECISION  answer.reader_precision" in out
+    # The longest name sets the column: two spaces at least after each.
+    assert re.search(r"\n +CITEBOT_READER_PRECISION {2,}answer.reader_precision\n", out)
+    assert re.search(r"\n +CITEBOT_INSTALLATION_STORE  slack.installation_store\n", out)
+    assert re.search(r"\n +CITEBOT_BIND_HOST {2,}citebot serve --host\n", out)
 
 
 def test_sources_counts_one_article_in_the_singular(tmp_path: Path) -> None:

@@ -95,6 +95,18 @@ def test_serve_on_a_port_in_use_names_the_port(monkeypatch: pytest.MonkeyPatch) 
     assert_one_line(code, err, f"port {port} on 127.0.0.1 is already in use", "--port")
 
 
+def test_serve_with_slack_unreachable_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens: the connection is refused
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("CITEBOT_SLACK_API_URL", api)
+
+    code, _, err = run("serve", "--host", "127.0.0.1", "--port", str(free_port()))
+
+    # Not slack_sdk's "Failed to send a request" and retry lines before it.
+    assert_one_line(code, err, f"could not reach the Slack Web API at {api}", "slack.api_url")
+
+
 def test_an_article_over_the_cap_fails_by_name_and_the_others_are_indexed(
     demo_index: ArticleIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

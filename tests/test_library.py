@@ -194,6 +194,41 @@ def test_feed_refresh_adds_new_entries_and_an_unchanged_feed_costs_nothing(
     assert source.source.kind == "feed" and source.indexed == 3
 
 
+def test_refresh_counts_what_the_servers_say_is_unchanged_and_verbose_says_how_each_was_read(
+    tmp_path: Path,
+) -> None:
+    with fake_site() as site:
+        page = site.put("/story.txt", GLACIER)
+        site.put("/a.txt", MEMO)
+        entries = [("/a.txt", "Memo")]
+        feed = site.put("/feed.xml", rss(site, entries), content_type="application/rss+xml")
+        assert run("add", page, feed)[0] == 0
+        # One request each: adding a URL fetches it once.
+        assert [len(site.requested(p)) for p in ("/story.txt", "/feed.xml", "/a.txt")] == [1, 1, 1]
+
+        # Both answer 304: the page and the feed's entry are unchanged, not left uncounted.
+        code, out, _ = run("refresh")
+        assert code == 0
+        assert out.splitlines() == ["0 added, 0 changed, 2 unchanged, 0 removed, 0 failed"]
+
+        site.put("/c.txt", WIRE)
+        entries.append(("/c.txt", "Bridge"))
+        site.put("/feed.xml", rss(site, entries), content_type="application/rss+xml")
+        code, out, _ = run("refresh", "--verbose")
+    lines = out.splitlines()
+    assert lines[0] == "1 added, 0 changed, 2 unchanged, 0 removed, 0 failed"
+    assert (
+        f"source: {page}: not modified since the last read (HTTP 304), nothing downloaded" in lines
+    )
+    assert f"source: {feed}: read, 1 article, 1 unchanged not downloaded again" in lines
+    assert {
+        f"unchanged: {page}",
+        f"unchanged: {site.base}/a.txt",
+        f"added: {site.base}/c.txt",
+    } <= set(lines)
+    assert len(site.requested("/a.txt")) == 1, "the entry dated as before is not fetched again"
+
+
 def test_a_changed_url_replaces_its_old_version_on_refresh(tmp_path: Path) -> None:
     index = ArticleIndex(make_settings(tmp_path / "home", sources=()))
     with fake_site() as site:

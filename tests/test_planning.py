@@ -103,6 +103,24 @@ def test_a_feed_only_adds() -> None:
     assert plan.removed == [] and plan.kept == []
 
 
+def test_what_a_source_says_is_unchanged_is_reported_unchanged_and_kept() -> None:
+    page = "https://example.com/story"
+    story = Article(page, "Story", "Story.", page)
+    # The server answered 304: the page's article is unchanged, not silently kept.
+    not_modified = SourceRead(page, True, complete=False, not_modified=True)
+    plan = plan_changes(index_of(stored(story, origin=page)), [not_modified])
+    assert plan.unchanged == [page] and plan.keep == stored(story).passage_ids
+    assert plan.embed == plan.drop == plan.removed == plan.kept == []
+
+    # A feed: the entry it dated as before is unchanged; one gone from it only stays.
+    feed = "https://example.com/feed.xml"
+    dated, gone = (Article(f"{feed}-{n}", n, "Text.", f"{feed}-{n}") for n in ("dated", "gone"))
+    read = SourceRead(feed, True, complete=False, unchanged=(dated.id,))
+    plan = plan_changes(index_of(stored(dated, origin=feed), stored(gone, origin=feed)), [read])
+    assert plan.unchanged == [dated.id] and plan.removed == plan.kept == []
+    assert len(plan.keep) == 4
+
+
 def test_unconfigured_source_is_kept_unless_pruned() -> None:
     other = article("a.txt", folder="/old-news")
     reads = [SourceRead(FOLDER, True, ())]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,7 @@ from bot.answering.reader import BUNDLED_READER, ReaderError, SentenceReader, re
 from bot.cli import main
 from bot.render import render_answer
 from index.articles import Article
+from index.settings import PROJECT_ROOT
 from index.store.article_index import ArticleIndex
 
 REFERENCE_QUESTION = "who denied the crematorium claim"
@@ -53,6 +57,23 @@ def test_the_shipped_reader_loads_offline_with_its_model_card(reader: SentenceRe
         ],
     )
     assert scores[0] > scores[1]
+
+
+def test_the_shipped_reader_loads_as_the_cross_encoder_it_is(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="sentence_transformers")
+    SentenceReader(str(BUNDLED_READER), "fp32").load()  # not the shared one: it loads here
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("sentence_transformers")]
+    assert said and not [line for line in said if "initializing a new" in line], said
+
+
+def test_loading_the_reader_prints_nothing() -> None:
+    # `citebot serve` loads the reader first, and logs (JSON lines, maybe) on stderr: a
+    # progress bar there is neither a log line nor JSON.
+    load = "from bot.answering.reader import SentenceReader as R; R.from_setting('bundled').load()"
+    done = subprocess.run(
+        [sys.executable, "-c", load], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 SUPER_BOWL_TEXTS = [

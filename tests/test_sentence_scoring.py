@@ -9,6 +9,7 @@ import pytest
 from conftest import make_settings
 
 import bot.answering.answerer as answering
+import bot.answering.scoring as scoring
 from bot.answering.answerer import Answerer
 from index.articles import Article
 from index.store.article_index import ArticleIndex
@@ -53,10 +54,10 @@ def answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
 def test_a_phrase_of_the_question_counts_more_than_its_words_scattered(
     answerer: Answerer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    weight = answering.PHRASE_WEIGHT
+    weight = scoring.PHRASE_WEIGHT
     assert weight > 0
     with_phrases = {s.text: s.support for s in answerer.rank(QUESTION).sentences}
-    monkeypatch.setattr(answering, "PHRASE_WEIGHT", 0.0)
+    monkeypatch.setattr(scoring, "PHRASE_WEIGHT", 0.0)
     without = {s.text: s.support for s in answerer.rank(QUESTION).sentences}
     # All three word pairs of the question (grand harbor, harbor conference, conference
     # held) are in the phrase sentence; none is in the scattered one.

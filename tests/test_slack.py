@@ -226,7 +226,8 @@ def test_an_admin_adds_documents_that_are_then_searchable(fake, tmp_path, fresh_
         [web_report] = fake.wait_for("response")
         assert "1 added" in web_report.body["text"]
 
-        lighthouse, tesla = mention(LIGHTHOUSE_QUESTION), mention(TESLA_QUESTION)
+        # Uploaded in a DM, the article answers there (test_private_sources.py: only there).
+        lighthouse, tesla = direct_message(LIGHTHOUSE_QUESTION), mention(TESLA_QUESTION)
         fake.send_event(url, lighthouse, "Ev2")
         fake.send_event(url, tesla, "Ev3")
         answers = fake.wait_for("chat.postMessage", count=3)

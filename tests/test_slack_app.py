@@ -107,6 +107,12 @@ class CannedBackend:
         self.removed.append((items, removed_by))
         return IndexReport(removed=items)
 
+    def share(self, sources: list[str], shared_by: str) -> list[str]:
+        raise AssertionError("nothing should be shared")
+
+    def private_sources(self) -> dict[str, str]:
+        return {}
+
     def sources(self) -> list[SourceStatus]:
         return self.library
 
@@ -423,6 +429,9 @@ SERVER_SCRIPT = textwrap.dedent(
         def overview(self):
             return Overview(generation="gen-1", articles=1)
 
+        def private_sources(self):
+            return {}
+
         def warm_up(self):
             pass
 
@@ -552,12 +561,14 @@ def test_the_manifest_asks_for_what_the_app_uses():
     assert set(settings["event_subscriptions"]["bot_events"]) == {
         "app_home_opened",
         "app_mention",
+        "app_uninstalled",
         "assistant_thread_context_changed",
         "assistant_thread_started",
         "message.channels",
         "message.groups",
         "message.im",
         "message.mpim",
+        "tokens_revoked",
     }
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",
@@ -815,7 +826,7 @@ def test_an_answer_with_60_long_citations_stays_within_slacks_limits(fake, tmp_p
 
 def test_an_add_report_escapes_the_remote_servers_reason(fake, tmp_path):
     backend = CannedBackend()
-    backend.add_sources = lambda urls, added_by: IndexReport(
+    backend.add_sources = lambda urls, added_by, visible_in="": IndexReport(
         failed=[Failure(urls[0], "HTTP 404 <!channel> gotcha")]
     )
     with running(make_app(fake, tmp_path, backend=backend)) as url:

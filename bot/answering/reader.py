@@ -84,7 +84,11 @@ class SentenceReader:
             )
         import torch
         from sentence_transformers import CrossEncoder
+        from transformers.utils import logging as transformers_logging
 
+        # Its "Loading weights" bar would land among `citebot serve`'s log lines (the
+        # encoder turns it off too, but the reader may load first); the line below says it.
+        transformers_logging.disable_progress_bar()
         try:
             model = CrossEncoder(
                 str(path) if path.exists() else self.name_or_path,

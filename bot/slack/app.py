@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from slack_bolt import App
@@ -12,8 +13,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
+from bot.slack import installs
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
+from bot.slack.installs import oauth_app_settings
 from bot.slack.listeners import admin, ask, assistant, home, questions, votes
 from bot.slack.listeners.shared import Citebot, acknowledge
 from bot.slack.metrics import READER, SlackCallCounter
@@ -35,25 +38,34 @@ def create_app(
     """The Slack app answering from `backend` (and letting admins change its sources).
 
     Remembered deliveries, threads, answers and votes live in `state_dir`; `client` gives
-    the token, the Web API's URL and the retry handlers. Nothing is started and nothing is
-    loaded here (`load_index_backend` loads what `citebot serve` answers from).
+    the token, the Web API's URL and the retry handlers. With `config.client_id` the app
+    is installable in many workspaces, and the installation store is opened (its tables
+    created if missing). Nothing is started and nothing is loaded here
+    (`load_index_backend` loads what `citebot serve` answers from).
     """
     state = SlackState(state_dir, answers_kept=config.answers_kept)
     bot = Citebot(config, state, backend)
     client = client or web_client(config)
     pool = AnswerPool(config.answer_workers, config.answer_queue)
+    if config.many_workspaces:  # a token per workspace, from the OAuth flow
+        authorization = oauth_app_settings(config, client)
+    else:
+        authorization = {
+            # The token, not a client: bolt reads SLACK_BOT_TOKEN from the environment
+            # anyway, and given a client too it logs at every start that the token "will be
+            # unused". auth.test then runs on the first request; serve() checks the token
+            # at start-up.
+            "token": client.token,
+            "token_verification_enabled": False,
+        }
     app = App(
         name="citebot",
-        # The token, not a client: bolt reads SLACK_BOT_TOKEN from the environment anyway,
-        # and given a client too it logs at every start that the token "will be unused".
-        token=client.token,
-        # auth.test then runs on the first request; serve() checks the token at start-up.
-        token_verification_enabled=False,
         signing_secret=config.signing_secret,
         # Acknowledgements run in the request thread, inside Slack's 3 seconds; the slow part
         # of every listener is a lazy function, run on this bounded pool afterwards.
         process_before_response=True,
         listener_executor=pool,
+        **authorization,
     )
     # Before any request: bolt's client (and the per-request copies it makes of it) goes to
     # the configured Web API, counts its failures and rate limits (/metrics), and waits out
@@ -69,16 +81,19 @@ def create_app(
     ask.register(app, bot, pool)
     votes.register(app, bot)
     home.register(app, bot)
+    installs.register(app, config)
     # Every other message (edits, joins, chatter): acknowledged, so Slack doesn't re-deliver it.
     app.event("message")(acknowledge)
     return app
 
 
-def web_client(config: SlackConfig) -> WebClient:
-    """A Web API client for `config.api_url` that waits out rate limits (HTTP 429)."""
+def web_client(config: SlackConfig, logger: logging.Logger | None = None) -> WebClient:
+    """A Web API client for `config.api_url` that waits out rate limits (HTTP 429) and
+    tries a failed connection once more; `logger` takes slack_sdk's lines about each try."""
     return WebClient(
-        token=config.bot_token,
+        token=config.bot_token or None,  # none with many workspaces: bolt sets each request's
         base_url=config.api_url,
+        logger=logger,
         retry_handlers=[
             ConnectionErrorRetryHandler(),
             RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),

@@ -41,6 +41,8 @@ class IndexedSource:
     kind: str = ""
     added_by: str = ""
     last_error: str = ""
+    # A private source's conversation (its only one); "": every conversation's.
+    visible_in: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,25 @@ class Asked:
 class Backend(Protocol):
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked: ...
 
-    def add_sources(self, urls: list[str], added_by: str) -> IndexReport: ...
+    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
+        """Adds URLs; `visible_in` set: a new one answers only in that conversation."""
+        ...
 
-    def add_upload(self, name: str, data: bytes, uploaded_by: str) -> IndexReport: ...
+    def add_upload(
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+    ) -> IndexReport: ...
 
     def remove(self, items: list[str], removed_by: str) -> IndexReport:
         """Removes sources or single articles; raises CitebotError naming what to fix."""
+        ...
+
+    def share(self, sources: list[str], shared_by: str) -> list[str]:
+        """Makes private sources public; returns those that were private. Raises
+        CitebotError naming a source that is not in the library."""
+        ...
+
+    def private_sources(self) -> dict[str, str]:
+        """Each private source's key, with the only conversation it answers in."""
         ...
 
     def sources(self) -> list[SourceStatus]: ...
@@ -95,7 +110,9 @@ class IndexBackend:
     index: ArticleIndex
     answerer: QuestionAnswerer
     settings: Settings
-    _overview: tuple[tuple[str, str], Indexed] | None = field(default=None, repr=False)
+    _overview: tuple[tuple[tuple[str, str], frozenset[str]], Indexed] | None = field(
+        default=None, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -112,16 +129,24 @@ class IndexBackend:
         rewritten = answer.question != " ".join(question.split())
         return Asked(answer, answer.question if rewritten else None)
 
-    def add_sources(self, urls: list[str], added_by: str) -> IndexReport:
+    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
         from bot.sources_admin import add_from_slack
 
-        return add_from_slack(self.index, self.settings, urls, added_by)
+        return add_from_slack(self.index, self.settings, urls, added_by, visible_in)
 
-    def add_upload(self, name: str, data: bytes, uploaded_by: str) -> IndexReport:
-        return self.index.add_bytes(name, data, uploaded_by=uploaded_by)
+    def add_upload(
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+    ) -> IndexReport:
+        return self.index.add_bytes(name, data, uploaded_by=uploaded_by, visible_in=visible_in)
 
     def remove(self, items: list[str], removed_by: str) -> IndexReport:
         return self.index.remove(items, removed_by=removed_by)
+
+    def share(self, sources: list[str], shared_by: str) -> list[str]:
+        return self.index.share(sources, shared_by=shared_by)
+
+    def private_sources(self) -> dict[str, str]:
+        return {s.key: s.visible_in for s in self.index.library.sources() if s.visible_in}
 
     def sources(self) -> list[SourceStatus]:
         return self.index.sources()
@@ -130,19 +155,21 @@ class IndexBackend:
         """The passages' summary, made once per generation; the library (small, and
         changed by failed reads that leave the index as it is) is read every time."""
         stored = self.index.stored_passages()
-        with self._lock:
-            indexed = (
-                self._overview[1] if self._overview and self._overview[0] == stored.key else None
-            )
-        if indexed is None:
-            indexed = summarize(stored.metadatas)
-            with self._lock:
-                self._overview = (stored.key, indexed)
         library = self.index.library
+        sources = library.sources()
+        # Private sources' titles are no headline (the assistant view suggests them).
+        private = frozenset(s.key for s in sources if s.visible_in)
+        key = (stored.key, private)
+        with self._lock:
+            indexed = self._overview[1] if self._overview and self._overview[0] == key else None
+        if indexed is None:
+            indexed = summarize(stored.metadatas, private)
+            with self._lock:
+                self._overview = (key, indexed)
         return overview_of(
             stored.key[1],
             indexed,
-            library.sources(),
+            sources,
             self.index.index_state(),
             library.last_report(),
         )
@@ -164,8 +191,9 @@ class Indexed:
     passages: int = 0
 
 
-def summarize(metadatas: list[PassageInfo]) -> Indexed:
-    """The summary of the passages' `metadatas` (one pass)."""
+def summarize(metadatas: list[PassageInfo], private: frozenset[str] = frozenset()) -> Indexed:
+    """The summary of the passages' `metadatas` (one pass); articles of `private`
+    sources are counted, but give no headline."""
     articles: dict[str, tuple[str, str, str]] = {}
     for meta in metadatas:
         origin = meta.origin or meta.source
@@ -173,8 +201,9 @@ def summarize(metadatas: list[PassageInfo]) -> Indexed:
     per_origin: dict[str, int] = {}
     for origin, _, _ in articles.values():
         per_origin[origin] = per_origin.get(origin, 0) + 1
-    dated = sorted((a for a in articles.values() if a[2]), key=lambda a: a[2], reverse=True)
-    titles = [title for _, title, _ in (dated or list(articles.values()))]
+    public = [a for a in articles.values() if a[0] not in private]
+    dated = sorted((a for a in public if a[2]), key=lambda a: a[2], reverse=True)
+    titles = [title for _, title, _ in (dated or public)]
     headlines = tuple(dict.fromkeys(t for t in titles if t))[:HEADLINES_KEPT]
     return Indexed(len(articles), per_origin, headlines, passages=len(metadatas))
 
@@ -197,6 +226,7 @@ def overview_of(
             s.kind,
             s.added_by,
             s.last_error,
+            s.visible_in,
         )
         for s in library
     ]

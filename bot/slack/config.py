@@ -20,6 +20,8 @@ class SlackConfig:
     `channel_sources` maps a channel id to the sources its questions are answered from
     (paths or URLs as indexed, as prefixes or shell patterns); other channels: all.
     `suggested_prompts` empty means: the assistant view suggests the latest headlines.
+    `client_id` set means: installable in many workspaces with Slack's OAuth flow, each
+    workspace's token kept in `installation_store` (a SQLAlchemy URL), no `bot_token`.
     """
 
     bot_token: str
@@ -45,6 +47,13 @@ class SlackConfig:
     # "text" or "json" (one object a line), and whether request lines carry the question.
     log_format: str = LogSettings.format
     log_questions: bool = LogSettings.questions
+    client_id: str = SlackSettings.client_id
+    client_secret: str = ""
+    installation_store: str = SlackSettings.installation_store
+
+    @property
+    def many_workspaces(self) -> bool:
+        return bool(self.client_id)
 
     @classmethod
     def from_settings(
@@ -53,7 +62,9 @@ class SlackConfig:
         """Reads tokens from `environ` (default os.environ) and the rest from `[slack]`.
 
         Raises SettingsError naming the missing variable. The [slack] settings were read
-        (and checked) with all the others by `load_settings`.
+        (and checked) with all the others by `load_settings`. With `slack.client_id` the
+        bot has a token per workspace, from the OAuth flow, and needs the client secret
+        and the signing secret instead of SLACK_BOT_TOKEN.
         """
         env = os.environ if environ is None else environ
         table = settings.slack
@@ -61,9 +72,12 @@ class SlackConfig:
         if app_token is not None and not app_token.startswith("xapp-"):
             raise SettingsError(messages.BAD_APP_TOKEN)
         bot_token = env.get("SLACK_BOT_TOKEN", "").strip()
-        if not bot_token:
+        client_secret = env.get("SLACK_CLIENT_SECRET", "").strip()
+        if table.client_id:
+            _check_many_workspaces(bot_token, app_token, client_secret)
+        elif not bot_token:
             raise SettingsError(messages.MISSING_BOT_TOKEN)
-        if not bot_token.startswith("xoxb-"):
+        elif not bot_token.startswith("xoxb-"):
             raise SettingsError(messages.BAD_BOT_TOKEN)
         signing_secret = env.get("SLACK_SIGNING_SECRET", "").strip()
         # Socket Mode requests arrive over an authenticated websocket and carry no signature.
@@ -84,4 +98,19 @@ class SlackConfig:
             suggested_prompts=table.suggested_prompts,
             log_format=settings.log.format,
             log_questions=settings.log.questions,
+            client_id=table.client_id,
+            client_secret=client_secret,
+            installation_store=table.installation_store
+            or f"sqlite:///{settings.home / 'slack' / 'installations.sqlite3'}",
         )
+
+
+def _check_many_workspaces(bot_token: str, app_token: str | None, client_secret: str) -> None:
+    """The OAuth flow needs its client secret, and HTTP (Slack redirects installers to
+    it); a single bot token beside it would be a second, conflicting way to authorize."""
+    if not client_secret:
+        raise SettingsError(messages.MISSING_CLIENT_SECRET)
+    if bot_token:
+        raise SettingsError(messages.BOT_TOKEN_WITH_CLIENT_ID)
+    if app_token is not None:
+        raise SettingsError(messages.SOCKET_MODE_WITH_CLIENT_ID)

@@ -2,7 +2,8 @@
 
 A request to the events path is refused before anything parses it when it is too large
 (413), unsigned, stale or badly signed (401), or not the JSON or form body Slack sends
-(400): one bounded log line each, never a traceback. Load balancers ask `/healthz`
+(400): one bounded log line each, never a traceback. With many workspaces, bolt's OAuth
+flow answers `/slack/install` and `/slack/oauth_redirect` too. Load balancers ask `/healthz`
 (ready: 503 while the index and the models load), orchestrators `/livez` (alive),
 Prometheus `/metrics`. Every Slack request is timed and logged in one line (its question
 only with `log.questions`).
@@ -23,6 +24,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.backend import Backend
+from bot.slack.installs import INSTALL_PATH, REDIRECT_PATH
 from bot.slack.loading import StillLoading
 from bot.slack.logs import FIELDS
 from bot.slack.metrics import ACK_SECONDS, exposition
@@ -71,6 +73,8 @@ class SlackFront:
                 "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))]
             )
             return [data]
+        if path in (INSTALL_PATH, REDIRECT_PATH) and self.bolt.app.oauth_flow is not None:
+            return self._installing(path, method, environ, start_response)
         if path != EVENTS_PATH:
             return _reply(start_response, 404, {"error": "not found"})
         if method != "POST":
@@ -108,6 +112,24 @@ class SlackFront:
             fields["ack_ms"],
             extra={FIELDS: fields},
         )
+        return reply
+
+    def _installing(
+        self, path: str, method: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """The OAuth flow's pages, bolt's: the install page, then Slack's redirect back
+        (its one-time `state` checks it, not a signature). Logged without the query,
+        which carries the installer's code."""
+        if method != "GET":
+            return _reply(start_response, 405, {"error": "open this page in a browser"})
+        statuses: list[str] = []
+
+        def remember_status(status: str, *args: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, *args)
+
+        reply = self.bolt(environ, remember_status)
+        log.info("slack install %s %s", path, (statuses or ["0"])[0].split()[0])
         return reply
 
     def _checked_body(self, environ: dict[str, Any]) -> tuple[bytes, int, str]:

@@ -23,8 +23,9 @@ from index.sources.library import LibraryReport
 
 View = dict[str, Any]
 ADD_SOURCE_MODAL = "citebot_add_source"
-# A Home tab holds at most 100 blocks; sources beyond this are counted, not listed.
-SOURCES_SHOWN = 40
+# A Home tab holds at most 100 blocks; sources beyond this many blocks (a source takes
+# one, a private one two) are counted, not listed.
+SOURCE_BLOCKS = 60
 MAX_BUTTON_VALUE = 2000
 
 
@@ -110,35 +111,73 @@ def _sources(overview: Overview | None) -> list[dict[str, Any]]:
     if overview is None:
         return []
     blocks = [_section(messages.HOME_SOURCES)]
-    for source in overview.sources[:SOURCES_SHOWN]:
-        block = _section(_source(source))
-        if not source.configured and len(source.source) <= MAX_BUTTON_VALUE:
-            block["accessory"] = {
-                "type": "button",
-                "text": _plain(messages.HOME_REMOVE),
-                "action_id": "home_remove_source",
-                "value": source.source,
-                "style": "danger",
-                "confirm": {
-                    "title": _plain(messages.HOME_REMOVE),
-                    "text": _plain(
-                        fit(
-                            messages.HOME_REMOVE_CONFIRM.format(
-                                source=source.source, articles=source.articles
+    shown = 0
+    for source in overview.sources:
+        more = _source_blocks(source)
+        if len(blocks) + len(more) > SOURCE_BLOCKS:
+            break
+        blocks += more
+        shown += 1
+    if len(overview.sources) > shown:
+        more_count = len(overview.sources) - shown
+        blocks.append(_context(messages.HOME_MORE_SOURCES.format(count=more_count)))
+    return blocks
+
+
+def _source_blocks(source: IndexedSource) -> list[dict[str, Any]]:
+    """The source's section (with a Remove button when it was added), and for a private
+    one, its Make public button."""
+    block = _section(_source(source))
+    blocks = [block]
+    if source.visible_in and len(source.source) <= MAX_BUTTON_VALUE:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": _plain(messages.HOME_SHARE),
+                        "action_id": "home_share_source",
+                        "value": source.source,
+                        "confirm": {
+                            "title": _plain(messages.HOME_SHARE),
+                            "text": _plain(
+                                fit(
+                                    messages.HOME_SHARE_CONFIRM.format(source=source.source),
+                                    300,
+                                    escaped=False,
+                                )
                             ),
-                            300,
-                            escaped=False,
-                        )
-                    ),
-                    "confirm": _plain(messages.HOME_REMOVE),
-                    "deny": _plain("Cancel"),
-                    "style": "danger",
-                },
+                            "confirm": _plain(messages.HOME_SHARE),
+                            "deny": _plain("Cancel"),
+                        },
+                    }
+                ],
             }
-        blocks.append(block)
-    if len(overview.sources) > SOURCES_SHOWN:
-        more = len(overview.sources) - SOURCES_SHOWN
-        blocks.append(_context(messages.HOME_MORE_SOURCES.format(count=more)))
+        )
+    if not source.configured and len(source.source) <= MAX_BUTTON_VALUE:
+        block["accessory"] = {
+            "type": "button",
+            "text": _plain(messages.HOME_REMOVE),
+            "action_id": "home_remove_source",
+            "value": source.source,
+            "style": "danger",
+            "confirm": {
+                "title": _plain(messages.HOME_REMOVE),
+                "text": _plain(
+                    fit(
+                        messages.HOME_REMOVE_CONFIRM.format(
+                            source=source.source, articles=source.articles
+                        ),
+                        300,
+                        escaped=False,
+                    )
+                ),
+                "confirm": _plain(messages.HOME_REMOVE),
+                "deny": _plain("Cancel"),
+                "style": "danger",
+            },
+        }
     return blocks
 
 
@@ -155,9 +194,18 @@ def _source(source: IndexedSource) -> str:
         articles=source.articles,
         how=how,
     )
+    if source.visible_in:
+        text += messages.HOME_PRIVATE.format(where=_conversation(source.visible_in))
     if source.last_error:
         text += messages.HOME_SOURCE_ERROR.format(error=fit(source.last_error, 1000))
     return text
+
+
+def _conversation(channel: str) -> str:
+    """A channel as a link Slack names; a DM (which no link names) as what it is."""
+    if re.fullmatch(r"[CG][A-Z0-9]{2,}", channel):
+        return f"<#{channel}>"
+    return messages.HOME_DM.format(channel=escape(channel))
 
 
 def _person(added_by: str) -> str:

@@ -86,14 +86,22 @@ class LoadingBackend:
     def ask(self, question: str, context: QuestionContext | None = None) -> Asked:
         return self.loaded().ask(question, context)
 
-    def add_sources(self, urls: list[str], added_by: str) -> IndexReport:
-        return self.loaded().add_sources(urls, added_by)
+    def add_sources(self, urls: list[str], added_by: str, visible_in: str = "") -> IndexReport:
+        return self.loaded().add_sources(urls, added_by, visible_in)
 
-    def add_upload(self, name: str, data: bytes, uploaded_by: str) -> IndexReport:
-        return self.loaded().add_upload(name, data, uploaded_by)
+    def add_upload(
+        self, name: str, data: bytes, uploaded_by: str, visible_in: str = ""
+    ) -> IndexReport:
+        return self.loaded().add_upload(name, data, uploaded_by, visible_in)
 
     def remove(self, items: list[str], removed_by: str) -> IndexReport:
         return self.loaded().remove(items, removed_by)
+
+    def share(self, sources: list[str], shared_by: str) -> list[str]:
+        return self.loaded().share(sources, shared_by)
+
+    def private_sources(self) -> dict[str, str]:
+        return self.loaded().private_sources()
 
     def sources(self) -> list[SourceStatus]:
         return self.loaded().sources()

@@ -23,6 +23,29 @@ TOKEN_REFUSED = (
     "Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again from "
     "OAuth & Permissions, and reinstall the app if its scopes changed"
 )
+MISSING_CLIENT_SECRET = (
+    "slack.client_id is set, so set SLACK_CLIENT_SECRET too (Basic Information > App "
+    "Credentials > Client Secret in the Slack app's settings), or unset slack.client_id "
+    "(SLACK_CLIENT_ID) to serve one workspace with SLACK_BOT_TOKEN"
+)
+BOT_TOKEN_WITH_CLIENT_ID = (
+    "SLACK_BOT_TOKEN and slack.client_id (SLACK_CLIENT_ID) are both set: unset "
+    "SLACK_BOT_TOKEN to install into many workspaces (each gets its token from the OAuth "
+    "flow), or unset slack.client_id to serve one workspace with that token"
+)
+SOCKET_MODE_WITH_CLIENT_ID = (
+    "SLACK_APP_TOKEN (Socket Mode) and slack.client_id (SLACK_CLIENT_ID) are both set: the "
+    "OAuth flow installs over HTTP (/slack/install), so unset one of them"
+)
+BAD_INSTALLATION_STORE = (
+    "slack.installation_store (CITEBOT_INSTALLATION_STORE) can't be used ({reason}): give a "
+    "SQLAlchemy URL such as sqlite:////var/lib/citebot/installations.sqlite3 or "
+    "postgresql://host/db, with its driver installed, and check that it is reachable"
+)
+SINGLE_TOKEN_GONE = (
+    "Slack sent {event} for workspace {team}: if the app was uninstalled or its bot token "
+    "revoked, SLACK_BOT_TOKEN no longer works; reinstall the app and set its new token"
+)
 SLACK_UNREACHABLE = (
     "could not reach the Slack Web API at {url} ({reason}): check the network, or "
     "CITEBOT_SLACK_API_URL / slack.api_url in the settings"
@@ -101,6 +124,10 @@ HOME_SOURCES = "*Sources*"
 HOME_CONFIGURED = "configured in the settings file (`index.sources`); remove it there"
 HOME_SOURCE = "`{source}` ({kind}): {articles} article(s); {how}"
 HOME_ADDED = "added by {who}"
+HOME_PRIVATE = "\n:lock: Private: answers only in {where}, where it was added."
+HOME_DM = "a direct message (`{channel}`)"
+HOME_SHARE = "Make public"
+HOME_SHARE_CONFIRM = "Answer every channel from {source}, not only the one it was added in?"
 HOME_INDEXED_ONLY = "indexed, from no library source"
 HOME_SOURCE_ERROR = "\n:warning: Last read failed: {error}"
 HOME_MORE_SOURCES = "…and {count} more sources (`/citebot sources` lists them all)."
@@ -131,14 +158,34 @@ CITEBOT_HELP = (
     "• `/ask QUESTION` answers only you, with a button to share the answer.\n"
     "• Admins: `/citebot add URL` adds a web article or a feed (RSS, Atom, news sitemap); "
     "uploading a file (txt, md, html, pdf, json, jsonl) to me in a direct message adds it too. "
-    "`/citebot sources` lists the sources, `/citebot remove SOURCE_OR_ARTICLE` removes one."
+    "`/citebot sources` lists the sources, `/citebot remove SOURCE_OR_ARTICLE` removes one. "
+    "What is added in a DM, a group DM or a private channel answers only there, until "
+    "`/citebot share SOURCE` makes it public."
 )
 ADD_USAGE = "Usage: `/citebot add URL [URL …]`, for example `/citebot add https://example.com/news`"
 REMOVE_USAGE = (
     "Usage: `/citebot remove SOURCE_OR_ARTICLE [...]`: a source or an article as "
     "`/citebot sources` lists it"
 )
+SHARE_USAGE = (
+    "Usage: `/citebot share SOURCE [...]`: a private source as `/citebot sources` lists it, "
+    "to answer in every channel"
+)
+SHARING = "Making {count} source(s) public… I'll post the outcome here."
+SHARED = "Now answering in every channel from: {sources}."
+NOT_PRIVATE = "{sources}: public already, nothing changed."
+SHARE_FAILED = "I couldn't share {what}: {reason}"
+SHARE_APOLOGY = "Sorry, something went wrong while sharing {what}; nothing was changed."
+PRIVATE_HERE = (
+    "\n:lock: Private: only questions asked in this conversation are answered from it. "
+    "`/citebot share SOURCE` makes it public."
+)
 NOT_A_URL = "`{text}` is not a web address: give URLs starting with http:// or https://."
+# Said by bolt to a workspace with no installation (uninstalled, or never installed).
+NOT_INSTALLED = (
+    "citebot is not installed in this workspace (any more). A workspace admin can install "
+    "it again from the install page of whoever runs it (/slack/install)."
+)
 NOT_ADMIN = (
     "Sorry, only citebot admins can add, remove or list sources, and the index is unchanged. "
     "Ask an admin to add it (admins are listed under slack.admins in citebot's settings)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -16,6 +17,7 @@ from bot.slack.app import web_client
 from bot.slack.backend import Backend
 from bot.slack.config import SlackConfig
 from bot.slack.front import SlackFront
+from bot.slack.installs import open_installations
 from bot.slack.loading import LoadingBackend
 from bot.slack.logs import configure_logging, gunicorn_logging
 from index.errors import CitebotError
@@ -46,7 +48,12 @@ def serve(
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
     configure_logging(config.log_format)
-    check_bot_token(config)
+    if config.many_workspaces:
+        # Each workspace's token is checked as its requests come; the store is checked
+        # here, in one line, rather than in the worker's traceback.
+        open_installations(config)
+    else:
+        check_bot_token(config)
     if config.app_token:
         app = make_app(load_backend())
         SocketModeHandler(app, config.app_token, web_client=app.client).start()
@@ -62,9 +69,12 @@ def serve(
 
 
 def check_bot_token(config: SlackConfig) -> None:
-    """Asks Slack (auth.test) whether the bot token works, to fail at start-up, not later."""
+    """Asks Slack (auth.test) whether the bot token works, to fail at start-up, not later.
+    What went wrong is the one line of the CitebotError it raises: slack_sdk's own lines
+    about each try (an ERROR, then its retry's) are not logged."""
+    quiet = logging.Logger("citebot.slack.token_check", level=logging.CRITICAL + 1)
     try:
-        web_client(config).auth_test()
+        web_client(config, quiet).auth_test()
     except SlackApiError as err:
         error = err.response.get("error", "unknown")
         raise CitebotError(messages.TOKEN_REFUSED.format(error=error)) from None

@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -202,7 +203,33 @@ def save_reader(model, tokenizer, folder: Path, fp16: bool = True) -> None:
     copy.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
     model.to(torch.float32)
+    write_cross_encoder_files(partial)
     _replace(folder, partial)
+
+
+# What sentence-transformers reads to load a folder as the CrossEncoder it is; without
+# them it logs "No modules.json found ..., initializing a new CrossEncoder model" on
+# every load and builds one from the bare transformers model.
+CROSS_ENCODER_FILES = (
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+)
+
+
+def write_cross_encoder_files(folder: Path) -> None:
+    """Writes into `folder`, a transformers sequence-classification model, the files
+    that make it a sentence-transformers CrossEncoder, as sentence-transformers itself
+    writes them; the weights, the configuration and the tokenizer are left as they are."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    fp32 = {"dtype": torch.float32}  # as the reader loads it (an fp16 file warns otherwise)
+    model = CrossEncoder(str(folder), max_length=MAX_LENGTH, device="cpu", model_kwargs=fp32)
+    with tempfile.TemporaryDirectory(prefix="citebot-reader-") as scratch:
+        model.save(scratch, create_model_card=False)
+        for name in CROSS_ENCODER_FILES:
+            shutil.copy(Path(scratch) / name, folder / name)
 
 
 def _partial(folder: Path) -> Path:
@@ -268,6 +295,7 @@ def average_readers(first: Path, second: Path, share: float, out: Path) -> None:
         }
     }
     (partial / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_cross_encoder_files(partial)  # also when `first` was saved without them
     _replace(out, partial)
 
 

@@ -23,6 +23,10 @@ OTHER_VARIABLES = (
     ("SLACK_BOT_TOKEN", "the bot's token, for `citebot serve` (docs/SLACK.md)"),
     ("SLACK_SIGNING_SECRET", "the app's signing secret, for `citebot serve` over HTTP"),
     ("SLACK_APP_TOKEN", "an app-level token: `citebot serve` uses Socket Mode"),
+    (
+        "SLACK_CLIENT_SECRET",
+        "the app's client secret, with `slack.client_id`: installs into many workspaces",
+    ),
 )
 
 

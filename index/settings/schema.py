@@ -79,6 +79,13 @@ class SlackSettings:
     channel_sources: tuple[tuple[str, tuple[str, ...]], ...] = setting(
         (), "slack.channel_sources", ChannelSources()
     )
+    # Set: `citebot serve` installs into many workspaces with Slack's OAuth flow
+    # (bot/slack/installs.py); the client secret comes from SLACK_CLIENT_SECRET only.
+    client_id: str = setting("", "slack.client_id", Text(), env="SLACK_CLIENT_ID")
+    # A SQLAlchemy URL for the installations; unset: SQLite in the data directory.
+    installation_store: str = setting(
+        "", "slack.installation_store", Text(), env="CITEBOT_INSTALLATION_STORE"
+    )
 
 
 @dataclass(frozen=True)

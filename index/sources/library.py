@@ -49,6 +49,9 @@ class LibrarySource:
     last_modified: str = ""
     # Added from Slack: it and its refreshes may fetch only public addresses.
     public_only: bool = False
+    # Added in a private channel, a group DM or a DM: that conversation's Slack id, and
+    # only questions asked there are answered from it (until an admin shares it); "": all.
+    visible_in: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,13 +31,40 @@ class SourceRead:
     `ok` is False when the source could not be read at all (its articles are kept);
     `complete` is False when the articles are not everything the source holds (a feed,
     or a page the server says is unchanged), so nothing missing from them is removed.
-    `failures` are the entries (files, records) that could not be read."""
+    `failures` are the entries (files, records) that could not be read.
+
+    What is known unchanged without being read again is unchanged all the same: every
+    article of a source whose server answered 304 (`not_modified`), and the feed entries
+    (`unchanged`, their links) that were skipped or answered 304."""
 
     key: str
     ok: bool
     articles: tuple[Article, ...] = ()
     failures: tuple[Failure, ...] = ()
     complete: bool = True
+    not_modified: bool = False
+    unchanged: tuple[str, ...] = ()
+
+    def holds_unchanged(self, article_id: str) -> bool:
+        """Whether the article `article_id`, indexed from this source and not read now,
+        is known to be as it was (the server said so, or the feed dated it as before)."""
+        if not self.ok:
+            return False
+        return self.not_modified or any(
+            article_id == link or article_id.startswith(link + "#") for link in self.unchanged
+        )
+
+    def outcome(self) -> str:
+        """How the read went, for a report's line about this source."""
+        if not self.ok:
+            return "could not be read"
+        if self.not_modified:
+            return "not modified since the last read (HTTP 304), nothing downloaded"
+        noun = "article" if len(self.articles) == 1 else "articles"
+        read = f"read, {len(self.articles)} {noun}"
+        if self.unchanged:
+            read += f", {len(self.unchanged)} unchanged not downloaded again"
+        return read
 
 
 UPLOAD_SCHEME = "upload://"
@@ -134,7 +161,7 @@ class LibraryReader:
         etag, modified = (source.etag, source.last_modified) if self.conditional else ("", "")
         got = fetch(source.key, self._policy(source), etag, modified)
         if got.not_modified:
-            return SourceRead(source.key, True, complete=False), source
+            return SourceRead(source.key, True, complete=False, not_modified=True), source
         self.downloads += 1
         source = replace(source, etag=got.etag, last_modified=got.last_modified)
         kind = feed_kind(got.data, got.content_type)
@@ -152,14 +179,18 @@ class LibraryReader:
         articles: list[Article] = []
         failures: list[Failure] = []
         fetched: list[PageState] = []
+        unchanged: list[str] = []
         for entry in entries:
             known = pages.get(entry.link)
             if entry.link in self.indexed and known and known.entry_updated == entry.updated:
+                unchanged.append(entry.link)
                 continue
             use = known if (known and entry.link in self.indexed) else PageState(entry.link)
             try:
                 got = fetch(entry.link, self._policy(source), use.etag, use.last_modified)
-                if not got.not_modified:
+                if got.not_modified:
+                    unchanged.append(entry.link)
+                else:
                     self.downloads += 1
                     articles += _entry_articles(got, entry, self.json_keys, self.max_chars)
             except SourceError as exc:
@@ -169,7 +200,14 @@ class LibraryReader:
             modified = got.last_modified if not got.not_modified else use.last_modified
             fetched.append(PageState(entry.link, etag, modified, entry.updated))
         self.library.save_pages(fetched)
-        return SourceRead(source.key, True, tuple(articles), tuple(failures), complete=False)
+        return SourceRead(
+            source.key,
+            True,
+            tuple(articles),
+            tuple(failures),
+            complete=False,
+            unchanged=tuple(unchanged),
+        )
 
 
 def read_fetched(

@@ -31,6 +31,7 @@ from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
 from index.sources.formats import NOT_UTF8_NAME, escaped, is_utf8, read_bytes
 from index.sources.library import LibraryReport, LibrarySource, SourceLibrary
 from index.sources.reading import LibraryReader, local_kind, source_key, upload_key
+from index.store.audit import AuditLog
 from index.store.build_records import (
     ORIGIN,
     PAGE,
@@ -111,6 +112,11 @@ class ArticleIndex:
     def library(self) -> SourceLibrary:
         return SourceLibrary(self.client)
 
+    @property
+    def audit(self) -> AuditLog:
+        """Who changed the library, when and how (`citebot audit`)."""
+        return AuditLog(self.client)
+
     def index_identity(self) -> dict[str, Any]:
         return self.builds.identity()
 
@@ -140,11 +146,16 @@ class ArticleIndex:
                         item, "no such file or folder (given with --sources): nothing was changed"
                     )
         configured = _utf8_keys(sources or self.settings.sources)
-        self._require_backend()
-        with self.connection.writing():
-            report = self._rebuild(configured, prune, progress, on_total)
-            self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
-        return report
+
+        def rebuild_library() -> IndexReport:
+            self._require_backend()
+            with self.connection.writing():
+                report = self._rebuild(configured, prune, progress, on_total)
+                self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
+            return report
+
+        what = [*configured, *(["--prune"] if prune else [])]
+        return self.audit.recorded("rebuild", _local_user(), what, rebuild_library)
 
     def _rebuild(
         self,
@@ -175,6 +186,7 @@ class ArticleIndex:
             stored, reads, [e.key for e in entries], prune=prune, excluded=library.excluded()
         )
         report = _report(plan)
+        report.sources = _outcomes(reads)
         records = _with_changes(records, plan, stored)
         self.builds.drop_abandoned(keep={old.name} if old is not None else set())
         if reusable and not plan.changes_anything:
@@ -216,28 +228,60 @@ class ArticleIndex:
         on_total: Callable[[int], None] | None = None,
         added_by: str | None = None,
         policy: FetchPolicy = CLI_POLICY,
+        visible_in: str = "",
     ) -> IndexReport:
         """Adds sources (files, folders, URLs, feeds) to the library and indexes them;
-        a source already in the library is read again. A source that cannot be read at
-        all is reported and not added."""
+        a source already in the library is read again (and keeps its visibility). A
+        source that cannot be read at all is reported and not added. `visible_in`: the
+        only Slack conversation a new source answers in ("" for all)."""
         keys = list(dict.fromkeys(_utf8_keys(sources)))
         who = added_by if added_by is not None else _local_user()
+        return self.audit.recorded(
+            "add", who, keys, lambda: self._add(keys, who, progress, on_total, policy, visible_in)
+        )
+
+    def _add(
+        self,
+        keys: list[str],
+        who: str,
+        progress: Progress | None,
+        on_total: Callable[[int], None] | None,
+        policy: FetchPolicy,
+        visible_in: str,
+    ) -> IndexReport:
         self._require_backend()
         with self.connection.writing():
             known = {s.key: s for s in self.library.sources()}
             entries = [
                 known.get(k)
                 or LibrarySource(
-                    k, _kind(k, known), "added", who, now(), public_only=policy.public_only
+                    k,
+                    _kind(k, known),
+                    "added",
+                    who,
+                    now(),
+                    public_only=policy.public_only,
+                    visible_in=visible_in,
                 )
                 for k in keys
             ]
             return self._change(entries, progress, on_total, policy, include=keys)
 
-    def add_bytes(self, name: str, data: bytes, uploaded_by: str = "slack") -> IndexReport:
+    def add_bytes(
+        self, name: str, data: bytes, uploaded_by: str = "slack", visible_in: str = ""
+    ) -> IndexReport:
         """Adds an uploaded file (`name` picks the reader by its extension). Its article
         id is `upload://<uploader>/<name>`: the same uploader sending a file of the same
-        name again replaces it; its bytes are kept in the store for later rebuilds."""
+        name again replaces it; its bytes are kept in the store for later rebuilds.
+        `visible_in`: the only Slack conversation it answers in ("" for all)."""
+        return self.audit.recorded(
+            "upload",
+            uploaded_by,
+            [name],
+            lambda: self._add_bytes(name, data, uploaded_by, visible_in),
+        )
+
+    def _add_bytes(self, name: str, data: bytes, uploaded_by: str, visible_in: str) -> IndexReport:
         key = upload_key(uploaded_by, name)
         try:
             read_bytes(
@@ -256,6 +300,7 @@ class ArticleIndex:
                 known.added_at if known else now(),
                 upload_sha256=digest,
                 upload_name=name,
+                visible_in=visible_in,
             )
             return self._change([entry], None, None, CLI_POLICY, include=[key])
 
@@ -290,10 +335,12 @@ class ArticleIndex:
             report = self._change(entries, progress, on_total, policy, conditional=True)
             self.library.save_report(LibraryReport("refresh", now(), tuple(report.lines())))
         log.info(
-            "refreshed %d feed(s) and page(s): %d added, %d changed, %d removed, %d failed",
+            "refreshed %d feed(s) and page(s): %d added, %d changed, %d unchanged, %d removed, "
+            "%d failed",
             len(entries),
             len(report.added),
             len(report.changed),
+            len(report.unchanged),
             len(report.removed),
             len(report.failed),
         )
@@ -304,6 +351,9 @@ class ArticleIndex:
         id or path); an article whose source still holds it is recorded as removed, so
         that reading the source again does not bring it back."""
         who = removed_by if removed_by is not None else _local_user()
+        return self.audit.recorded("remove", who, items, lambda: self._remove(items, who))
+
+    def _remove(self, items: Sequence[str], who: str) -> IndexReport:
         with self.connection.writing():
             # Nothing to remove from an index that is not there: no empty build is made.
             collection = self.builds.require_active()
@@ -334,6 +384,25 @@ class ArticleIndex:
             library.exclude(articles, who, now())
             library.delete(sources)
             return report
+
+    def share(self, keys: Sequence[str], shared_by: str | None = None) -> list[str]:
+        """Makes private library sources answer in every conversation; returns those that
+        were private. Raises NoSuchSource naming a key that is not in the library."""
+
+        def share_sources() -> list[str]:
+            with self.connection.writing():
+                known = {s.key: s for s in self.library.sources()}
+                for key in keys:
+                    if key not in known:
+                        raise NoSuchSource(f"{key} is not a library source: see `citebot sources`")
+                private = [known[k] for k in dict.fromkeys(keys) if known[k].visible_in]
+                self.library.save(replace(s, visible_in="") for s in private)
+                return [s.key for s in private]
+
+        who = shared_by if shared_by is not None else _local_user()
+        return self.audit.recorded(
+            "share", who, keys, share_sources, lambda shared: f"{len(shared)} made public"
+        )
 
     def _require_backend(self) -> None:
         if self.settings.backend != "torch":
@@ -376,6 +445,7 @@ class ArticleIndex:
         library.include(include)
         plan = plan_changes(stored, reads, excluded=library.excluded() - set(include))
         report = self._apply(collection, plan, progress, on_total)
+        report.sources = _outcomes(reads)
         known = {s.key for s in library.sources()}
         records = _with_changes(records, plan, stored)
         library.save(r for r, read in zip(records, reads, strict=True) if read.ok or r.key in known)
@@ -545,6 +615,10 @@ def _report(plan: Plan) -> IndexReport:
         failed=list(plan.failed),
         kept=[Failure(k.article, k.reason) for k in plan.kept],
     )
+
+
+def _outcomes(reads: Sequence[SourceRead]) -> list[tuple[str, str]]:
+    return [(read.key, read.outcome()) for read in reads]
 
 
 def _with_changes(

@@ -7,6 +7,8 @@ article leaves the index live in one place and are tested without Chroma or the 
   successfully, lists everything it holds (a folder, a file, a page; not a feed, which
   only adds) and no longer holds it;
 - a source that could not be read keeps everything indexed from it;
+- what a source says is unchanged without being read again (a 304, a feed entry dated
+  as before) is reported unchanged, as an article read and found the same is;
 - a JSON record indexed under its former id (its bare url) is re-keyed by its
   export's next read, and an exclusion of that id still holds;
 - in a rebuild, the articles of a source that is no longer in the library are kept
@@ -142,7 +144,9 @@ def plan_changes(
             continue
         owner = article.origin if article.origin is not None else _owner(article, known)
         read = read_keys.get(owner) if owner is not None else None
-        if read is not None:
+        if read is not None and read.holds_unchanged(article_id):
+            plan.unchanged.append(article.source)  # a 304, or a feed entry dated as before
+        elif read is not None:
             reason = _kept_reason(article, read)
             if reason is None:
                 _remove(plan, article)

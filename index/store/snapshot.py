@@ -5,6 +5,7 @@ an answer reads them for its candidate passages only (`StoredPassages.read`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,6 +16,8 @@ from index.embedding.vectors import SENTENCE_VECTORS
 from index.store.build_records import PAGE, chunks, pages
 from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.passage_info import PassageInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def load_passages(
         row = {pid: i for i, pid in enumerate(ids)}
     row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
     every = ids + list(fresh)
+    # Once at the first question, then after each change of the index: never per question.
+    log.info("read %d passage(s) of the index, %d in all", len(fresh), len(row))
     return StoredPassages(
         collection=collection,
         key=key,

@@ -1,4 +1,5 @@
-"""Admins changing the source library: `/citebot add|remove|sources`, and files sent in a DM."""
+"""Admins changing the source library: `/citebot add|remove|share|sources`, and files sent
+in a DM. What is added in a conversation that is not public answers only there."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def register(app: App, bot: Citebot) -> None:
     def run_command(command: Payload, respond: Respond, logger: Logger) -> None:
         verb, items, _ = parse_command(bot, command)
         if verb:
-            run_citebot_command(bot, verb, items, command["user_id"], respond, logger)
+            user, private = command["user_id"], private_conversation(command)
+            run_citebot_command(bot, verb, items, user, respond, logger, private)
 
     def add_files(event: Payload, context: BoltContext, client: WebClient, logger: Logger) -> None:
         try:
@@ -53,7 +55,7 @@ def parse_command(bot: Citebot, command: Payload) -> tuple[str, list[str], str]:
     do ("" for nothing), its arguments, and the immediate reply."""
     words = command.get("text", "").split()
     verb = words[0].lower() if words else ""
-    if verb not in ("add", "remove", "sources"):
+    if verb not in ("add", "remove", "share", "sources"):
         return "", [], messages.CITEBOT_HELP
     if not bot.is_admin(command.get("user_id")):
         return "", [], messages.NOT_ADMIN
@@ -61,18 +63,28 @@ def parse_command(bot: Citebot, command: Payload) -> tuple[str, list[str], str]:
     if verb == "sources":
         return verb, [], ""  # the list follows at once
     if not items:
-        return "", [], messages.ADD_USAGE if verb == "add" else messages.REMOVE_USAGE
+        usage = {"add": messages.ADD_USAGE, "share": messages.SHARE_USAGE}
+        return "", [], usage.get(verb, messages.REMOVE_USAGE)
     if verb == "remove":
         return verb, items, messages.REMOVING.format(count=len(items))
+    if verb == "share":
+        return verb, items, messages.SHARING.format(count=len(items))
     if error := url_error(items):
         return "", [], error
     return verb, items, messages.ADDING.format(count=len(items))
 
 
 def run_citebot_command(
-    bot: Citebot, verb: str, items: list[str], user: str, respond: Respond, logger: Logger
+    bot: Citebot,
+    verb: str,
+    items: list[str],
+    user: str,
+    respond: Respond,
+    logger: Logger,
+    private: str = "",
 ) -> None:
-    """Lists the sources, or adds or removes `items`; the outcome told privately."""
+    """Lists the sources, or adds, removes or shares `items`; the outcome told privately.
+    What is added in the `private` conversation (its id) answers only there."""
     what = ", ".join(f"`{escape(item)}`" for item in items)
     say = privately(respond)
     if verb == "sources":
@@ -81,9 +93,22 @@ def run_citebot_command(
     elif verb == "remove":
         with apologizing(say, messages.REMOVE_APOLOGY.format(what=what), logger):
             say(bot.change(what, lambda: bot.backend.remove(items, user), "Removed"))
+    elif verb == "share":
+        with apologizing(say, messages.SHARE_APOLOGY.format(what=what), logger):
+            say(bot.share(items, user))
     else:
         with apologizing(say, messages.ADD_APOLOGY.format(what=what), logger):
-            say(bot.change(what, lambda: bot.backend.add_sources(items, user)))
+            note = messages.PRIVATE_HERE if private else ""
+            say(bot.change(what, lambda: bot.backend.add_sources(items, user, private), note=note))
+
+
+def private_conversation(command: Payload) -> str:
+    """The id of the conversation a command was typed in when it is not public (a DM, a
+    group DM, a private channel), else ""."""
+    name = command.get("channel_name", "")
+    if name in ("directmessage", "privategroup") or name.startswith("mpdm-"):
+        return command.get("channel_id", "")
+    return ""
 
 
 def _sources_text(bot: Citebot) -> str:
@@ -110,10 +135,13 @@ def add_uploaded_files(bot: Citebot, event: Payload, client: WebClient, logger: 
     apology = messages.ADD_APOLOGY.format(what="your file")
     with working(client, channel, ts, ts, logger, apology):
         for file in files:
-            say(_add_upload(bot, client, file, event["user"], logger))
+            say(_add_upload(bot, client, file, event["user"], logger, channel))
 
 
-def _add_upload(bot: Citebot, client: WebClient, file: Payload, user: str, logger: Logger) -> str:
+def _add_upload(
+    bot: Citebot, client: WebClient, file: Payload, user: str, logger: Logger, channel: str
+) -> str:
+    """Adds one uploaded file, answering only in the DM it was sent in."""
     name = file.get("name") or file.get("title") or file["id"]
     try:
         data = download(client, file)
@@ -122,7 +150,11 @@ def _add_upload(bot: Citebot, client: WebClient, file: Payload, user: str, logge
     except (OSError, SlackClientError) as err:
         logger.warning("downloading %s failed: %s", name, err)
         return messages.DOWNLOAD_FAILED.format(name=name)
-    return bot.change(f"`{escape(name)}`", lambda: bot.backend.add_upload(name, data, user))
+    return bot.change(
+        f"`{escape(name)}`",
+        lambda: bot.backend.add_upload(name, data, user, channel),
+        note=messages.PRIVATE_HERE,
+    )
 
 
 def _is_direct(event: Payload) -> bool:

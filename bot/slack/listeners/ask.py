@@ -54,11 +54,15 @@ def refusal(bot: Citebot, command: Payload) -> str:
 def answer_privately(bot: Citebot, command: Payload, respond: Respond, logger: Logger) -> None:
     """The answer, shown only to the person who asked, with a Share button."""
     with apologizing(privately(respond), messages.APOLOGY, logger):
-        scope = bot.scopes.get(command.get("channel_id", ""))
+        scope = bot.scope(command.get("channel_id", ""))
         started = time.perf_counter()
         answer = bot.backend.ask(command["text"].strip(), QuestionContext(scope=scope)).answer
         count_answer("ask", answer, time.perf_counter() - started)
-        notes = (messages.SCOPED.format(sources=", ".join(scope.patterns)),) if scope else ()
+        notes = (
+            (messages.SCOPED.format(sources=", ".join(scope.patterns)),)
+            if scope and scope.patterns
+            else ()
+        )
         respond(
             text=answer_text(answer),
             blocks=answer_blocks(answer, bot.state.save_answer(answer), share=True, notes=notes),

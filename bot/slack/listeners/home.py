@@ -1,5 +1,5 @@
 """The Home tab: what is indexed for everyone; for admins, the sources with Remove buttons
-and an "Add a URL" modal."""
+(and Make public, for private ones) and an "Add a URL" modal."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def register(app: App, bot: Citebot) -> None:
         if bot.is_admin(body["user"]["id"]):
             remove_source(bot, action["value"], body["user"]["id"], client, logger)
 
+    def share(body: Payload, action: Payload, client: WebClient, logger: Logger) -> None:
+        if bot.is_admin(body["user"]["id"]):
+            bot.share([action["value"]], body["user"]["id"])
+            publish_home(bot, client, body["user"]["id"], logger)
+
     def open_modal(body: Payload, client: WebClient, logger: Logger) -> None:
         if bot.is_admin(body["user"]["id"]):
             view = add_source_modal()
@@ -59,6 +64,7 @@ def register(app: App, bot: Citebot) -> None:
 
     app.event("app_home_opened")(ack=acknowledge, lazy=[opened])
     app.action("home_remove_source")(ack=acknowledge, lazy=[remove])
+    app.action("home_share_source")(ack=acknowledge, lazy=[share])
     app.action("home_add_source")(ack=acknowledge, lazy=[open_modal])
     app.view(ADD_SOURCE_MODAL)(ack=check_modal, lazy=[add])
 

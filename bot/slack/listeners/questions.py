@@ -111,7 +111,7 @@ def answer(
     cited articles, from the channel's sources; remembers it for the next follow-up.
     `surface` ("thread", "assistant") labels its metrics."""
     turns = bot.state.thread_turns(channel, thread_ts)
-    scope = bot.scopes.get(channel)
+    scope = bot.scope(channel)
     context = QuestionContext(
         earlier_questions=tuple(t.question for t in turns),
         cited_articles=frozenset(a for t in turns for a in t.article_ids),
@@ -123,7 +123,7 @@ def answer(
     notes = []
     if asked.read_as:
         notes.append(messages.READ_AS.format(question=asked.read_as))
-    if scope is not None:
+    if scope is not None and scope.patterns:
         notes.append(messages.SCOPED.format(sources=", ".join(scope.patterns)))
     # Remembered before it is posted: a follow-up may come as soon as the answer shows.
     cited = tuple(dict.fromkeys(c.article_id for c in asked.answer.citations))

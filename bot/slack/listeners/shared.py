@@ -40,9 +40,6 @@ class Citebot:
         self.config = config
         self.state = state
         self.backend = backend
-        self.scopes = {
-            c: SourceScope(tuple(sources)) for c, sources in config.channel_sources.items()
-        }
         # One change at a time: two admins adding at once would race on the index.
         self._index_writes = threading.Lock()
 
@@ -53,6 +50,19 @@ class Citebot:
         """Whether the bot answers in `channel` (a DM always; else per `channels`)."""
         return direct or not self.config.channels or channel in self.config.channels
 
+    def scope(self, channel: str) -> SourceScope | None:
+        """What questions asked in `channel` may be answered from: its sources
+        (`slack.channel_sources`), never another conversation's private sources; None:
+        everything."""
+        patterns = tuple(self.config.channel_sources.get(channel, ()))
+        private = self.backend.private_sources()
+        hidden = frozenset(key for key, there in private.items() if there != channel)
+        if not patterns and not hidden:
+            return None
+        # Equal scopes are one column of the snapshot: every conversation without private
+        # sources of its own hides the same set, so there are few distinct ones.
+        return SourceScope(patterns, hidden)
+
     def overview(self, logger: Logger) -> Overview | None:
         """What is indexed, or None (logged) when the index can't be read."""
         try:
@@ -61,8 +71,15 @@ class Citebot:
             logger.warning("reading the index failed: %s", err)
             return None
 
-    def change(self, what: str, change: Callable[[], IndexReport], verb: str = "Indexed") -> str:
-        """Runs an add or a removal and returns its report, kept for the Home tab."""
+    def change(
+        self,
+        what: str,
+        change: Callable[[], IndexReport],
+        verb: str = "Indexed",
+        note: str = "",
+    ) -> str:
+        """Runs an add or a removal and returns its report (with `note` when it ran),
+        kept for the Home tab."""
         try:
             with self._index_writes:
                 report = change()
@@ -70,7 +87,26 @@ class Citebot:
             failed = messages.REMOVE_FAILED if verb == "Removed" else messages.ADD_FAILED
             text = failed.format(what=what, reason=escape(str(err)))
         else:
-            text = messages.report_text(what, report, verb)
+            text = messages.report_text(what, report, verb) + note
+        self.state.save_report("index", text)
+        return text
+
+    def share(self, sources: list[str], user: str) -> str:
+        """Makes private sources public: what changed, or why nothing did (kept for the
+        Home tab)."""
+        what = ", ".join(f"`{escape(source)}`" for source in sources)
+        try:
+            with self._index_writes:
+                shared = self.backend.share(sources, user)
+        except CitebotError as err:  # its message names the source and what to do
+            text = messages.SHARE_FAILED.format(what=what, reason=escape(str(err)))
+        else:
+            done = ", ".join(f"`{escape(s)}`" for s in shared)
+            text = (
+                messages.SHARED.format(sources=done)
+                if shared
+                else messages.NOT_PRIVATE.format(sources=what)
+            )
         self.state.save_report("index", text)
         return text
 
