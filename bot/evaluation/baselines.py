@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answering.answerer import sentences_of
+from bot.answering.scoring import sentences_of
 from bot.evaluation.metrics import (
     RECALL_DEPTHS,
     citation_hit,
