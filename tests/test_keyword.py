@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from index.store import keyword_runs
 from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.keyword_files import KeywordFiles
 from index.text import terms
@@ -276,3 +278,84 @@ def test_the_killed_writer_really_writes(tmp_path: Path) -> None:
     script = KILLED_WRITER.replace("range(100000)", "range(60)")
     subprocess.run([sys.executable, "-c", script, str(file.path)], check=True, timeout=60)
     assert KeywordFile(file.path).generation == "g2"
+
+
+def runs_and_marks(file: KeywordFile, term: str) -> tuple[int, int]:
+    """How many runs hold the postings of `term`, and how many of them are marked removed
+    (what a query reads for it: docs/BENCHMARKS.md, "The keyword index on disk")."""
+    with sqlite3.connect(file.path) as db:
+        (runs,) = db.execute("SELECT count(*) FROM runs WHERE term = ?", (term,)).fetchone()
+        (marks,) = db.execute("SELECT count(*) FROM removed WHERE term = ?", (term,)).fetchone()
+    db.close()
+    return runs, marks
+
+
+OIL = [f"Oil prices moved {i} times in week {i}, traders said." for i in range(40)]
+
+
+def test_passages_added_one_change_at_a_time_leave_a_term_few_runs(tmp_path: Path) -> None:
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    titles = [f"Oil {i}" for i in range(len(OIL))]
+    for i, text in enumerate(OIL):
+        file.change(passages([text], [titles[i]], first=i), [], f"g{i}")
+        assert runs_and_marks(file, "oil")[0] <= keyword_runs.RUNS_PER_TERM
+
+    assert_same_as_reference(view(file), OIL, titles)
+
+
+def test_removed_postings_leave_their_runs_when_their_marks_pile_up(tmp_path: Path) -> None:
+    many = 10 * (keyword_runs.REMOVED_PER_TERM // 10 + 4)
+    texts = [f"Oil prices moved {i} times, traders said." for i in range(many)]
+    titles = ["Oil"] * many
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    file.change(passages(texts, titles), [], "g1")
+
+    for first in range(0, many - 10, 10):  # article by article: 10 passages a change
+        file.change([], [f"p{i}" for i in range(first, first + 10)], f"r{first}")
+        assert runs_and_marks(file, "oil")[1] <= keyword_runs.REMOVED_PER_TERM
+
+    kept = view(file)
+    assert kept.size == 10 and runs_and_marks(file, "oil")[1] > 0, "some marks stay"
+    assert_same_as_reference(kept, texts[-10:], titles[-10:])
+
+
+def test_a_change_larger_than_its_buffer_writes_it_in_several_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A change holds a bounded number of postings at a time: here each passage's.
+    monkeypatch.setattr(keyword_runs, "BUFFERED_POSTINGS", 4)
+    count = keyword_runs.RUNS_PER_TERM  # as many runs as a term keeps unmerged
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    file.change(passages(OIL[:count], ["Oil"] * count), [], "g1")
+
+    assert runs_and_marks(file, "oil") == (count, 0)
+    assert_same_as_reference(view(file), OIL[:count], ["Oil"] * count)
+    file.change(passages(OIL[count:], ["Oil"] * (len(OIL) - count), first=count), [], "g2")
+    assert runs_and_marks(file, "oil")[0] <= keyword_runs.RUNS_PER_TERM
+    assert_same_as_reference(view(file), OIL, ["Oil"] * len(OIL))
+
+
+def test_a_passage_added_twice_in_one_change_keeps_the_second(tmp_path: Path) -> None:
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    file.change(passages(TEXTS, TITLES) + [("p0", "Oil embargo ends today.", "Embargo")], [], "g1")
+
+    in_order = KeywordIndex(file, [f"p{i}" for i in range(len(TEXTS))])
+    assert_same_as_reference(
+        in_order, ["Oil embargo ends today.", *TEXTS[1:]], ["Embargo", *TITLES[1:]]
+    )
+
+
+def test_an_index_of_an_earlier_layout_is_rebuilt_on_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    build = FakeBuild("passages-1", TEXTS, TITLES)
+    path = KeywordFiles(tmp_path).synced(build, "g1").path
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.close()
+
+    with caplog.at_level(logging.WARNING):
+        file = KeywordFiles(tmp_path).synced(build, "g1")
+
+    assert "schema '1'" in caplog.text and build.documents_read == 2 * len(TEXTS)
+    assert_same_as_reference(view(file), TEXTS, TITLES)

@@ -2,10 +2,10 @@
 process searches it without holding it in memory, and a new process opens it without
 reading the collection (docs/BENCHMARKS.md, "The keyword index on disk").
 
-Postings are rows of a table clustered by term, so a query reads the postings of its
-terms only. Scores are computed from the stored term counts and passage lengths, with
-the collection's size and mean length at query time, so adding or removing passages
-changes only their own rows.
+A term's postings are packed in a few rows (index/store/keyword_runs.py), so a query
+reads the postings of its terms only, one indexed read a term. Scores are computed from
+the stored term counts and passage lengths, with the collection's size and mean length
+at query time, so adding or removing passages changes only their own terms' rows.
 """
 
 from __future__ import annotations
@@ -16,27 +16,30 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
+from index.store import keyword_runs
+from index.store.keyword_runs import RunWriter
 from index.text import terms
 
 # Bump when what is stored changes (index/text.py's `terms` included): a file of another
 # version is rebuilt from the collection.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 K1, B = 1.2, 0.75
 
-_SCHEMA = """
+# A passage's terms: those of its text, and those only in its article's title.
+_SCHEMA = (
+    """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE passages(
     row INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
-    length INTEGER NOT NULL, terms TEXT NOT NULL);
-CREATE TABLE postings(
-    term TEXT NOT NULL, row INTEGER NOT NULL, tf INTEGER NOT NULL,
-    length INTEGER NOT NULL, in_text INTEGER NOT NULL, PRIMARY KEY (term, row)
-) WITHOUT ROWID;
+    length INTEGER NOT NULL, text_terms TEXT NOT NULL, title_terms TEXT NOT NULL);
 """
+    + keyword_runs.SCHEMA
+)
 
 
 class KeywordFileError(Exception):
@@ -133,14 +136,18 @@ class KeywordFile:
         """In one transaction: removes the passages `remove` (ids), adds `add` ((id,
         text, title) each), and records `generation`."""
         with self._writing() as db:
-            _remove(db, remove)
+            runs = RunWriter(db)
+            size, length = _totals(db)  # kept as they change: counting them reads every row
+            gone, gone_length = _remove(db, runs, remove)
+            size, length = size - gone, length - gone_length
             counter = _TermCounter()
             for pid, text, title in add:
-                _add(db, pid, counter.text(text), counter.text(title))
-            size, length = db.execute("SELECT count(*), total(length) FROM passages").fetchone()
+                more, longer = _add(db, runs, pid, counter.text(text), counter.text(title))
+                size, length = size + more, length + longer
+            runs.finish()
             db.executemany(
                 "UPDATE meta SET value = ? WHERE key = ?",
-                [(str(size), "size"), (str(int(length)), "length"), (generation, "generation")],
+                [(str(size), "size"), (str(length), "length"), (generation, "generation")],
             )
 
     def ids(self) -> list[str]:
@@ -153,37 +160,31 @@ class KeywordFile:
     # -- search ----------------------------------------------------------------------
 
     def matches(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """The rows (of this file) of the passages sharing a term with `query`, and
-        their BM25 scores."""
-        found = set(terms(query))
-        if not found:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        rows, scores = [], []
+        """The rows (of this file) of the passages sharing a term with `query`, and the
+        BM25 score each term gives them: a row appears once for each term it has, its
+        score being the sum of its entries."""
+        rows, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
         with self._reading() as db:
             size, average = _stats(db)
-            for term in found:
-                postings = db.execute(
-                    "SELECT row, tf, length FROM postings WHERE term = ?", (term,)
-                ).fetchall()
-                if not postings:
+            for term in set(terms(query)):
+                row, tf, length = keyword_runs.postings(db, term)
+                if not len(row):
                     continue
-                row, tf, length = np.asarray(postings, dtype=np.float64).T
-                norm = K1 * (1 - B + B * length / average)
-                rows.append(row.astype(np.int64))
-                scores.append(idf(size, len(postings)) * tf * (K1 + 1) / (tf + norm))
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        unique, where = np.unique(np.concatenate(rows), return_inverse=True)
-        summed = np.bincount(where, weights=np.concatenate(scores), minlength=len(unique))
-        return unique, summed.astype(np.float32)
+                tf = tf.astype(np.float64)
+                norm = length * (K1 * B / average)  # K1 * (1 - B + B * length / average)
+                norm += K1 * (1 - B)
+                norm += tf
+                tf *= idf(size, len(row)) * (K1 + 1)
+                tf /= norm
+                rows.append(row)
+                scores.append(tf)
+        return np.concatenate(rows), np.concatenate(scores)
 
     def text_idf(self, term: str) -> float:
         """Rarity of `term` among passage texts (titles left out: a title repeated in
         every passage of its article would make its words look common)."""
         with self._reading() as db:
-            (df,) = db.execute(
-                "SELECT count(*) FROM postings WHERE term = ? AND in_text", (term,)
-            ).fetchone()
+            df = keyword_runs.text_df(db, term)
             size = int(db.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()[0])
         return idf(size, df)
 
@@ -192,56 +193,61 @@ def idf(size: int, df: int) -> float:
     return math.log(1 + (size - df + 0.5) / (df + 0.5))
 
 
-def _stats(db: sqlite3.Connection) -> tuple[int, float]:
+def _totals(db: sqlite3.Connection) -> tuple[int, int]:
+    """How many passages the index holds, and their total length."""
     values = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('size', 'length')"))
-    size = int(values["size"])
-    return size, max(int(values["length"]) / size if size else 1.0, 1e-9)
+    return int(values["size"]), int(values["length"])
 
 
-def _add(db: sqlite3.Connection, pid: str, text: list[str], title: list[str]) -> None:
-    counts = Counter(text) + Counter(title)
+def _stats(db: sqlite3.Connection) -> tuple[int, float]:
+    size, length = _totals(db)
+    return size, max(length / size if size else 1.0, 1e-9)
+
+
+def _add(
+    db: sqlite3.Connection, runs: RunWriter, pid: str, text: list[str], title: list[str]
+) -> tuple[int, int]:
+    """Adds a passage; returns by how much the passages' number and total length grew."""
+    counts = Counter(text)
+    counts.update(title)
     in_text = set(text)
     length = len(text) + len(title)
-    _remove(db, [pid])  # a passage added again (a change killed before recording it)
+    # A passage added again (a change killed before recording it) replaces its old self.
+    gone, gone_length = _remove(db, runs, [pid])
     cursor = db.execute(
-        "INSERT INTO passages (id, length, terms) VALUES (?, ?, ?)",
-        (pid, length, " ".join(counts)),
+        "INSERT INTO passages (id, length, text_terms, title_terms) VALUES (?, ?, ?, ?)",
+        (pid, length, " ".join(in_text), " ".join(t for t in counts if t not in in_text)),
     )
-    row = cursor.lastrowid
-    db.executemany(
-        "INSERT INTO postings VALUES (?, ?, ?, ?, ?)",
-        [(term, row, tf, length, term in in_text) for term, tf in counts.items()],
-    )
+    runs.add(cursor.lastrowid, counts, in_text, length)
+    return 1 - gone, length - gone_length
 
 
-def _remove(db: sqlite3.Connection, ids: Sequence[str]) -> None:
+def _remove(db: sqlite3.Connection, runs: RunWriter, ids: Sequence[str]) -> tuple[int, int]:
+    """Removes the passages `ids` it has; returns how many, and their total length."""
+    removed = total = 0
     for pid in ids:
-        found = db.execute("SELECT row, terms FROM passages WHERE id = ?", (pid,)).fetchone()
+        found = db.execute(
+            "SELECT row, length, text_terms, title_terms FROM passages WHERE id = ?", (pid,)
+        ).fetchone()
         if found is None:
             continue
-        row, stored = found
-        db.executemany(
-            "DELETE FROM postings WHERE term = ? AND row = ?", [(t, row) for t in stored.split()]
-        )
+        row, length, text_terms, title_terms = found
+        runs.remove(row, text_terms.split(), title_terms.split())
         db.execute("DELETE FROM passages WHERE row = ?", (row,))
+        removed, total = removed + 1, total + length
+    return removed, total
 
 
-class _TermCounter:
+class _TermCounter(dict[str, list[str]]):
     """`terms` of texts, remembering what each whitespace-separated piece gave: a word
     never spans whitespace, and most pieces recur ("the", "said," ...)."""
 
-    def __init__(self) -> None:
-        self._pieces: dict[str, list[str]] = {}
+    def __missing__(self, piece: str) -> list[str]:
+        found = self[piece] = terms(piece)
+        return found
 
     def text(self, text: str) -> list[str]:
-        found: list[str] = []
-        pieces = self._pieces
-        for piece in text.split():
-            known = pieces.get(piece)
-            if known is None:
-                known = pieces[piece] = terms(piece)
-            found += known
-        return found
+        return list(chain.from_iterable(map(self.__getitem__, text.split())))
 
 
 class KeywordIndex:
@@ -254,21 +260,19 @@ class KeywordIndex:
         self.size = len(ids)
         row_of = {pid: i for i, pid in enumerate(ids)}
         rows = file.rows_of()
-        self._position = np.full(max(rows.values(), default=0) + 1, -1, dtype=np.int64)
+        # Each file row's position in the snapshot; `size`, a position past the end, for a
+        # passage the snapshot lacks, and in the last entry for the rows added after it.
+        self._position = np.full(max(rows.values(), default=0) + 2, self.size, dtype=np.int64)
         for pid, file_row in rows.items():
-            self._position[file_row] = row_of.get(pid, -1)
+            self._position[file_row] = row_of.get(pid, self.size)
         self._idf: dict[str, float] = {}
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros where no term matches)."""
-        scores = np.zeros(self.size, dtype=np.float32)
         rows, found = self.file.matches(query)
-        # Rows added to the file after this snapshot was taken may lie past the end.
-        inside = rows < len(self._position)
-        positions = self._position[rows[inside]]
-        known = positions >= 0
-        scores[positions[known]] = found[inside][known]
-        return scores
+        positions = self._position[np.minimum(rows, len(self._position) - 1)]
+        summed = np.bincount(positions, found, minlength=self.size + 1)[: self.size]
+        return summed.astype(np.float32)
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         return top_rows(self.scores(query), k)
