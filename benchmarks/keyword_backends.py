@@ -2,12 +2,13 @@
 index every process held before): top-5 overlap with it, recall@5 of the gold passage
 (SQuAD), query latency, build time, size on disk.
 
-    python -m benchmarks.keyword_backends --data EVALDATA [--synthetic 100000]
+    python -m benchmarks.keyword_backends --data EVALDATA [--synthetic 100000] [--articles 20]
 
-Backends: `sqlite` (citebot's, index/store/keyword.py: postings in SQLite, scores from the
-stored counts), `fts5` (SQLite FTS5's own `bm25()`), `tantivy` and `bm25s` (memory-mapped
-loading) when installed. All index the same terms (index/text.py's `terms` of each text
-and its title), so only the scoring and storage differ.
+Backends: `sqlite` (citebot's, index/store/keyword.py: postings packed in SQLite, scores
+from the stored counts; `--articles N` also times adding and removing N articles of 20
+passages, one change each), `fts5` (SQLite FTS5's own `bm25()`), `tantivy` and `bm25s`
+(memory-mapped loading) when installed. All index the same terms (index/text.py's
+`terms` of each text and its title), so only the scoring and storage differ.
 """
 
 from __future__ import annotations
@@ -62,14 +63,41 @@ def synthetic(n: int, queries: int) -> tuple[list[str], list[str], list[tuple[st
     return texts, titles, asked
 
 
-def build_sqlite(folder: Path, texts: list[str], titles: list[str]) -> Search:
-    from index.store.keyword import KeywordFile, KeywordIndex
+class SqliteSearch:
+    """citebot's keyword index, searched; it also times changes: `articles` added one
+    change each (20 generated passages an article, as `citebot add` of one article), then
+    removed one change each."""
 
-    file = KeywordFile.create(folder / "keywords.sqlite")
-    ids = [str(i) for i in range(len(texts))]
-    file.change(zip(ids, texts, titles, strict=True), [], "g")
-    index = KeywordIndex(file, ids)
-    return lambda query: [row for row, _ in index.top(query, 5)]
+    def __init__(self, folder: Path, texts: list[str], titles: list[str]) -> None:
+        from index.store.keyword import KeywordFile, KeywordIndex
+
+        self.file = KeywordFile.create(folder / "keywords.sqlite")
+        ids = [str(i) for i in range(len(texts))]
+        self.file.change(zip(ids, texts, titles, strict=True), [], "g")
+        self.index = KeywordIndex(self.file, ids)
+
+    def __call__(self, query: str) -> list[int]:
+        return [row for row, _ in self.index.top(query, 5)]
+
+    def changes(self, articles: int) -> dict[str, float]:
+        generator = TextGenerator(seed=3)
+        added, removed = [], []
+        for article in range(articles):
+            title = generator.title()
+            ids = [f"new{article}-{i}" for i in range(20)]
+            start = time.perf_counter()
+            self.file.change(((p, generator.passage()[0], title) for p in ids), [], "g")
+            added.append((time.perf_counter() - start) * 1000)
+        for article in range(articles):
+            start = time.perf_counter()
+            self.file.change([], [f"new{article}-{i}" for i in range(20)], "g")
+            removed.append((time.perf_counter() - start) * 1000)
+        return {
+            "add_article_p50_ms": round(float(np.median(added)), 1),
+            "add_article_max_ms": round(max(added), 1),
+            "remove_article_p50_ms": round(float(np.median(removed)), 1),
+            "remove_article_max_ms": round(max(removed), 1),
+        }
 
 
 def term_tokens(texts: list[str], titles: list[str]) -> tuple[list[list[str]], dict[str, str]]:
@@ -155,12 +183,17 @@ def build_bm25s(folder: Path, texts: list[str], titles: list[str]) -> Search:
     return search
 
 
-BACKENDS = {"sqlite": build_sqlite, "fts5": build_fts5, "tantivy": build_tantivy}
+BACKENDS = {"sqlite": SqliteSearch, "fts5": build_fts5, "tantivy": build_tantivy}
 BACKENDS["bm25s"] = build_bm25s
 
 
 def measure(
-    name: str, texts: list[str], titles: list[str], questions: list[tuple[str, int]], truth: list
+    name: str,
+    texts: list[str],
+    titles: list[str],
+    questions: list[tuple[str, int]],
+    truth: list,
+    articles: int = 0,
 ) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"citebot-kw-{name}-"))
     try:
@@ -175,7 +208,8 @@ def measure(
             hits += gold in found
             overlap.append(len(set(found) & set(expected)) / len(expected) if expected else 1.0)
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        return {
+        changes = search.changes(articles) if articles and hasattr(search, "changes") else {}
+        return changes | {
             "backend": name,
             "top5_overlap_with_memory": round(float(np.mean(overlap)), 4),
             "gold_recall_at_5": round(hits / len(questions), 4),
@@ -196,6 +230,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, help="N generated passages instead")
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument(
+        "--articles", type=int, default=0, help="then time adding and removing N articles (sqlite)"
+    )
     args = parser.parse_args()
     if args.synthetic:
         texts, titles, questions = synthetic(args.synthetic, args.questions)
@@ -221,7 +258,8 @@ def main() -> None:
         flush=True,
     )
     for name in args.backends.split(","):
-        print(json.dumps(measure(name, texts, titles, questions, truth)), flush=True)
+        found = measure(name, texts, titles, questions, truth, args.articles)
+        print(json.dumps(found), flush=True)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,11 @@ CREATE TABLE removed(
 ) WITHOUT ROWID;
 """
 ROW, COUNT = np.dtype("<i4"), np.dtype("<u4")  # rows, and term counts and lengths
-# New postings a change holds before writing them as runs: about 24 bytes each.
+# New postings a change holds before writing them as runs (some 50 bytes each, at most,
+# while they are sorted by term): a build's memory does not grow with the collection.
 BUFFERED_POSTINGS = 1_000_000
-# Runs a term may pile up before they are merged: a query reads them all, and merging
-# them after every change costs an article's add (20 passages) twice the time at 100,000.
+# Runs a term may pile up before they are merged: a query reads them all; merging them
+# at every change instead doubled the time of an article's add at 100,000 passages.
 RUNS_PER_TERM = 8
 # Marks of removed postings a term may keep before the runs holding them are rewritten:
 # a query reads them all.
@@ -48,10 +49,7 @@ def postings(db: sqlite3.Connection, term: str) -> tuple[np.ndarray, np.ndarray,
     ).fetchall()
     if not runs:
         return np.zeros(0, ROW), np.zeros(0, COUNT), np.zeros(0, COUNT)
-    rows, tfs, lengths = (
-        np.frombuffer(b"".join(column), dtype)
-        for column, dtype in zip(zip(*runs, strict=True), (ROW, COUNT, COUNT), strict=True)
-    )
+    rows, tfs, lengths = _joined(zip(*runs, strict=True))
     removed = db.execute("SELECT row FROM removed WHERE term = ?", (term,)).fetchall()
     if removed:
         kept = ~np.isin(rows, np.array(removed, dtype=np.int64).ravel())
@@ -187,10 +185,7 @@ class RunWriter:
             (term, start),
         ).fetchall()
         in_text, *columns = zip(*runs, strict=True)
-        rows, tfs, lengths = (
-            np.frombuffer(b"".join(column), dtype)
-            for column, dtype in zip(columns, (ROW, COUNT, COUNT), strict=True)
-        )
+        rows, tfs, lengths = _joined(columns)
         marks = db.execute(
             "SELECT row, in_text FROM removed WHERE term = ? AND row >= ?", (term, start)
         ).fetchall()
@@ -215,6 +210,14 @@ class RunWriter:
                     lengths.tobytes(),
                 ),
             )
+
+
+def _joined(columns: Iterable[tuple[bytes, ...]]) -> list[np.ndarray]:
+    """Rows, term counts and lengths of runs, from their BLOB columns (runs in order)."""
+    return [
+        np.frombuffer(b"".join(column), dtype)
+        for column, dtype in zip(columns, (ROW, COUNT, COUNT), strict=True)
+    ]
 
 
 class _Vocabulary(dict[str, int]):
