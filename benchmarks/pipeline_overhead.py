@@ -60,9 +60,10 @@ def main() -> None:
             profile.disable()
         passages = report.passages_embedded
         stored = index.stored_passages()
+        page = stored.collection.get(include=["documents", "metadatas"])
         texts = [
-            f"title: {meta.title}\n\n{text}"
-            for meta, text in zip(stored.metadatas, stored.texts, strict=True)
+            f"title: {meta['title']}\n\n{text}"
+            for meta, text in zip(page["metadatas"], page["documents"], strict=True)
         ]
 
     encoder = index.encoder

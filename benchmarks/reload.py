@@ -58,7 +58,7 @@ def read_all(collection: Any) -> tuple[list[str], list[str]]:
 
 def main() -> None:
     from index.store.article_index import ArticleIndex
-    from index.store.keyword import KeywordIndex
+    from index.store.keyword import KeywordFile
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)
@@ -78,11 +78,12 @@ def main() -> None:
     index.encoder.encode(["warm up"])
     with timed() as reading:
         texts, titles = read_all(index.active_collection())
+    rows = [(str(i), *row) for i, row in enumerate(zip(texts, titles, strict=True))]
     with timed() as building:
-        KeywordIndex(texts, titles)
+        KeywordFile.create(args.scratch / "keywords-1.sqlite").change(rows, [], "")
     with timed() as building_again:
-        KeywordIndex(texts, titles)  # the words' stems are cached now
-    del texts, titles
+        KeywordFile.create(args.scratch / "keywords-2.sqlite").change(rows, [], "")
+    del texts, titles, rows
     with timed() as first:
         stored = index.stored_passages()
     results["passages"] = len(stored.ids)
@@ -92,7 +93,8 @@ def main() -> None:
         "read_passages_seconds": round(reading.wall, 2),
         "build_keyword_index_seconds": round(building.wall, 2),
         "build_keyword_index_again_seconds": round(building_again.wall, 2),
-        "note": "read and build timed alone, before the load, which finds the stems cached",
+        "note": "read and build (a keyword file) timed alone, before the load, which "
+        "finds the build's keyword file made by the rebuild",
     }
 
     monday = write_article(args.scratch / "new", "Monday")

@@ -156,18 +156,19 @@ class HybridRetriever(BaseRetriever):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
         dense_of = {pid: similarity for pid, _, similarity in found}
         best = sorted(fused, key=fused.__getitem__, reverse=True)[: query.k]
-        missing = [pid for pid in best if pid not in dense_of]
-        dense_of |= stored.similarities(missing, query.vector)
+        # Texts, sentences and vectors of these passages only, in one read of the store.
+        read = stored.read(best, query.vector)
         passages = [
             RetrievedPassage(
                 id=pid,
-                text=stored.texts[stored.row[pid]],
-                metadata=stored.metadatas[stored.row[pid]],
-                dense=dense_of[pid],
+                text=read[pid].text,
+                metadata=read[pid].metadata,
+                dense=dense_of.get(pid, read[pid].similarity),
                 keyword=float(keyword_scores[stored.row[pid]]),
                 score=fused[pid],
             )
             for pid in best
+            if pid in read
         ]
         return Retrieval(passages, stored.keywords)
 

@@ -18,6 +18,7 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 from index.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
 from index.store.article_index import ArticleIndex  # noqa: E402
+from index.store.snapshot import StoredPassages  # noqa: E402
 
 DEMO_ARTICLES = PROJECT_ROOT / "examples" / "articles"
 REFERENCE_QUOTE = (
@@ -50,3 +51,11 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory) -> ArticleIndex:
     report = index.rebuild()
     assert report.ok, report.lines()
     return index
+
+
+def stored_texts(stored: StoredPassages) -> list[str]:
+    """Every passage's text, in the snapshot's order, read from the store (the snapshot
+    holds none)."""
+    page = stored.collection.get(ids=stored.ids, include=["documents"])
+    text_of = dict(zip(page["ids"], page["documents"], strict=True))
+    return [text_of[pid] for pid in stored.ids]

@@ -12,7 +12,7 @@ import chromadb
 import pytest
 from chromadb.errors import InternalError, NotFoundError
 from click.testing import CliRunner
-from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings, stored_texts
 from fake_site import fake_site
 from loopback import QuietHandler, serving
 
@@ -139,7 +139,7 @@ def test_a_line_without_sentence_breaks_is_quoted_in_bounded_pieces(tmp_path: Pa
 
     passages = index.stored_passages()
     longest = max(settings.passage_chars, MAX_SENTENCE_CHARS)
-    assert len(passages.ids) > 70 and max(len(t) for t in passages.texts) <= longest
+    assert len(passages.ids) > 70 and max(len(t) for t in stored_texts(passages)) <= longest
     code, out, _ = run("ask", "--json", "Which pier does ferry 1234 leave from?")
     quotes = [c["text"] for c in json.loads(out)["citations"]]
     assert code == 0 and quotes and all(len(q) <= MAX_SENTENCE_CHARS for q in quotes)

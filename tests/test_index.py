@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
+from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings, stored_texts
+from test_keyword import reference_scores
 
 from bot.answering.answerer import Answerer
 from index.embedding.encoder import Encoder, load_encoder
 from index.errors import IndexMissingError
+from index.retrieval import PassageQuery
 from index.store.article_index import ArticleIndex
-from index.store.passage_info import PassageInfo
 from index.store.snapshot import StoredPassages
 
 TEXTS = {
@@ -40,6 +43,51 @@ def test_reference_question_quotes_the_denial_first(demo_index: ArticleIndex) ->
     assert 1 <= len(answer.citations) <= 3
 
 
+def test_the_keyword_index_on_disk_scores_the_stored_passages_by_bm25(
+    demo_index: ArticleIndex,
+) -> None:
+    stored = demo_index.stored_passages()
+    titles = [m.title for m in stored.metadatas]
+    for question in ("who denied the crematorium claim", "When did the 1973 oil crisis begin?"):
+        assert stored.keywords.scores(question) == pytest.approx(
+            reference_scores(stored_texts(stored), titles, question), rel=1e-5
+        )
+    assert (demo_index.settings.home / "keywords" / f"{stored.key[0]}.sqlite").is_file()
+
+
+class CountingReads:
+    """A collection that records the ids and fields of every `get`."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.reads: list[tuple[int, tuple[str, ...]]] = []
+
+    def get(self, ids: list[str] | None = None, **kwargs: Any) -> Any:
+        self.reads.append((len(ids or []), tuple(kwargs.get("include", ()))))
+        return self.collection.get(ids=ids, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
+
+
+def test_an_answer_reads_its_candidates_texts_and_sentences_in_one_call(
+    demo_index: ArticleIndex,
+) -> None:
+    stored = demo_index.stored_passages()
+    assert all(m.sentences == () and not m.sentence_vectors_packed for m in stored.metadatas)
+    counting = CountingReads(stored.collection)
+    answerer = Answerer(demo_index, demo_index.settings)
+    question = "who denied the crematorium claim"
+    embedding = demo_index.encoder.get_query_embedding(question)
+    query = PassageQuery(question, embedding, demo_index.settings.candidate_passages)
+
+    found = answerer.retriever.search(query, replace(stored, collection=counting)).passages
+
+    assert counting.reads == [(len(found), ("documents", "metadatas", "embeddings"))]
+    assert found == answerer.retriever.search(query, stored).passages
+    assert all(p.metadata.sentences and p.metadata.sentence_vectors().size for p in found)
+
+
 def test_every_citation_is_verbatim_at_its_offsets(demo_index: ArticleIndex) -> None:
     answerer = Answerer(demo_index, demo_index.settings)
     for question in ("who denied the crematorium claim", "When did the 1973 oil crisis begin?"):
@@ -47,16 +95,16 @@ def test_every_citation_is_verbatim_at_its_offsets(demo_index: ArticleIndex) -> 
             article = next(DEMO_ARTICLES.glob(f"*{Path(citation.article_id).name}"), None)
             text = article.read_text(encoding="utf-8") if article else None
             assert text is not None and citation.text in text
-            stored = "".join(t for t, m in _passages_of(demo_index, citation.article_id))
+            stored = "".join(_texts_of(demo_index, citation.article_id))
             assert citation.text in stored
 
 
-def _passages_of(index: ArticleIndex, article_id: str) -> list[tuple[str, PassageInfo]]:
+def _texts_of(index: ArticleIndex, article_id: str) -> list[str]:
     stored = index.stored_passages()
     return [
-        (t, m)
-        for t, m in zip(stored.texts, stored.metadatas, strict=True)
-        if m.article_id == article_id
+        text
+        for text, meta in zip(stored_texts(stored), stored.metadatas, strict=True)
+        if meta.article_id == article_id
     ]
 
 
@@ -132,7 +180,7 @@ def test_changed_article_replaces_its_old_passages(tmp_path: Path) -> None:
     report = index.add([str(folder / "harbour.txt")])
 
     assert [Path(s).name for s in report.changed] == ["harbour.txt"]
-    texts = index.stored_passages().texts
+    texts = stored_texts(index.stored_passages())
     assert not any("six ferries" in t for t in texts)
     assert any("nine ferries" in t for t in texts)
 
@@ -174,7 +222,7 @@ def test_a_source_that_breaks_keeps_what_was_indexed(tmp_path: Path) -> None:
 
     assert [Path(f.source).name for f in report.failed] == ["harbour.txt"]
     assert report.removed == []
-    assert any("six ferries" in t for t in index.stored_passages().texts)
+    assert any("six ferries" in t for t in stored_texts(index.stored_passages()))
 
 
 _encoder_calls = [0]
@@ -241,7 +289,6 @@ def assert_same_passages(stored: StoredPassages, fresh: StoredPassages) -> None:
     assert stored.key == fresh.key
     assert sorted(stored.ids) == sorted(fresh.ids)
     for pid in fresh.ids:
-        assert stored.texts[stored.row[pid]] == fresh.texts[fresh.row[pid]]
         assert stored.metadatas[stored.row[pid]] == fresh.metadatas[fresh.row[pid]]
     order = [stored.row[pid] for pid in fresh.ids]
     for query in ("harbour cruise ships", "apple harvest frost", "rye bakery", "Kent"):

@@ -54,6 +54,7 @@ from index.store.changing import (
     writable,
 )
 from index.store.chroma import ChromaConnection
+from index.store.keyword_files import KeywordFiles
 from index.store.planning import SourceRead, plan_changes
 from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
@@ -79,6 +80,7 @@ class ArticleIndex:
         self._encoder = encoder
         self.connection = ChromaConnection(settings)
         self.builds = Builds(self.connection)
+        self.keyword_files = KeywordFiles(settings.home)
         self._stored: StoredPassages | None = None
         self._reload_lock = threading.Lock()
         self._encoder_lock = threading.Lock()
@@ -378,7 +380,9 @@ class ArticleIndex:
         key = (str(state.get("active", "")), str(state.get("generation", "")))
         with self._reload_lock:
             if self._stored is None or self._stored.key != key:
-                self._stored = load_passages(self.builds.require_active(), key, self._stored)
+                collection = self.builds.require_active()
+                keywords = self.keyword_files.synced(collection, key[1])
+                self._stored = load_passages(collection, key, self._stored, keywords)
                 if self.connection.reopened:
                     # The old client's systems are in reference cycles: free their vector
                     # indexes and threads now rather than at some later collection.

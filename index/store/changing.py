@@ -92,7 +92,10 @@ def rebuild_from_library(
         on_total(len(to_embed))
     report.passages_embedded = embed_into(index, new, to_embed, progress, lease.renew)
     lease.check(index.client)
+    # Ready before the switch: serving processes open it without reading the build.
+    index.keyword_files.prepare(new)
     previous = index.builds.switch(new, rebuilt=True)
+    index.keyword_files.synced(new, index.connection.synced or "")
     # Another rebuild may have switched since this one started: drop whatever was
     # active at the switch (the one this rebuild started from is then gone already).
     if previous and previous != new.name:
@@ -191,6 +194,7 @@ def apply_plan(
         collection.delete(ids=list(chunk))
     if plan.embed or plan.drop:
         index.builds.switch(collection, rebuilt=False)
+        index.keyword_files.synced(collection, index.connection.synced or "")
     return report
 
 

@@ -1,94 +1,287 @@
-"""A BM25 keyword index over passages, held in memory by each process.
+"""The BM25 keyword index of one build, in an SQLite file in the data directory: a
+process searches it without holding it in memory, and a new process opens it without
+reading the collection (docs/BENCHMARKS.md, "The keyword index on disk").
 
-It is built from the stored passages. After a change to the index, `updated` tokenizes
-only the passages added and recomputes the scoring arrays from the term counts it kept,
-which takes a fraction of tokenizing every passage again (docs/BENCHMARKS.md).
+A term's postings are packed in a few rows (index/store/keyword_runs.py), so a query
+reads the postings of its terms only, one indexed read a term. Scores are computed from
+the stored term counts and passage lengths, with the collection's size and mean length
+at query time, so adding or removing passages changes only their own terms' rows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import chain
+from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
+from index.store import keyword_runs
+from index.store.keyword_runs import RunWriter
 from index.text import terms
+
+# Bump when what is stored changes (index/text.py's `terms` included): a file of another
+# version is rebuilt from the collection.
+SCHEMA_VERSION = "2"
+K1, B = 1.2, 0.75
+
+# A passage's terms: those of its text, and those only in its article's title.
+_SCHEMA = (
+    """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE passages(
+    row INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+    length INTEGER NOT NULL, text_terms TEXT NOT NULL, title_terms TEXT NOT NULL);
+"""
+    + keyword_runs.SCHEMA
+)
+
+
+class KeywordFileError(Exception):
+    """The file is not a keyword index of this version (missing, damaged, older)."""
+
+
+class KeywordFile:
+    """Okapi BM25 (k1=1.2, b=0.75) over passages with their articles' titles, on disk.
+
+    Each thread reads through a connection of its own; writes happen under the caller's
+    lock (index/store/keyword_files.py), each change in one transaction, so a process
+    killed mid-change leaves the file as it was before it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        try:
+            version = self.meta("schema")
+        except sqlite3.DatabaseError as error:
+            raise KeywordFileError(f"{path}: {error}") from error
+        if version != SCHEMA_VERSION:
+            raise KeywordFileError(f"{path}: schema {version!r}, not {SCHEMA_VERSION!r}")
+
+    @classmethod
+    def create(cls, path: Path) -> KeywordFile:
+        """An empty index at `path` (which must not exist)."""
+        with sqlite3.connect(path) as db:
+            db.executescript(_SCHEMA)
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("schema", SCHEMA_VERSION), ("generation", ""), ("size", "0"), ("length", "0")],
+            )
+        db.close()
+        return cls(path)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if not self.path.is_file():
+                raise KeywordFileError(f"{self.path}: no such file")
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: the statements in it see one version of the file."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def meta(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @property
+    def generation(self) -> str:
+        """The index generation (index/store/chroma.py) this file was last brought to."""
+        return self.meta("generation") or ""
+
+    @property
+    def size(self) -> int:
+        return int(self.meta("size") or 0)
+
+    # -- changes ---------------------------------------------------------------------
+
+    def change(
+        self,
+        add: Iterable[tuple[str, str, str]],
+        remove: Sequence[str],
+        generation: str,
+    ) -> None:
+        """In one transaction: removes the passages `remove` (ids), adds `add` ((id,
+        text, title) each), and records `generation`."""
+        with self._writing() as db:
+            runs = RunWriter(db)
+            size, length = _totals(db)  # kept as they change: counting them reads every row
+            gone, gone_length = _remove(db, runs, remove)
+            size, length = size - gone, length - gone_length
+            counter = _TermCounter()
+            for pid, text, title in add:
+                more, longer = _add(db, runs, pid, counter.text(text), counter.text(title))
+                size, length = size + more, length + longer
+            runs.finish()
+            db.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(str(size), "size"), (str(length), "length"), (generation, "generation")],
+            )
+
+    def ids(self) -> list[str]:
+        return [pid for (pid,) in self._db().execute("SELECT id FROM passages")]
+
+    def rows_of(self) -> dict[str, int]:
+        """Each passage id's row in this file."""
+        return dict(self._db().execute("SELECT id, row FROM passages"))
+
+    # -- search ----------------------------------------------------------------------
+
+    def matches(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows (of this file) of the passages sharing a term with `query`, and the
+        BM25 score each term gives them: a row appears once for each term it has, its
+        score being the sum of its entries."""
+        rows, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
+        with self._reading() as db:
+            size, average = _stats(db)
+            for term in set(terms(query)):
+                row, tf, length = keyword_runs.postings(db, term)
+                if not len(row):
+                    continue
+                tf = tf.astype(np.float64)
+                norm = length * (K1 * B / average)  # K1 * (1 - B + B * length / average)
+                norm += K1 * (1 - B)
+                norm += tf
+                tf *= idf(size, len(row)) * (K1 + 1)
+                tf /= norm
+                rows.append(row)
+                scores.append(tf)
+        return np.concatenate(rows), np.concatenate(scores)
+
+    def text_idf(self, term: str) -> float:
+        """Rarity of `term` among passage texts (titles left out: a title repeated in
+        every passage of its article would make its words look common)."""
+        with self._reading() as db:
+            df = keyword_runs.text_df(db, term)
+            size = int(db.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()[0])
+        return idf(size, df)
+
+
+def idf(size: int, df: int) -> float:
+    return math.log(1 + (size - df + 0.5) / (df + 0.5))
+
+
+def _totals(db: sqlite3.Connection) -> tuple[int, int]:
+    """How many passages the index holds, and their total length."""
+    values = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('size', 'length')"))
+    return int(values["size"]), int(values["length"])
+
+
+def _stats(db: sqlite3.Connection) -> tuple[int, float]:
+    size, length = _totals(db)
+    return size, max(length / size if size else 1.0, 1e-9)
+
+
+def _add(
+    db: sqlite3.Connection, runs: RunWriter, pid: str, text: list[str], title: list[str]
+) -> tuple[int, int]:
+    """Adds a passage; returns by how much the passages' number and total length grew."""
+    counts = Counter(text)
+    counts.update(title)
+    in_text = set(text)
+    length = len(text) + len(title)
+    # A passage added again (a change killed before recording it) replaces its old self.
+    gone, gone_length = _remove(db, runs, [pid])
+    cursor = db.execute(
+        "INSERT INTO passages (id, length, text_terms, title_terms) VALUES (?, ?, ?, ?)",
+        (pid, length, " ".join(in_text), " ".join(t for t in counts if t not in in_text)),
+    )
+    runs.add(cursor.lastrowid, counts, in_text, length)
+    return 1 - gone, length - gone_length
+
+
+def _remove(db: sqlite3.Connection, runs: RunWriter, ids: Sequence[str]) -> tuple[int, int]:
+    """Removes the passages `ids` it has; returns how many, and their total length."""
+    removed = total = 0
+    for pid in ids:
+        found = db.execute(
+            "SELECT row, length, text_terms, title_terms FROM passages WHERE id = ?", (pid,)
+        ).fetchone()
+        if found is None:
+            continue
+        row, length, text_terms, title_terms = found
+        runs.remove(row, text_terms.split(), title_terms.split())
+        db.execute("DELETE FROM passages WHERE row = ?", (row,))
+        removed, total = removed + 1, total + length
+    return removed, total
+
+
+class _TermCounter(dict[str, list[str]]):
+    """`terms` of texts, remembering what each whitespace-separated piece gave: a word
+    never spans whitespace, and most pieces recur ("the", "said," ...)."""
+
+    def __missing__(self, piece: str) -> list[str]:
+        found = self[piece] = terms(piece)
+        return found
+
+    def text(self, text: str) -> list[str]:
+        return list(chain.from_iterable(map(self.__getitem__, text.split())))
 
 
 class KeywordIndex:
-    """Okapi BM25 (k1=1.2, b=0.75) over passages with their articles' titles; also gives
-    answering each word's IDF over the passage texts alone (a title repeated in every
-    passage of its article would make its words look common)."""
+    """The keyword index as one read snapshot sees it: BM25 scores by the snapshot's
+    rows (a passage the file has and the snapshot lacks is left out, one the snapshot
+    has and the file lacks scores 0), and each word's rarity, remembered."""
 
-    def __init__(
-        self,
-        texts: Sequence[str],
-        titles: Sequence[str] | None = None,
-        k1: float = 1.2,
-        b: float = 0.75,
-    ) -> None:
-        vocabulary: dict[str, int] = {}
-        counts = TermCounts.of(texts, titles or [""] * len(texts), vocabulary)
-        self._prepare(vocabulary, counts, k1, b)
-
-    def updated(
-        self, keep: np.ndarray, texts: Sequence[str], titles: Sequence[str]
-    ) -> KeywordIndex:
-        """A new index over this one's passages where `keep` (a bool per passage) is
-        true, in their order, followed by the passages `texts` with their `titles`.
-        This index is left as it was: other threads may be scoring with it."""
-        vocabulary = dict(self._vocabulary)
-        added = TermCounts.of(texts, titles, vocabulary)
-        index = KeywordIndex.__new__(KeywordIndex)
-        index._prepare(vocabulary, self._counts.select(keep).followed_by(added), self.k1, self.b)
-        return index
-
-    def _prepare(self, vocabulary: dict[str, int], counts: TermCounts, k1: float, b: float) -> None:
-        self.k1, self.b = k1, b
-        self.size = counts.size
-        self._vocabulary = vocabulary
-        self._counts = counts
-        rows = counts.rows()
-        lengths = np.bincount(rows, weights=counts.tf, minlength=self.size)
-        average = float(lengths.mean()) if self.size else 1.0
-        norm = k1 * (1 - b + b * lengths / max(average, 1e-9))
-        weights = (counts.tf * (k1 + 1) / (counts.tf + norm[rows])).astype(np.float32)
-        # Postings, term by term: the passages of term t are entries
-        # _starts[t]:_starts[t + 1] of _passages (ascending) and _weights. Transposing
-        # the passage-by-term matrix (linear time) orders them so.
-        by_passage = csr_matrix(
-            (weights, counts.term, counts.starts), shape=(self.size, len(vocabulary))
-        )
-        by_term = by_passage.tocsc()
-        self._starts, self._passages, self._weights = by_term.indptr, by_term.indices, by_term.data
-        self._text_df = np.bincount(counts.term[counts.in_text], minlength=len(vocabulary))
-
-    def idf(self, term: str) -> float:
-        """Rarity of `term` among passage texts (titles left out)."""
-        column = self._vocabulary.get(term)
-        return self._idf(int(self._text_df[column]) if column is not None else 0)
-
-    def _idf(self, df: int) -> float:
-        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+    def __init__(self, file: KeywordFile, ids: Sequence[str]) -> None:
+        self.file = file
+        self.size = len(ids)
+        row_of = {pid: i for i, pid in enumerate(ids)}
+        rows = file.rows_of()
+        # Each file row's position in the snapshot; `size`, a position past the end, for a
+        # passage the snapshot lacks, and in the last entry for the rows added after it.
+        self._position = np.full(max(rows.values(), default=0) + 2, self.size, dtype=np.int64)
+        for pid, file_row in rows.items():
+            self._position[file_row] = row_of.get(pid, self.size)
+        self._idf: dict[str, float] = {}
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros where no term matches)."""
-        scores = np.zeros(self.size, dtype=np.float32)
-        for term in set(terms(query)):
-            column = self._vocabulary.get(term)
-            if column is None:
-                continue
-            start, end = self._starts[column], self._starts[column + 1]
-            if end > start:
-                scores[self._passages[start:end]] += (
-                    self._idf(end - start) * self._weights[start:end]
-                )
-        return scores
+        rows, found = self.file.matches(query)
+        positions = self._position[np.minimum(rows, len(self._position) - 1)]
+        summed = np.bincount(positions, found, minlength=self.size + 1)[: self.size]
+        return summed.astype(np.float32)
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         return top_rows(self.scores(query), k)
+
+    def idf(self, term: str) -> float:
+        """Rarity of `term` among passage texts (titles left out)."""
+        if term not in self._idf:
+            self._idf[term] = self.file.text_idf(term)
+        return self._idf[term]
 
 
 def top_rows(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -99,108 +292,3 @@ def top_rows(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best])]
     return [(int(i), float(scores[i])) for i in best if scores[i] > 0]
-
-
-@dataclass(frozen=True)
-class TermCounts:
-    """Each passage's distinct terms, in flat arrays: passage i owns the entries
-    starts[i]:starts[i + 1]. `tf` counts the term in the passage and its title;
-    `in_text` says whether the passage text itself has it."""
-
-    starts: np.ndarray
-    term: np.ndarray
-    tf: np.ndarray
-    in_text: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return len(self.starts) - 1
-
-    def rows(self) -> np.ndarray:
-        """The passage of every entry."""
-        return np.repeat(np.arange(self.size), np.diff(self.starts))
-
-    @classmethod
-    def of(
-        cls, texts: Sequence[str], titles: Sequence[str], vocabulary: dict[str, int]
-    ) -> TermCounts:
-        """Counts the terms of `texts` and `titles`, giving new terms the next numbers
-        in `vocabulary`."""
-        terms_of = _Terms(vocabulary)
-        text_terms: list[int] = []
-        title_terms: list[int] = []
-        text_lengths = np.zeros(len(texts), dtype=np.int64)
-        title_lengths = np.zeros(len(texts), dtype=np.int64)
-        for row, (text, title) in enumerate(zip(texts, titles, strict=True)):
-            found = terms_of.text(text)
-            text_terms += found
-            text_lengths[row] = len(found)
-            found = terms_of.title(title)
-            title_terms += found
-            title_lengths[row] = len(found)
-        rows = np.arange(len(texts), dtype=np.int64)
-        width = max(len(vocabulary), 1)
-        keys = np.concatenate(
-            (
-                np.repeat(rows, text_lengths) * width + np.asarray(text_terms, np.int64),
-                np.repeat(rows, title_lengths) * width + np.asarray(title_terms, np.int64),
-            )
-        )
-        # Sorted by passage, then term: one entry per (passage, term).
-        unique, inverse = np.unique(keys, return_inverse=True)
-        row_of = unique // width
-        return cls(
-            starts=np.concatenate(([0], np.cumsum(np.bincount(row_of, minlength=len(texts))))),
-            term=(unique % width).astype(np.int32),
-            tf=np.bincount(inverse, minlength=len(unique)).astype(np.float32),
-            in_text=np.bincount(inverse[: len(text_terms)], minlength=len(unique)) > 0,
-        )
-
-    def select(self, keep: np.ndarray) -> TermCounts:
-        """The passages where `keep` is true, in their order."""
-        lengths = np.diff(self.starts)
-        entries = np.repeat(np.asarray(keep, dtype=bool), lengths)
-        return TermCounts(
-            starts=np.concatenate(([0], np.cumsum(lengths[keep]))),
-            term=self.term[entries],
-            tf=self.tf[entries],
-            in_text=self.in_text[entries],
-        )
-
-    def followed_by(self, other: TermCounts) -> TermCounts:
-        return TermCounts(
-            starts=np.concatenate((self.starts, other.starts[1:] + self.starts[-1])),
-            term=np.concatenate((self.term, other.term)),
-            tf=np.concatenate((self.tf, other.tf)),
-            in_text=np.concatenate((self.in_text, other.in_text)),
-        )
-
-
-class _Terms:
-    """Term numbers of texts, remembering what each whitespace-separated piece of text
-    and each title gave: `terms` of a text is `terms` of its pieces one after another (a
-    word never spans whitespace), and most pieces recur ("the", "said," ...)."""
-
-    def __init__(self, vocabulary: dict[str, int]) -> None:
-        self._vocabulary = vocabulary
-        self._pieces: dict[str, tuple[int, ...]] = {}
-        self._titles: dict[str, list[int]] = {}
-
-    def text(self, text: str) -> list[int]:
-        found: list[int] = []
-        pieces = self._pieces
-        for piece in text.split():
-            numbers = pieces.get(piece)
-            if numbers is None:
-                numbers = pieces[piece] = self._numbers(terms(piece))
-            found += numbers
-        return found
-
-    def title(self, title: str) -> list[int]:
-        if title not in self._titles:
-            self._titles[title] = self.text(title)
-        return self._titles[title]
-
-    def _numbers(self, found: list[str]) -> tuple[int, ...]:
-        vocabulary = self._vocabulary
-        return tuple(vocabulary.setdefault(term, len(vocabulary)) for term in found)

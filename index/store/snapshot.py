@@ -1,31 +1,44 @@
-"""The read snapshot: all passages of the active build, in one order, with their keyword
-index, brought up to date with as little reading as a change allows."""
+"""The read snapshot: every passage of the active build in one order, with where it comes
+from and its keyword index (on disk: index/store/keyword.py), brought up to date with as
+little reading as a change allows. Texts, sentence offsets and vectors stay in the store:
+an answer reads them for its candidate passages only (`StoredPassages.read`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from index.store.build_records import read_passages
-from index.store.keyword import KeywordIndex
+from index.embedding.vectors import SENTENCE_VECTORS
+from index.store.build_records import PAGE, chunks, pages
+from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.passage_info import PassageInfo
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class CandidatePassage:
+    """What an answer reads of a passage: its text, its metadata with the sentence
+    offsets and vectors, and its cosine similarity to the question."""
+
+    text: str
+    metadata: PassageInfo
+    similarity: float
+
+
+@dataclass(frozen=True)
 class StoredPassages:
     """All passages of the active build, in one order, with their keyword index.
-    `metadatas` are each passage's `PassageInfo`, decoded once when it is read."""
+    `metadatas` say where each passage comes from (its `PassageInfo` without sentences:
+    `read` gives those), decoded once when it is read."""
 
     collection: Any
     key: tuple[str, str]
     ids: list[str]
-    texts: list[str]
     metadatas: list[PassageInfo]
     keywords: KeywordIndex
     row: dict[str, int]
@@ -58,78 +71,94 @@ class StoredPassages:
             for pid, distance in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
-    def similarities(
+    def read(
         self, ids: Sequence[str], query_embedding: Sequence[float]
-    ) -> dict[str, float]:
-        """Cosine similarity of the query to each of `ids` (vectors are unit length)."""
+    ) -> dict[str, CandidatePassage]:
+        """The passages `ids`, read from the store in one call (one removed since this
+        snapshot was taken is left out)."""
         if not ids:
             return {}
-        page = self.collection.get(ids=list(ids), include=["embeddings"])
+        page = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         query = np.asarray(query_embedding, dtype=np.float32)
-        vectors = np.asarray(page["embeddings"], dtype=np.float32)
-        return dict(zip(page["ids"], (vectors @ query).tolist(), strict=True))
+        similarities = np.asarray(page["embeddings"], dtype=np.float32) @ query
+        return {
+            pid: CandidatePassage(text, PassageInfo.from_metadata(meta), float(similarity))
+            for pid, text, meta, similarity in zip(
+                page["ids"], page["documents"], page["metadatas"], similarities, strict=True
+            )
+        }
 
 
 def load_passages(
-    collection: Any, key: tuple[str, str], previous: StoredPassages | None
+    collection: Any,
+    key: tuple[str, str],
+    previous: StoredPassages | None,
+    keywords: KeywordFile,
 ) -> StoredPassages:
-    """Reads the passages of `collection`, reusing what `previous` holds.
+    """Reads where the passages of `collection` come from, reusing what `previous` holds;
+    `keywords` is the build's keyword index, already up to date.
 
     For the same build, only the passages added since are read: within a build a
     passage id names one content (its article's content hash and its number), and
     Chroma never overwrites a stored id. Another build is read whole (an article
-    renamed keeps its passage ids, not its metadata), but the keyword index still
-    reuses the terms of every passage it had."""
+    renamed keeps its passage ids, not its metadata)."""
     if previous is not None and previous.key[0] == key[0]:
         present = collection.get(include=[])["ids"]
-        fresh = _decoded(read_passages(collection, [p for p in present if p not in previous.row]))
-        keep = np.zeros(len(previous.ids), dtype=bool)
-        keep[[previous.row[p] for p in present if p in previous.row]] = True
-        rows = np.flatnonzero(keep).tolist()
-        if len(rows) == len(previous.ids):  # nothing removed: the usual add
-            ids, texts, metadatas = previous.ids, previous.texts, previous.metadatas
+        new = [p for p in present if p not in previous.row]
+        fresh = _origins(
+            collection.get(ids=list(chunk), include=["metadatas"]) for chunk in chunks(new, PAGE)
+        )
+        kept = [previous.row[p] for p in present if p in previous.row]
+        if len(kept) == len(previous.ids):  # nothing removed: the usual add
+            ids, metadatas = previous.ids, previous.metadatas
         else:
-            ids = [previous.ids[i] for i in rows]
-            texts = [previous.texts[i] for i in rows]
-            metadatas = [previous.metadatas[i] for i in rows]
+            kept.sort()
+            ids = [previous.ids[i] for i in kept]
+            metadatas = [previous.metadatas[i] for i in kept]
     else:
-        fresh = _decoded(read_passages(collection))
-        ids, texts, metadatas = [], [], []
+        fresh = _origins(pages(collection, include=["metadatas"]))
+        ids, metadatas = [], []
         if previous is not None:
-            keep = np.fromiter((p in fresh for p in previous.ids), bool, len(previous.ids))
             for pid in previous.ids:
                 if pid in fresh:
-                    text, metadata = fresh.pop(pid)
                     ids.append(pid)
-                    texts.append(text)
-                    metadatas.append(metadata)
+                    metadatas.append(fresh.pop(pid))
     # `fresh` now holds the passages `previous` did not have, in the order read.
-    new_texts = [text for text, _ in fresh.values()]
-    new_titles = [metadata.title for _, metadata in fresh.values()]
-    if previous is None:
-        keywords = KeywordIndex(new_texts, new_titles)
-    else:
-        keywords = previous.keywords.updated(keep, new_texts, new_titles)
     if previous is not None and ids is previous.ids:
         row = dict(previous.row)
     else:
         row = {pid: i for i, pid in enumerate(ids)}
     row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
+    every = ids + list(fresh)
     # Once at the first question, then after each change of the index: never per question.
     log.info("read %d passage(s) of the index, %d in all", len(fresh), len(row))
     return StoredPassages(
         collection=collection,
         key=key,
-        ids=ids + list(fresh),
-        texts=texts + new_texts,
-        metadatas=metadatas + [metadata for _, metadata in fresh.values()],
-        keywords=keywords,
+        ids=every,
+        metadatas=metadatas + list(fresh.values()),
+        keywords=KeywordIndex(keywords, every),
         row=row,
     )
 
 
-def _decoded(
-    passages: dict[str, tuple[str, dict[str, Any]]],
-) -> dict[str, tuple[str, PassageInfo]]:
-    """The store's edge: each passage's metadata decoded once."""
-    return {pid: (text, PassageInfo.from_metadata(meta)) for pid, (text, meta) in passages.items()}
+def _origins(found: Iterable[dict]) -> dict[str, PassageInfo]:
+    """Each passage's metadata, decoded at the store's edge without its sentences (a page
+    at a time: the sentence vectors are most of a passage's bytes). Articles' fields are
+    shared by their passages rather than copied."""
+    shared: dict[str, str] = {}
+    decoded = {}
+    for page in found:
+        for pid, meta in zip(page["ids"], page["metadatas"], strict=True):
+            info = PassageInfo.from_metadata(meta | {"sentences": "", SENTENCE_VECTORS: ""})
+            decoded[pid] = replace(info, **dict(_shared(info, shared)))
+    return decoded
+
+
+ARTICLE_FIELDS = ("article_id", "title", "source", "url", "published", "content_hash", "origin")
+
+
+def _shared(info: PassageInfo, shared: dict[str, str]) -> Iterator[tuple[str, str]]:
+    for name in ARTICLE_FIELDS:
+        value = getattr(info, name)
+        yield name, shared.setdefault(value, value)
