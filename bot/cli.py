@@ -349,6 +349,9 @@ from bot.training.command import average_readers_command, train_reader_command  
 
 main.add_command(train_reader_command, "train-reader")
 main.add_command(average_readers_command, "average-readers")
+from bot.training.calibrate import calibrate_command  # noqa: E402
+
+main.add_command(calibrate_command, "calibrate")
 
 
 @main.command()

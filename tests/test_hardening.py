@@ -262,7 +262,7 @@ def test_config_shows_each_setting_and_where_it_came_from(
     assert shown["answer.min_confidence"] == {"value": 0.5, "origin": "env CITEBOT_MIN_CONFIDENCE"}
 
     code, out, _ = run("config", "--example")
-    assert "[answer]" in out and "# min_confidence = 0.72" in out
+    assert "[answer]" in out and "# min_confidence = 0.5" in out
 
 
 def test_dash_h_is_help_everywhere() -> None:

@@ -109,12 +109,13 @@ def test_an_undated_title_is_not_taken_for_a_headline(tmp_path: Path) -> None:
 
 
 def test_dates_and_headlines_do_not_raise_the_confidence(news_index: ArticleIndex) -> None:
-    """min_confidence is calibrated on undated text: the ranking bonuses stay out of it."""
+    """The confidence is the support, calibrated: the ranking bonuses stay out of it."""
     answerer = Answerer(news_index, news_index.settings)
     sentences = answerer.rank(SHOW_QUESTION, date(2022, 6, 16)).sentences
     assert sentences[0].score > sentences[0].support
     answer = answerer.answer(SHOW_QUESTION, date(2022, 6, 16))
-    assert answer.confidence == pytest.approx(max(s.support for s in sentences))
+    support = max(s.support for s in sentences)
+    assert answer.confidence == pytest.approx(answerer.calibration.probability(support, True))
 
 
 def test_recent_passages_are_fused_in_from_rankings_of_their_own(

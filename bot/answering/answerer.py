@@ -18,6 +18,7 @@ from datetime import date
 import numpy as np
 
 from bot.answering.answers import NO_WORDS_HINT, Answer, Citation, Outlet, PassageHit
+from bot.answering.calibration import Calibration, load_calibration
 from bot.answering.context import QuestionContext
 from bot.answering.question_time import question_time
 from bot.answering.reader import SentenceReader, reader_text
@@ -72,6 +73,7 @@ class Answerer:
         index: ArticleIndex,
         settings: Settings,
         reader: SentenceReader | None | str = "settings",
+        calibration: Calibration | None = None,
     ) -> None:
         self.index = index
         self.settings = settings
@@ -79,6 +81,22 @@ class Answerer:
         if reader == "settings":
             reader = SentenceReader.from_setting(settings.reader, settings.reader_precision)
         self.reader = reader
+        self._calibration = calibration
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration given, or the shipped one (bot/models/confidence.json)."""
+        if self._calibration is None:
+            self._calibration = load_calibration()
+        return self._calibration
+
+    @property
+    def min_confidence(self) -> float:
+        """answer.min_confidence, or where it is not set the calibration's own for the
+        reader on or off: the probability of the support answers were given at before."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        return self.calibration.threshold(self.reader is not None)
 
     def answer(
         self,
@@ -95,6 +113,7 @@ class Answerer:
         """Loads the model, the reader and the passages now, before the first question."""
         if self.reader is not None:
             self.reader.load()
+        self.calibration  # noqa: B018 (read now, not at the first question)
         try:
             self.rank("which articles are indexed")
         except CitebotError as err:  # no index yet: the question is told so when it comes
@@ -112,8 +131,10 @@ class Answerer:
         question = ranking.question
         sentences = ranking.sentences
         shown = [_passage_hit(p) for p in ranking.passages[:PASSAGES_SHOWN]]
-        confidence = _confidence(sentences, ranking.when)
-        if not sentences or confidence < self.settings.min_confidence:
+        support = answer_support(sentences, ranking.when)
+        read = self.reader is not None
+        confidence = 0.0 if support is None else self.calibration.probability(support, read)
+        if support is None or confidence < self.min_confidence:
             hint = None if terms(question) else NO_WORDS_HINT
             return Answer(question, False, [], shown, confidence, hint=hint), ranking
         best = sentences[0]
@@ -218,7 +239,7 @@ def reader_input(sentence: ScoredSentence, text: str | None = None) -> str:
     return reader_text(own, previous, sentence.passage.metadata.title)
 
 
-def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float:
+def answer_support(sentences: list[ScoredSentence], when: PublishedWindow) -> float | None:
     """How well the best-supported sentence answers the question (when a headline's or
     a recent article's sentence ranks first, the question is no less answered). A
     question about recent news ("this week") is answered only by the articles of those
@@ -230,7 +251,7 @@ def _confidence(sentences: list[ScoredSentence], when: PublishedWindow) -> float
         or not s.passage.metadata.published
         or when.is_recent(s.passage.metadata.published)
     ]
-    return max((s.support for s in eligible), default=0.0)
+    return max((s.support for s in eligible), default=None)
 
 
 def distinct_citations(

@@ -82,7 +82,8 @@ class Answer:
     answered: bool
     citations: list[Citation] = field(default_factory=list)
     passages: list[PassageHit] = field(default_factory=list)
-    # The best sentence's score; the answer is given when it reaches answer.min_confidence.
+    # The probability that the first quote answers (bot/answering/calibration.py); the
+    # answer is given when it reaches answer.min_confidence.
     confidence: float = 0.0
     # With an LLM configured: its answer in a few sentences, each ending with the numbers of
     # the citations that support it ("... [1]"), every claim checked against them.

@@ -40,8 +40,8 @@ class ScoredSentence:
     end: int
     score: float  # what sentences are ranked by
     # How well the sentence answers the question, whatever its article's date or headline:
-    # the confidence that answer.min_confidence is compared with, the same scale for
-    # news and for undated documents.
+    # what the answer's confidence is calibrated from (bot/answering/calibration.py), the
+    # same scale for news and for undated documents.
     support: float
 
     @property

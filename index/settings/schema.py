@@ -152,8 +152,9 @@ class Settings:
     )
     max_citations: int = setting(3, "answer.max_citations", Whole(1))
     candidate_passages: int = setting(25, "answer.candidate_passages", Whole(1))
-    min_confidence: float = setting(
-        0.72, "answer.min_confidence", Number(0, 1), env="CITEBOT_MIN_CONFIDENCE"
+    # None: the calibration's own for the reader on and off (bot/models/confidence.json).
+    min_confidence: float | None = setting(
+        None, "answer.min_confidence", Number(0, 1), env="CITEBOT_MIN_CONFIDENCE"
     )
     # The sentence reader (bot/answering/reader.py): "bundled" (the one in bot/models/reader/),
     # "none" (the feature scorer alone), or a cross-encoder's name or folder; it re-reads
