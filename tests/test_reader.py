@@ -22,6 +22,7 @@ from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings
 from bot.answering import answerer as answering
 from bot.answering.answerer import Answerer
 from bot.answering.reader import BUNDLED_READER, ReaderError, SentenceReader, reader_text
+from bot.answering.scoring import score_sentences
 from bot.cli import main
 from bot.render import render_answer
 from index.articles import Article
@@ -132,7 +133,7 @@ def test_the_reader_is_on_by_default_and_none_restores_the_feature_ranking(
     assert off.reader is None
     ranking = off.rank("Who won Super Bowl 50?")
     stored = demo_index.stored_passages()
-    scored = off.score_sentences(
+    scored = score_sentences(
         ranking.question, ranking.query, list(ranking.passages), stored.keywords, ranking.when
     )
     assert [s.text for s in ranking.sentences] == [s.text for s in scored]

@@ -27,7 +27,6 @@ from index.errors import CitebotError
 from index.retrieval import HybridRetriever, PassageQuery, PublishedWindow, RetrievedPassage
 from index.settings import Settings
 from index.store.article_index import ArticleIndex
-from index.store.keyword import KeywordIndex
 from index.store.passage_info import PassageInfo
 from index.text import terms
 
@@ -169,7 +168,7 @@ class Answerer:
         passages = found.passages
         if not passages:
             return Ranking(question, query, when, [], [])
-        sentences = self.score_sentences(question, query, passages, found.keyword_index, when)
+        sentences = score_sentences(question, query, passages, found.keyword_index, when)
         sentences = context.favour_cited(sentences)
         if self.reader is not None:
             sentences = self.read(question, sentences)
@@ -182,17 +181,6 @@ class Answerer:
             reverse=True,
         )
         return Ranking(question, query, when, passages, sentences)
-
-    def score_sentences(
-        self,
-        question: str,
-        query: np.ndarray,
-        passages: list[RetrievedPassage],
-        keywords: KeywordIndex,
-        when: PublishedWindow | None = None,
-    ) -> list[ScoredSentence]:
-        """Every sentence of `passages`, best first, scored by the feature scorer."""
-        return score_sentences(question, query, passages, keywords, when)
 
     def read(self, question: str, sentences: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences re-ranked: the best `answer.reader_candidates` gain the reader's
