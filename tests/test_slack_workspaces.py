@@ -381,7 +381,7 @@ def test_what_a_workspace_adds_answers_only_there_and_leaves_with_its_uninstall(
         ("share", ALICE, (UPLOAD,), True),
         ("add", ALICE, (page,), False),
         ("add", ALICE, (page,), True),
-        ("remove", "T0SECOND (uninstalled)", (UPLOAD, page), False),
+        ("remove", "T0SECOND (uninstalled)", tuple(sorted((UPLOAD, page))), False),
     ]
 
 

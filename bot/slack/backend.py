@@ -184,7 +184,8 @@ class IndexBackend:
         own = [s for s in self.index.library.sources() if team and s.team == team]
         if not own:
             return IndexReport()
-        report = self.index.remove([s.key for s in own], removed_by=f"{team} (uninstalled)")
+        keys = sorted(s.key for s in own)  # the library lists them in no set order
+        report = self.index.remove(keys, removed_by=f"{team} (uninstalled)")
         with self.index.connection.writing():
             self.index.library.delete_uploads(s.upload_sha256 for s in own)
         return report
