@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import machine
+from benchmarks.common import machine, offline_env
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The first question loads the models; the second is a follow-up of it (read with the
@@ -69,12 +69,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="chat processes (median)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="citebot-chat-latency-"))
-    env = os.environ | {
-        "CITEBOT_HOME": str(home),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
+    env = offline_env(home)
     articles = str(PROJECT / "examples" / "articles")
     rebuild = [*CITEBOT, "index", "rebuild", "--sources", articles]
     subprocess.run(rebuild, cwd=PROJECT, env=env, check=True, stdout=subprocess.DEVNULL)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import machine
+from benchmarks.common import machine, offline_env
 
 QUESTIONS = (
     "who denied the crematorium claim",
@@ -68,12 +68,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (median)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="citebot-cold-start-"))
-    env = os.environ | {
-        "CITEBOT_HOME": str(home),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
+    env = offline_env(home)
     first = args.checkouts[0].resolve()
     articles = str(first / "examples" / "articles")
     run_citebot(first, ["index", "rebuild", "--sources", articles], None, env)

@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Offline and without telemetry, like the tests; set before citebot imports anything.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+for _name, _value in OFFLINE.items():
+    os.environ.setdefault(_name, _value)
 
 from index.settings import Settings, load_settings  # noqa: E402
+
+
+def offline_env(home: Path) -> dict[str, str]:
+    """The environment for a citebot process a benchmark starts: offline, without
+    telemetry, its data directory `home`."""
+    return os.environ | {"CITEBOT_HOME": str(home)} | OFFLINE
+
 
 # Building the 21,000-passage index takes about half an hour, so the scripts share one.
 DEFAULT_HOME = Path("/tmp/citebot-bench-home")

@@ -29,6 +29,8 @@ BUNDLED_CALIBRATION = Path(__file__).resolve().parent.parent / "models" / "confi
 # The support at which answers were given before the confidence was a probability: it
 # answered 90% of SQuAD split A's questions with the reader on (docs/EVALUATION.md).
 SUPPORT_THRESHOLD = 0.72
+# The two curves, as the file names them: with the reader on, and off.
+CURVES = ("reader", "features")
 
 
 class CalibrationError(CitebotError):
@@ -69,7 +71,7 @@ class Calibration:
     def to_json(self) -> dict[str, Any]:
         curves = {
             name: {"slope": round(c.slope, 6), "intercept": round(c.intercept, 6)}
-            for name, c in (("reader", self.reader), ("features", self.features))
+            for name, c in zip(CURVES, (self.reader, self.features), strict=True)
         }
         return curves | {"record": self.record}
 
@@ -101,6 +103,3 @@ def _load(path: str) -> Calibration:
             f"the confidence calibration {path} does not rise with the support: {fix}"
         )
     return Calibration(*curves, record=record)
-
-
-CURVES = ("reader", "features")

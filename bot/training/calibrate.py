@@ -12,7 +12,6 @@ default threshold gives and how well the probability is calibrated.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,7 +174,7 @@ def calibrate_command(
     Indexes the training data's combiner-role articles (never read by the reader in
     training), asks their questions with the reader configured (answer.reader) and
     without, fits one logistic curve of the answer's support for each, and measures them
-    on SQuAD 2.0 split A's dev-role articles. Seeded; about 15 minutes on 2 CPU cores.
+    on SQuAD 2.0 split A's dev-role articles. Seeded; about 10 minutes on 2 CPU cores.
 
     \b
     Example:
@@ -185,6 +184,7 @@ def calibrate_command(
     from bot.answering.reader import SentenceReader
     from bot.evaluation.runner import build_index
     from bot.training.calibration_sets import combiner_set, dev_set, qed_combiner_set
+    from bot.training.command import progress_bar
     from index.settings import load_settings
 
     out = out or BUNDLED_CALIBRATION
@@ -192,38 +192,41 @@ def calibrate_command(
     reader = SentenceReader.from_setting(settings.reader, settings.reader_precision)
     if reader is None:
         raise click.UsageError("calibrate needs a reader: set answer.reader to one")
-    started = time.perf_counter()
-    fitted: dict[str, list[Point]] = {"features": [], "reader": []}
-    sources: dict[str, list[int]] = {}
-    parts = [combiner_set(traindata, seed, per_source)]
-    parts.append(qed_combiner_set(traindata, seed, reader_per_source))
-    for name, (articles, asked) in zip(("", " QED"), parts, strict=True):
-        with _bar(f"Indexing{name}", len(articles), "article") as bar:
+    modes = {"features": None, "reader": reader}
+
+    def asked_of(name: str, articles: list, asked: list[Asked]) -> dict[str, list[Point]]:
+        """`asked` of an index of `articles`, with the reader off and on."""
+        with progress_bar(f"Indexing {name}", len(articles), "article") as bar:
             built = build_index(articles, settings, bar.update)
-        for mode, mode_reader in (("features", None), ("reader", reader)):
+        points = {}
+        for mode, mode_reader in modes.items():
             answerer = Answerer(built.index, built.index.settings, reader=mode_reader)
-            with _bar(f"Asking{name} ({mode})", len(asked), "question") as bar:
-                fitted[mode] += ask_all(answerer, asked, bar.update)
+            with progress_bar(f"Asking {name} ({mode})", len(asked), "question") as bar:
+                points[mode] = ask_all(answerer, asked, bar.update)
+        return points
+
+    started = time.perf_counter()
+    fitted: dict[str, list[Point]] = {mode: [] for mode in modes}
+    sources: dict[str, list[int]] = {}
+    parts = {"combiner": combiner_set(traindata, seed, per_source)}
+    parts["QED"] = qed_combiner_set(traindata, seed, reader_per_source)
+    for name, (articles, asked) in parts.items():
+        for mode, points in asked_of(name, articles, asked).items():
+            fitted[mode] += points
         for a in asked:
             sources.setdefault(a.question.source, [0, 0])[0 if a.answers else 1] += 1
     curves = {mode: fit_curve(points) for mode, points in fitted.items()}
-    dev_articles, dev_asked = dev_set(traindata, dev_questions, seed)
-    with _bar("Indexing dev", len(dev_articles), "article") as bar:
-        dev = build_index(dev_articles, settings, bar.update)
-    measured = {}
-    for mode, mode_reader in (("features", None), ("reader", reader)):
-        answerer = Answerer(dev.index, dev.index.settings, reader=mode_reader)
-        with _bar(f"Dev ({mode})", len(dev_asked), "question") as bar:
-            measured[mode] = measure(ask_all(answerer, dev_asked, bar.update), curves[mode])
-    options = {
-        "--per-source": (per_source, 300),
-        "--reader-per-source": (reader_per_source, 1000),
-        "--dev-questions": (dev_questions, 600),
-        "--seed": (seed, 0),
-    }
+    dev = asked_of("dev", *dev_set(traindata, dev_questions, seed))
+    measured = {mode: measure(points, curves[mode]) for mode, points in dev.items()}
+    # The command as given, with the options left at their defaults left out.
+    context = click.get_current_context()
+    changed = [
+        f" --{p.name.replace('_', '-')} {context.params[p.name]}"
+        for p in context.command.params
+        if p.name not in ("traindata", "out") and context.params[p.name] != p.default
+    ]
     record = {
-        "command": "citebot calibrate --traindata TRAINDATA"
-        + "".join(f" {flag} {value}" for flag, (value, given) in options.items() if value != given),
+        "command": "citebot calibrate --traindata TRAINDATA" + "".join(changed),
         "reader": settings.reader,
         "reader_precision": reader.precision,
         "fitted_on": {k: {"answerable": v[0], "unanswerable": v[1]} for k, v in sources.items()},
@@ -233,9 +236,3 @@ def calibrate_command(
     Calibration(curves["reader"], curves["features"], record).save(out)
     click.echo(json.dumps(measured, indent=1))
     click.echo(f"Calibration written to {out}")
-
-
-def _bar(label: str, total: int | None, unit: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, mininterval=5)

@@ -165,7 +165,7 @@ def train_reader_command(
     )
     earlier = reader_stages(base) if base else []
     started = time.perf_counter()
-    with _bar("Training", None, "step") as bar:
+    with progress_bar("Training", None, "step") as bar:
 
         def progress(step: int, total: int, loss: float) -> None:
             bar.total = total
@@ -230,7 +230,7 @@ def _squad_examples(
     click.echo(f"Indexing the {len(split.articles)} articles of split A", err=True)
     built = build_index(split.articles, settings)
     answerer = Answerer(built.index, built.index.settings, reader=None)
-    with _bar("Examples", len(questions), "question") as bar:
+    with progress_bar("Examples", len(questions), "question") as bar:
         examples = list(
             examples_for(answerer, questions, seed, bar.update, premises, premise_share)
         )
@@ -274,7 +274,7 @@ def _write_examples(path: Path, examples) -> None:
     partial.rename(path)
 
 
-def _bar(label: str, total: int | None, unit: str):
+def progress_bar(label: str, total: int | None, unit: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, unit=unit, file=sys.stderr, mininterval=5)
