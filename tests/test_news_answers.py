@@ -111,9 +111,9 @@ def test_an_undated_title_is_not_taken_for_a_headline(tmp_path: Path) -> None:
 def test_dates_and_headlines_do_not_raise_the_confidence(news_index: ArticleIndex) -> None:
     """The confidence is the support, calibrated: the ranking bonuses stay out of it."""
     answerer = Answerer(news_index, news_index.settings)
-    sentences = answerer.rank(SHOW_QUESTION, date(2022, 6, 16)).sentences
+    answer, ranking = answerer.answer_and_rank(SHOW_QUESTION, date(2022, 6, 16))
+    sentences = ranking.sentences
     assert sentences[0].score > sentences[0].support
-    answer = answerer.answer(SHOW_QUESTION, date(2022, 6, 16))
     support = max(s.support for s in sentences)
     assert answer.confidence == pytest.approx(answerer.calibration.probability(support, True))
 
