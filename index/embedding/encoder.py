@@ -18,10 +18,17 @@ from index.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Passages per encoder batch when index.batch_size is unset. CPU: measured
+# (docs/BENCHMARKS.md, "Batch size per device"); CUDA: not measured here (no GPU), the
+# usual sentence-transformers batch for a small model, and MiniLM's 256 tokens x 128
+# texts need well under 1 GB of activations.
+BATCH_SIZES = {"cpu": 32, "cuda": 128}
+
 
 @lru_cache(maxsize=4)
-def load_encoder(model: str, backend: str = "torch") -> Any:
-    """Loads a SentenceTransformer; cached so a process loads each model once."""
+def load_encoder(model: str, backend: str = "torch", device: str = "cpu") -> Any:
+    """Loads a SentenceTransformer (the torch backend on `device`, the ONNX ones on the
+    CPU); cached so a process loads each model once."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -36,7 +43,7 @@ def load_encoder(model: str, backend: str = "torch") -> Any:
             from index.embedding.onnx import load_onnx_encoder
 
             return load_onnx_encoder(model, quantized=backend == "onnx-int8")
-        return SentenceTransformer(model, device="cpu")
+        return SentenceTransformer(model, device=device)
     except (OSError, ValueError) as exc:
         raise SettingsError(
             f"index.model (CITEBOT_MODEL) {model!r} could not be loaded: {exc}. "
@@ -66,12 +73,43 @@ def native_bf16() -> bool:
     )
 
 
-def resolve_precision(precision: str) -> str:
-    """The precision to compute in: "auto" becomes "bf16" where this CPU has it natively,
-    else "fp32"; any other value is kept."""
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """The precision to compute in: "auto" becomes "bf16" where the device (this CPU, or
+    the GPU) has it natively, else "fp32"; any other value is kept."""
     if precision != "auto":
         return precision
+    if device == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if native_bf16() else "fp32"
+
+
+def resolve_device(device: str, backend: str = "torch") -> str:
+    """The device the encoder runs on: "auto" becomes "cuda" where the torch backend has a
+    CUDA GPU, else "cpu". Raises SettingsError for "cuda" where it cannot be had."""
+    if device == "cpu":
+        return "cpu"
+    if backend != "torch":
+        if device == "cuda":
+            raise SettingsError(
+                f"index.device (CITEBOT_DEVICE) is 'cuda' but index.backend {backend!r} runs "
+                'on the CPU only: set index.backend = "torch" to encode on the GPU, or '
+                'index.device = "auto" or "cpu"'
+            )
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        found = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise SettingsError(
+            f"index.device (CITEBOT_DEVICE) is 'cuda' but this PyTorch ({torch.__version__}) "
+            f'{found}: install a CUDA build of torch (docs/DEPLOYMENT.md, "Indexing on a '
+            'GPU") or set index.device = "auto" or "cpu"'
+        )
+    return "cpu"
 
 
 def set_torch_threads(threads: int) -> None:
@@ -86,7 +124,7 @@ def set_torch_threads(threads: int) -> None:
 
 class Encoder(BaseEmbedding):
     """llama-index embedding over a SentenceTransformer; vectors are unit length. With
-    `bf16`, the model computes under bfloat16 autocast (torch models only)."""
+    `bf16`, the model computes under bfloat16 autocast on its device (torch models only)."""
 
     _model: Any = PrivateAttr()
     _bf16: bool = PrivateAttr()
@@ -98,17 +136,25 @@ class Encoder(BaseEmbedding):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Encoder:
-        bf16 = settings.backend == "torch" and resolve_precision(settings.precision) == "bf16"
-        model = load_encoder(settings.model_path, settings.backend)
-        log.info("encoder computes in %s", "bf16" if bf16 else "fp32")
-        return cls(model, settings.batch_size, bf16=bf16)
+        device = resolve_device(settings.device, settings.backend)
+        precision = resolve_precision(settings.precision, device)
+        bf16 = settings.backend == "torch" and precision == "bf16"
+        batch_size = settings.batch_size or BATCH_SIZES[device]
+        model = load_encoder(settings.model_path, settings.backend, device)
+        log.info(
+            "encoder runs on %s in %s, %d passages a batch",
+            device,
+            "bf16" if bf16 else "fp32",
+            batch_size,
+        )
+        return cls(model, batch_size, bf16=bf16)
 
     def _computing(self) -> AbstractContextManager:
         if not self._bf16:
             return nullcontext()
         import torch
 
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(self._model.device.type, dtype=torch.bfloat16)
 
     @property
     def dimension(self) -> int:
@@ -175,10 +221,11 @@ class Encoder(BaseEmbedding):
             truncation=True,
             max_length=self._model.max_seq_length,
         )["offset_mapping"]
-        text_vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
+        # The token vectors stay on the model's device until here.
+        text_vectors = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
         span_vectors = []
         for output, offset, text_spans, text in zip(outputs, offsets, spans, texts, strict=True):
-            tokens = output["token_embeddings"].float().numpy()[: len(offset)]
+            tokens = output["token_embeddings"].float().cpu().numpy()[: len(offset)]
             offset = np.asarray(offset)
             rows = []
             for start, end in text_spans:

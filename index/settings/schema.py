@@ -31,6 +31,7 @@ from index.settings.kinds import (
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ENCODER_PRECISIONS = ("auto", "fp32", "bf16")
+ENCODER_DEVICES = ("auto", "cpu", "cuda")
 READER_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 DEFAULT_ORIGIN = "default"
 
@@ -128,7 +129,11 @@ class Settings:
     precision: str = setting(
         "auto", "index.precision", Choice(ENCODER_PRECISIONS), env="CITEBOT_PRECISION"
     )
-    batch_size: int = setting(32, "index.batch_size", Whole(1))
+    # Where the encoder runs: "auto" (a CUDA GPU where this PyTorch sees one, else the CPU),
+    # "cpu" or "cuda". Not part of the index's identity either.
+    device: str = setting("auto", "index.device", Choice(ENCODER_DEVICES), env="CITEBOT_DEVICE")
+    # None: the device's own (BATCH_SIZES in index/embedding/encoder.py).
+    batch_size: int | None = setting(None, "index.batch_size", Whole(1))
     passage_sentences: int = setting(5, "index.passage_sentences", Whole(1))
     passage_chars: int = setting(1000, "index.passage_chars", Whole(100))
     # An article longer than this is refused (its file named), not embedded for minutes.

@@ -152,7 +152,7 @@ class ArticleIndex:
         configured = utf8_keys(sources or self.settings.sources)
 
         def rebuild_library() -> IndexReport:
-            self._require_backend()
+            self._require_encoder()
             with self.connection.writing():
                 report = rebuild_from_library(self, configured, prune, progress, on_total)
                 self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
@@ -197,7 +197,7 @@ class ArticleIndex:
         visible_in: str,
         team: str,
     ) -> IndexReport:
-        self._require_backend()
+        self._require_encoder()
         known = {s.key: s for s in self.library.sources()}
         entries = [
             known.get(k)
@@ -362,11 +362,16 @@ class ArticleIndex:
             "share", who, keys, share_sources, lambda shared: f"{len(shared)} made public"
         )
 
-    def _require_backend(self) -> None:
+    def _require_encoder(self) -> None:
+        """Refuses an encoder these settings cannot have before reading, not after."""
         if self.settings.backend != "torch":
             from index.embedding.encoder import require_onnx
 
-            require_onnx(self.settings.backend)  # before reading, not after
+            require_onnx(self.settings.backend)
+        if self.settings.device == "cuda":  # "auto" and "cpu" always find their device
+            from index.embedding.encoder import resolve_device
+
+            resolve_device(self.settings.device, self.settings.backend)
 
     # -- reading --------------------------------------------------------------------
 

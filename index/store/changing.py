@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -244,33 +244,39 @@ def embed_into(
 
     from index.embedding.passages import PassageEncoder, PassageSplitter, article_document
 
+    encoder = index._loaded_encoder()
     pipeline = IngestionPipeline(
         transformations=[
             PassageSplitter(
                 max_sentences=index.settings.passage_sentences,
                 max_chars=index.settings.passage_chars,
             ),
-            PassageEncoder(encoder=index._loaded_encoder()),
+            PassageEncoder(encoder=encoder),
         ],
         # Chroma is the record of what was embedded; the pipeline's own cache would
         # hash and keep every node of a rebuild in memory for nothing.
         disable_cache=True,
     )
     embedded = 0
-    # One article per run: the progress bar moves article by article, and memory is
-    # one article's passages (the encoder holds token vectors for one batch at a time).
-    for article, origin in articles:
-        nodes = pipeline.run(documents=[article_document(article)])
+    # Articles go through together until they make about one encoder batch: one news
+    # article (two or three passages) a run would leave most of a GPU's batch empty.
+    # Memory is that batch and one article's passages (the encoder holds token vectors
+    # for one batch at a time).
+    for group in article_batches(articles, encoder.embed_batch_size, index.settings.passage_chars):
+        nodes = pipeline.run(documents=[article_document(article) for article, _ in group])
+        origins = {article.id: origin for article, origin in group}
+        counts = Counter(node.metadata["article_id"] for node in nodes)
         for chunk in chunks(nodes, index.client.get_max_batch_size()):
-            counts: dict[str, int] = defaultdict(int)
-            for node in chunk:
-                counts[node.metadata["article_id"]] += 1
             collection.add(
                 ids=[n.node_id for n in chunk],
                 embeddings=[n.embedding for n in chunk],
                 documents=[n.get_content() for n in chunk],
                 metadatas=[
-                    n.metadata | {"passages": counts[n.metadata["article_id"]], ORIGIN: origin}
+                    n.metadata
+                    | {
+                        "passages": counts[n.metadata["article_id"]],
+                        ORIGIN: origins[n.metadata["article_id"]],
+                    }
                     for n in chunk
                 ],
             )
@@ -278,8 +284,26 @@ def embed_into(
         if renew:
             renew()
         if progress:
-            progress(1)
+            for _ in group:  # the bar counts articles
+                progress(1)
     return embedded
+
+
+def article_batches(
+    articles: list[tuple[Article, str]], batch_size: int, passage_chars: int
+) -> Iterator[list[tuple[Article, str]]]:
+    """`articles` in runs of at least about `batch_size` passages (the last may be short),
+    counting each article as its characters over `passage_chars`, at least one."""
+    group: list[tuple[Article, str]] = []
+    passages = 0
+    for item in articles:
+        group.append(item)
+        passages += max(1, -(-len(item[0].text) // passage_chars))
+        if passages >= batch_size:
+            yield group
+            group, passages = [], 0
+    if group:
+        yield group
 
 
 @dataclass(frozen=True)
