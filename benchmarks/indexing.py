@@ -79,7 +79,8 @@ def main() -> None:
             {
                 "machine": machine(),
                 "backend": settings.backend,
-                "batch_size": settings.batch_size,
+                "device": str(encoder._model.device),
+                "batch_size": encoder.embed_batch_size,
                 "articles": status["articles"],
                 "passages": status["passages"],
                 "rebuild_seconds": round(rebuild.wall, 1),

@@ -3,10 +3,11 @@
 Rebuilds the first `--articles` records of a corpus file (default: the news part of the
 benchmark corpus) into a temporary data directory under cProfile, then encodes the same
 texts with the encoder alone, once in one call (the encoder sorts them by length) and
-once 32 at a time in corpus order (as llama-index hands them over). With `--threads 1`
-CPU seconds are a fair measure even when other processes share the machine.
+once a batch at a time in corpus order (as the pipeline hands them over). With
+`--threads 1` CPU seconds are a fair measure even when other processes share the machine.
+`--device` and `--batch-size` are index.device and index.batch_size (unset: the device's).
 
-    python -m benchmarks.pipeline_overhead --articles 300 --threads 1
+    python -m benchmarks.pipeline_overhead --articles 300 --threads 1 [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=300)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--top", type=int, default=25, help="profile lines to print")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--batch-size", type=int, default=None, help="unset: the device's")
     add_data_argument(parser)
     args = parser.parse_args()
     if args.threads:
@@ -50,7 +53,9 @@ def main() -> None:
         with args.corpus.open(encoding="utf-8") as lines:
             records = [json.loads(line) for line in itertools.islice(lines, args.articles)]
         corpus.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        settings = bench_settings(Path(scratch) / "home")
+        settings = bench_settings(
+            Path(scratch) / "home", device=args.device, batch_size=args.batch_size
+        )
         index = ArticleIndex(settings)
         index.encoder.encode(["warm up"])
         profile = cProfile.Profile()
@@ -67,11 +72,12 @@ def main() -> None:
         ]
 
     encoder = index.encoder
+    batch = encoder.embed_batch_size
     with timed() as whole:
         encoder.encode(texts)
     with timed() as chunked:
-        for start in range(0, len(texts), 32):
-            encoder.encode(texts[start : start + 32])
+        for start in range(0, len(texts), batch):
+            encoder.encode(texts[start : start + batch])
 
     def rates(timing) -> dict[str, float]:
         return {
@@ -87,15 +93,18 @@ def main() -> None:
         "machine": machine(),
         "articles": len(records),
         "passages": passages,
+        "device": str(encoder._model.device),
+        "precision": "bf16" if encoder._bf16 else "fp32",
+        "batch_size": batch,
         "rebuild": rates(rebuild),
         "encoder_one_call": rates(whole),
-        "encoder_32_per_call": rates(chunked),
+        "encoder_a_batch_per_call": rates(chunked),
     }
     result["rebuild_to_encoder_one_call_cpu"] = round(
         result["rebuild"]["per_cpu_s"] / result["encoder_one_call"]["per_cpu_s"], 3
     )
-    result["rebuild_to_encoder_32_per_call_cpu"] = round(
-        result["rebuild"]["per_cpu_s"] / result["encoder_32_per_call"]["per_cpu_s"], 3
+    result["rebuild_to_encoder_a_batch_per_call_cpu"] = round(
+        result["rebuild"]["per_cpu_s"] / result["encoder_a_batch_per_call"]["per_cpu_s"], 3
     )
     print(json.dumps(result, indent=2))
     print(out.getvalue())

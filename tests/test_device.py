@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import make_settings
@@ -15,6 +16,7 @@ from test_index import TEXTS, write_articles
 
 from index.embedding.encoder import BATCH_SIZES, Encoder, load_encoder
 from index.store.article_index import ArticleIndex
+from index.store.changing import BATCHES_PER_RUN
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this PyTorch has CUDA")
 
@@ -101,17 +103,29 @@ class _CountingEncoder(Encoder):
         return super().encode_in_context(texts, spans)
 
 
-def test_a_rebuild_hands_the_encoder_a_batch_of_articles_at_a_time(tmp_path: Path) -> None:
-    """Short articles (one passage each) are embedded batch_size at a time, not one a
-    call: the batch size is what a GPU is fed."""
+def test_a_rebuild_hands_the_encoder_a_few_batches_of_articles_at_a_time(tmp_path: Path) -> None:
+    """Short articles (one passage each) go through the pipeline BATCHES_PER_RUN batches
+    at a time, not one a call: the batch size is what the encoder, a GPU, is fed."""
     stories = {f"story-{i}.txt": f"Story {i}\n\nThe council met on day {i}." for i in range(5)}
     folder = write_articles(tmp_path / "articles", TEXTS | stories)
-    settings = make_settings(tmp_path / "home", batch_size=3)
-    encoder = _CountingEncoder(load_encoder(settings.model_path), batch_size=3)
+    settings = make_settings(tmp_path / "home", batch_size=1)
+    encoder = _CountingEncoder(load_encoder(settings.model_path), batch_size=1)
     steps: list[int] = []
 
     report = ArticleIndex(settings, encoder=encoder).rebuild([str(folder)], progress=steps.append)
 
     assert report.ok and report.passages_embedded == 7
-    assert encoder._calls == [3, 3, 1]
+    assert BATCHES_PER_RUN == 4 and encoder._calls == [4, 3]
     assert steps == [1] * 7  # the progress bar still counts articles
+
+
+def test_texts_batched_longest_first_come_back_in_their_order(demo_index: ArticleIndex) -> None:
+    model = demo_index.encoder._model
+    texts = ["Short.", "A much longer text about the harbour and its six ferries.", "Mid one."]
+    spans = [[(0, len(t))] for t in texts]
+
+    vectors, rows = Encoder(model, batch_size=2).encode_in_context(texts, spans)
+
+    alone = [Encoder(model).encode_in_context([t], [s]) for t, s in zip(texts, spans, strict=True)]
+    assert np.allclose(vectors, np.concatenate([v for v, _ in alone]), atol=1e-4)
+    assert all(np.allclose(r, a[0], atol=1e-4) for r, (_, a) in zip(rows, alone, strict=True))

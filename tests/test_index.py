@@ -242,7 +242,8 @@ def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -
     folder = write_articles(tmp_path / "articles")
     settings = make_settings(tmp_path / "home", sources=(str(folder),), batch_size=1)
     ArticleIndex(settings).rebuild()
-    write_articles(folder, {f"more-{i}.txt": f"Story {i}\n\nLine {i}." for i in range(3)})
+    # Seven more and one changed: two pipeline runs of four (BATCHES_PER_RUN batches of 1).
+    write_articles(folder, {f"more-{i}.txt": f"Story {i}\n\nLine {i}." for i in range(7)})
     (folder / "orchard.txt").write_text("Orchard\n\nApples everywhere, changed.")
     failing = _FailingEncoder(load_encoder(settings.model_path), batch_size=1)
 
@@ -254,7 +255,7 @@ def test_interrupted_rebuild_leaves_the_previous_index_serving(tmp_path: Path) -
     answer = Answerer(index, settings).answer("How many ferries can the harbour berth?")
     assert answer.citations[0].text == "The harbour can berth six ferries at once."
     report = index.rebuild()
-    assert len(report.added) == 3 and len(report.changed) == 1
+    assert len(report.added) == 7 and len(report.changed) == 1
     builds = [c.name for c in index.client.list_collections() if c.name.startswith("passages-")]
     assert len(builds) == 1, "the abandoned build is cleaned up"
 

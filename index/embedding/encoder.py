@@ -193,19 +193,22 @@ class Encoder(BaseEmbedding):
         the model's length limit is encoded on its own instead. The texts are encoded
         `embed_batch_size` at a time and only the pooled rows are kept, so memory is
         bounded by the batch, not by how many texts (one long article's passages) come in.
+        They are batched longest first, as sentence-transformers orders one call's texts:
+        a batch of like lengths pads little.
         """
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         text_vectors: list[np.ndarray] = []
         span_vectors: list[np.ndarray] = []
         size = self.embed_batch_size
-        for start in range(0, len(texts), size):
-            vectors, rows = self._encode_batch(
-                texts[start : start + size], spans[start : start + size]
-            )
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            vectors, rows = self._encode_batch([texts[i] for i in batch], [spans[i] for i in batch])
             text_vectors.append(vectors)
             span_vectors += rows
         if not text_vectors:
             return np.zeros((0, self.dimension), dtype=np.float32), []
-        return _unit(np.concatenate(text_vectors)), span_vectors
+        restore = np.argsort(order)
+        return _unit(np.concatenate(text_vectors)[restore]), [span_vectors[i] for i in restore]
 
     def _encode_batch(
         self, texts: list[str], spans: list[list[tuple[int, int]]]

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from index.store.article_index import ArticleIndex
 
 Progress = Callable[[int], None]
+# Encoder batches of passages a pipeline run embeds (docs/BENCHMARKS.md, "Batch size per
+# device": 4 embedded 8% more passages per CPU-second than 1).
+BATCHES_PER_RUN = 4
 
 log = logging.getLogger(__name__)
 
@@ -258,11 +261,12 @@ def embed_into(
         disable_cache=True,
     )
     embedded = 0
-    # Articles go through together until they make about one encoder batch: one news
-    # article (two or three passages) a run would leave most of a GPU's batch empty.
-    # Memory is that batch and one article's passages (the encoder holds token vectors
-    # for one batch at a time).
-    for group in article_batches(articles, encoder.embed_batch_size, index.settings.passage_chars):
+    # Articles go through together until they make a few encoder batches: one news
+    # article (two or three passages) a run would leave most of a batch empty, and the
+    # encoder sorts a run's passages by length, so a few batches pad less than one.
+    # Memory is those passages' vectors (the encoder holds token vectors for one batch).
+    passages_per_run = encoder.embed_batch_size * BATCHES_PER_RUN
+    for group in article_batches(articles, passages_per_run, index.settings.passage_chars):
         nodes = pipeline.run(documents=[article_document(article) for article, _ in group])
         origins = {article.id: origin for article, origin in group}
         counts = Counter(node.metadata["article_id"] for node in nodes)
@@ -290,18 +294,18 @@ def embed_into(
 
 
 def article_batches(
-    articles: list[tuple[Article, str]], batch_size: int, passage_chars: int
+    articles: list[tuple[Article, str]], passages: int, passage_chars: int
 ) -> Iterator[list[tuple[Article, str]]]:
-    """`articles` in runs of at least about `batch_size` passages (the last may be short),
+    """`articles` in runs of at least about `passages` passages (the last may be short),
     counting each article as its characters over `passage_chars`, at least one."""
     group: list[tuple[Article, str]] = []
-    passages = 0
+    counted = 0
     for item in articles:
         group.append(item)
-        passages += max(1, -(-len(item[0].text) // passage_chars))
-        if passages >= batch_size:
+        counted += max(1, -(-len(item[0].text) // passage_chars))
+        if counted >= passages:
             yield group
-            group, passages = [], 0
+            group, counted = [], 0
     if group:
         yield group
 
