@@ -19,9 +19,8 @@ from index.settings import Settings
 log = logging.getLogger(__name__)
 
 # Passages per encoder batch when index.batch_size is unset. CPU: measured
-# (docs/BENCHMARKS.md, "Batch size per device"); CUDA: not measured here (no GPU), the
-# usual sentence-transformers batch for a small model, and MiniLM's 256 tokens x 128
-# texts need well under 1 GB of activations.
+# (docs/BENCHMARKS.md, "Batch size per device"). CUDA: not measured (no GPU here); many
+# passages per kernel launch in well under 1 GB (docs/DEPLOYMENT.md, "Indexing on a GPU").
 BATCH_SIZES = {"cpu": 32, "cuda": 128}
 
 
