@@ -214,8 +214,8 @@ def test_the_encoder_computes_in_bf16_when_asked_and_its_vectors_match_fp32(
     assert all(
         np.min(np.sum(a * b, axis=1)) > 0.999 for a, b in zip(fp32_rows, bf16_rows, strict=True)
     )
-    # The setting: "auto" follows the CPU.
-    settings = make_settings(tmp_path)
+    # The setting: "auto" follows the CPU (when the encoder runs on it).
+    settings = make_settings(tmp_path, device="cpu")
     chosen = {
         (backend, precision): Encoder.from_settings(
             dataclasses.replace(settings, backend=backend, precision=precision)
