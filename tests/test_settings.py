@@ -43,9 +43,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "CITEBOT_MODEL": "/models/other",
             "CITEBOT_CHROMA_URL": "http://127.0.0.1:8000",
             "CITEBOT_MIN_CONFIDENCE": "0.7",
+            "CITEBOT_DEVICE": "cpu",
         }
     )
     assert settings.model == "/models/other"
+    assert settings.device == "cpu"
     assert settings.chroma_url == "http://127.0.0.1:8000"
     assert settings.min_confidence == 0.7
 
@@ -102,6 +104,7 @@ def test_relative_paths_are_relative_to_the_settings_file(tmp_path: Path) -> Non
         ("[answer]\nreader_precision = 'fp16'\n", "(CITEBOT_READER_PRECISION) must be one of auto"),
         ("[index]\nbackend = 'cuda'\n", "index.backend (CITEBOT_BACKEND) must be one of torch"),
         ("[index]\nprecision = 'fp16'\n", "index.precision (CITEBOT_PRECISION) must be one of"),
+        ("[index]\ndevice = 'gpu'\n", "index.device (CITEBOT_DEVICE) must be one of auto, cpu"),
     ],
 )
 def test_settings_file_mistakes_are_refused(toml: str, message: str, tmp_path: Path) -> None:
