@@ -30,18 +30,22 @@ from index.store.build_records import (
     stored_articles,
 )
 from index.store.builds import ActiveBuildMissing, Lease, identity_of, now
-from index.store.planning import Plan, SourceRead, plan_changes
+from index.store.planning import Plan, SourceRead, StoredArticle, plan_changes
+from index.store.writers import Writer
 
 if TYPE_CHECKING:
     from index.store.article_index import ArticleIndex
 
 Progress = Callable[[int], None]
+# Plans a change in place against the build it is given: (what it found stored, the plan).
+Planner = Callable[[Any], tuple[dict[str, StoredArticle], Plan]]
 
 log = logging.getLogger(__name__)
 
 
 def rebuild_from_library(
     index: ArticleIndex,
+    writer: Writer,
     configured: list[str],
     prune: bool,
     progress: Progress | None,
@@ -90,11 +94,15 @@ def rebuild_from_library(
         to_embed += plan.unchanged_read + articles_from_passages(old, kept)
     if on_total:
         on_total(len(to_embed))
-    report.passages_embedded = embed_into(index, new, to_embed, progress, lease.renew)
+    report.passages_embedded = embed_into(index, writer, new, to_embed, progress, lease.renew)
+    report.shared = writer.shared
     lease.check(index.client)
     # Ready before the switch: serving processes open it without reading the build.
     index.keyword_files.prepare(new)
     previous = index.builds.switch(new, rebuilt=True)
+    if reusable and previous == old.name and not index.embedded:
+        before = {pid for article in stored.values() for pid in article.passage_ids}
+        catch_up(index, old, new, before)
     index.keyword_files.synced(new, index.connection.synced or "")
     # Another rebuild may have switched since this one started: drop whatever was
     # active at the switch (the one this rebuild started from is then gone already).
@@ -104,13 +112,26 @@ def rebuild_from_library(
     return report
 
 
+def catch_up(index: ArticleIndex, old: Any, new: Any, before: set[str]) -> None:
+    """Brings into `new`, the build a rebuild on a Chroma server has just switched to,
+    the changes other processes made in place in `old` while it ran (`before`: the
+    passage ids `old` had when it started): what `old` gained is copied, not embedded
+    again, and what it lost is deleted. A change whose last write comes after this read
+    finds `new` active and is made again there (Builds.touch)."""
+    present = set(old.get(include=[])["ids"])
+    gained, lost = sorted(present - before), sorted(before - present)
+    if not gained and not lost:
+        return
+    log.info("bringing %d passages added and %d removed meanwhile", len(gained), len(lost))
+    copy_passages(old, new, gained, lambda: None)
+    for chunk in chunks(lost, PAGE):
+        new.delete(ids=list(chunk))
+    index.builds.touch(new)
+
+
 def writable(index: ArticleIndex) -> Any:
     """The active build, made when there is none; refuses other index settings."""
-    collection = same_settings(index, index.builds.active())
-    if collection is None:
-        collection = index.builds.create()
-        index.builds.switch(collection, rebuilt=False)
-    return collection
+    return same_settings(index, index.builds.active_or_new())
 
 
 def same_settings(index: ArticleIndex, collection: Any | None) -> Any | None:
@@ -141,6 +162,7 @@ def read_sources(
 
 def change_in_place(
     index: ArticleIndex,
+    writer: Writer,
     entries: list[LibrarySource],
     reading: Reading,
     progress: Progress | None,
@@ -149,7 +171,7 @@ def change_in_place(
 ) -> IndexReport:
     """Applies what reading `entries` gave, in place, under the write lock; records
     them in the library (a new source only when it could be read)."""
-    collection = writable(index)
+    writable(index)  # refuses other index settings before the library changes
     library = index.library
     # Read before the lock was taken: a source removed since stays removed (unless
     # this adds it), and one shared since stays shared.
@@ -162,12 +184,16 @@ def change_in_place(
         for r in (reading.records[i] for i in kept)
     ]
     keys = [e.key for e in entries]
-    stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
-    read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
-    stored |= stored_articles(collection, read_ids)
     library.include(include)
-    plan = plan_changes(stored, reads, excluded=library.excluded() - set(include))
-    report = apply_plan(index, collection, plan, progress, on_total)
+    excluded = library.excluded() - set(include)
+
+    def planned(collection: Any) -> tuple[dict[str, StoredArticle], Plan]:
+        stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
+        read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
+        stored |= stored_articles(collection, read_ids)
+        return stored, plan_changes(stored, reads, excluded=excluded)
+
+    stored, plan, report = apply_in_place(index, writer, planned, progress, on_total)
     report.sources = outcomes(reads)
     known = {s.key for s in library.sources()}
     records = with_changes(records, plan, stored)
@@ -177,25 +203,47 @@ def change_in_place(
     return report
 
 
-def apply_plan(
+def apply_in_place(
     index: ArticleIndex,
-    collection: Any,
-    plan: Plan,
+    writer: Writer,
+    planned: Planner,
     progress: Progress | None,
     on_total: Callable[[int], None] | None,
-) -> IndexReport:
-    report = report_of(plan)
-    if on_total:
-        on_total(len(plan.embed))
-    # The new versions first, then the old are deleted: a kill in between never
-    # loses an article, and the next change sees two versions and cleans up.
-    report.passages_embedded = embed_into(index, collection, plan.embed, progress)
-    for chunk in chunks(plan.drop, PAGE):
-        collection.delete(ids=list(chunk))
+    create: bool = True,
+) -> tuple[dict[str, StoredArticle], Plan, IndexReport]:
+    """Plans a change against the active build (made when there is none, if `create`)
+    and applies it there. When a rebuild on a Chroma server switched to another build
+    meanwhile, plans and applies it again against that one, which embeds only what the
+    rebuild did not bring over (index/store/changing.py, `catch_up`). Returns the first
+    plan, what it found stored, and its report."""
+    from chromadb.errors import NotFoundError
+
+    first: tuple[dict[str, StoredArticle], Plan, IndexReport] | None = None
+    while True:
+        collection = writable(index) if create else index.builds.require_active()
+        stored, plan = planned(collection)
+        if first is None:
+            first = (stored, plan, report_of(plan))
+            if on_total:
+                on_total(len(plan.embed))
+        report = first[2]
+        try:
+            report.passages_embedded += embed_into(
+                index, writer, collection, plan.embed, progress if plan is first[1] else None
+            )
+            # The new versions first, then the old are deleted: a kill in between never
+            # loses an article, and the next change sees two versions and cleans up.
+            for chunk in chunks(plan.drop, PAGE):
+                collection.delete(ids=list(chunk))
+            if not (plan.embed or plan.drop) or index.builds.touch(collection):
+                break
+        except NotFoundError:
+            pass  # a rebuild switched builds and deleted the one this change wrote into
+        log.warning("a rebuild switched builds while this change was written: writing it again")
     if plan.embed or plan.drop:
-        index.builds.switch(collection, rebuilt=False)
         index.keyword_files.synced(collection, index.connection.synced or "")
-    return report
+    report.shared = writer.shared
+    return first
 
 
 def library_reader(
@@ -233,11 +281,14 @@ def read_all(
 
 def embed_into(
     index: ArticleIndex,
+    writer: Writer,
     collection: Any,
     articles: list[tuple[Article, str]],
     progress: Progress | None,
     renew: Callable[[], None] | None = None,
 ) -> int:
+    """Embeds `articles` into `collection`, but for those another writer on the same
+    Chroma server embeds (index/store/writers.py); returns the passages embedded."""
     if not articles:
         return 0  # and the model need not be loaded
     from llama_index.core.ingestion import IngestionPipeline
@@ -256,10 +307,10 @@ def embed_into(
         # hash and keep every node of a rebuild in memory for nothing.
         disable_cache=True,
     )
-    embedded = 0
+    embedded, shared = 0, writer.shared
     # One article per run: the progress bar moves article by article, and memory is
     # one article's passages (the encoder holds token vectors for one batch at a time).
-    for article, origin in articles:
+    for article, origin in writer.articles_to_embed(collection, articles):
         nodes = pipeline.run(documents=[article_document(article)])
         for chunk in chunks(nodes, index.client.get_max_batch_size()):
             counts: dict[str, int] = defaultdict(int)
@@ -279,6 +330,9 @@ def embed_into(
             renew()
         if progress:
             progress(1)
+    if progress and writer.shared > shared:
+        progress(writer.shared - shared)
+    log.info("embedded %d passages; %d articles by other writers", embedded, writer.shared - shared)
     return embedded
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from index.errors import StoreUnavailableError
 from index.settings import Settings
+from index.store.writers import Writer
 
 STATE_COLLECTION = "citebot-state"
 # In the data directory: held by the process writing to the embedded store.
@@ -85,18 +86,22 @@ class ChromaConnection:
             return self._open()
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[Writer]:
         """Held around every change. With the embedded store, one process writes at a
         time (a lock file in the data directory, released even when the process is
-        killed), starting from a client that has the other processes' changes."""
+        killed), starting from a client that has the other processes' changes. With a
+        server, processes write at once and share the articles to embed through the
+        `Writer` this yields (index/store/writers.py)."""
         with write_lock(self.settings):
             with self.lock:
                 if self.embedded:
                     self.reopen_if_stale()
                 self._writers += 1
+            writer = Writer(None if self.embedded else self.client)
             try:
-                yield
+                yield writer
             finally:
+                writer.close()
                 with self.lock:
                     self._writers -= 1
 
@@ -168,7 +173,8 @@ def unreachable(url: str) -> str:
 @contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
     """Exclusive use of the embedded store for writing, between processes and threads
-    (nothing for a Chroma server, which serializes writes itself)."""
+    (nothing for a Chroma server, which serializes each request itself; citebot's
+    writers share the work through index/store/writers.py)."""
     if settings.chroma_url:
         yield
         return
