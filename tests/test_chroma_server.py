@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,11 +20,9 @@ from test_index import TEXTS, write_articles
 from bot.answering.answerer import Answerer
 from index.store.article_index import ArticleIndex
 from index.store.builds import BUILD_LEASE, BUILD_PREFIX
-from index.store.chroma import open_chroma
 
 pytestmark = pytest.mark.slow
 
-CHROMA = Path(sys.executable).with_name("chroma")
 LIGHTHOUSE = (
     "Lighthouse keeper retires after forty years\n\nThe keeper of the Brackenholm "
     "lighthouse retired on Friday after forty years of service. He will hand the keys to "
@@ -38,63 +32,6 @@ GLACIER = (
     "Glacier shrinks faster than forecast\n\nThe Vatnaholt glacier lost eleven metres of "
     "ice over the summer, twice the forecast. Researchers blamed a warm and dry July."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_heartbeat(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"chroma run exited with status {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"no Chroma heartbeat at {url} within {timeout:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Chroma server on a free loopback port, its data in a temporary folder."""
-    if not CHROMA.exists():
-        pytest.skip(f"the chroma command is not installed beside {sys.executable}")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (folder / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--path", str(folder / "data")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"ANONYMIZED_TELEMETRY": "False"},
-        )
-        try:
-            wait_for_heartbeat(url, server)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-@pytest.fixture
-def empty_server(chroma_url: str, tmp_path: Path) -> str:
-    """The module's server, with every collection of earlier tests deleted."""
-    client = open_chroma(make_settings(tmp_path / "cleaner", chroma_url=chroma_url))
-    for collection in client.list_collections():
-        client.delete_collection(collection.name)
-    return chroma_url
 
 
 def citebot(home: Path, chroma_url: str, *args: str) -> subprocess.CompletedProcess[str]:

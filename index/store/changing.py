@@ -213,8 +213,8 @@ def apply_in_place(
 ) -> tuple[dict[str, StoredArticle], Plan, IndexReport]:
     """Plans a change against the active build (made when there is none, if `create`)
     and applies it there. When a rebuild on a Chroma server switched to another build
-    meanwhile, plans and applies it again against that one, which embeds only what the
-    rebuild did not bring over (index/store/changing.py, `catch_up`). Returns the first
+    meanwhile, plans and applies it again against that one, where what the
+    rebuild brought over (`catch_up`) no longer needs embedding. Returns the first
     plan, what it found stored, and its report."""
     from chromadb.errors import NotFoundError
 
