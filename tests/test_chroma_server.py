@@ -13,13 +13,18 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import chromadb
 import pytest
+from chromadb.config import Settings as ChromaSettings
 from conftest import make_settings
+from loopback import QuietHandler, serving
 from test_index import TEXTS, write_articles
 
 from bot.answering.answerer import Answerer
+from index.errors import SettingsError, StoreUnavailableError
 from index.store.article_index import ArticleIndex
 from index.store.builds import BUILD_LEASE, BUILD_PREFIX
+from index.store.chroma import open_chroma
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +145,39 @@ def test_a_killed_rebuild_is_cleaned_up_once_its_lease_expired(
     assert index.rebuild().unchanged  # any rebuild cleans up, even one with nothing to do
 
     assert builds(index) == {index.status().collection, "passages-running"}
+
+
+def test_the_index_lives_in_the_configured_database(tmp_path: Path, chroma_url: str) -> None:
+    admin = chromadb.AdminClient(
+        ChromaSettings(
+            anonymized_telemetry=False,
+            chroma_api_impl="chromadb.api.fastapi.FastAPI",
+            chroma_server_host="127.0.0.1",
+            chroma_server_http_port=int(chroma_url.rsplit(":", 1)[1]),
+        )
+    )
+    admin.create_database("newsroom")
+    elsewhere = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="newsroom")
+    open_chroma(elsewhere).get_or_create_collection("citebot-state")
+
+    default = open_chroma(make_settings(tmp_path / "other", chroma_url=chroma_url))
+    assert "citebot-state" not in {c.name for c in default.list_collections()}
+    missing = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="archive")
+    with pytest.raises(SettingsError, match="no database 'archive' in tenant 'default_tenant'"):
+        open_chroma(missing)
+
+
+def test_the_chroma_token_is_sent_as_x_chroma_token(tmp_path: Path) -> None:
+    tokens = []
+
+    class Gateway(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            tokens.append(self.headers.get("x-chroma-token"))
+            self.respond(503, b'{"error": "down"}', "application/json")
+
+    with serving(Gateway) as url:
+        settings = make_settings(tmp_path, chroma_url=url, chroma_token_env="NEWSROOM_TOKEN")
+        with pytest.raises(StoreUnavailableError):
+            open_chroma(settings, {"NEWSROOM_TOKEN": "s3cret"})
+
+    assert tokens and set(tokens) == {"s3cret"}

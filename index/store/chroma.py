@@ -7,14 +7,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from index.errors import StoreUnavailableError
+from index.errors import SettingsError, StoreUnavailableError
 from index.settings import Settings
 from index.store.writers import Writer
 
@@ -106,8 +107,10 @@ class ChromaConnection:
                     self._writers -= 1
 
 
-def open_chroma(settings: Settings) -> Any:
-    """An HTTP client for `chroma.url`, else an embedded store in the data directory.
+def open_chroma(settings: Settings, environ: Mapping[str, str] | None = None) -> Any:
+    """An HTTP client for `chroma.url` (its tenant and database, with the token the
+    variable `chroma.token_env` of `environ` holds), else an embedded store in the data
+    directory.
 
     An embedded client gets a Chroma "system" of its own, which reads the store from
     disk: Chroma would otherwise hand it the system an earlier client of the same path
@@ -116,21 +119,33 @@ def open_chroma(settings: Settings) -> Any:
     import chromadb
     from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         from urllib.parse import urlsplit
 
         parts = urlsplit(settings.chroma_url)
+        token = (os.environ if environ is None else environ).get(settings.chroma_token_env)
         try:
             return chromadb.HttpClient(
                 host=parts.hostname or "127.0.0.1",
                 port=parts.port or (443 if parts.scheme == "https" else 8000),
                 ssl=parts.scheme == "https",
+                headers={"x-chroma-token": token} if token else None,
                 settings=chroma_settings,
+                tenant=settings.chroma_tenant,
+                database=settings.chroma_database,
             )
         except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
             raise StoreUnavailableError(unreachable(settings.chroma_url)) from exc
+        except NotFoundError:
+            raise SettingsError(
+                f"the Chroma server at {settings.chroma_url} has no database "
+                f"{settings.chroma_database!r} in tenant {settings.chroma_tenant!r} "
+                "(chroma.database, chroma.tenant): create it on the server, or set those "
+                "to the ones holding the index"
+            ) from None
     path = Path(settings.home) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
