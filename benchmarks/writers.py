@@ -3,7 +3,7 @@ own, adding the same generated articles at once, against one writer adding them 
 (docs/BENCHMARKS.md, "Several writers"). Each writer loads its model first and starts
 adding when all are ready, so the figures are the adds' own time. Prints one JSON line.
 
-    python -m benchmarks.writers --articles 150
+    python -m benchmarks.writers --articles 100 --repeat 2 [--two-threads]
 """
 
 from __future__ import annotations
@@ -90,14 +90,16 @@ def one_writer() -> None:
     print(json.dumps(out | {"started": started, "ended": ended, "added": len(report.added)}))
 
 
-def run_writers(url: str, folder: Path, articles: Path, writers: int, threads: int) -> dict:
-    barrier = folder / f"barrier-{writers}-{threads}"
+def run_writers(
+    url: str, folder: Path, articles: Path, writers: int, threads: int, attempt: int
+) -> dict:
+    barrier = folder / f"barrier-{attempt}"
     barrier.mkdir()
     command = [sys.executable, "-c", "from benchmarks.writers import one_writer; one_writer()"]
     processes = [
         subprocess.Popen(
             [*command, str(barrier / f"{n}.ready"), str(writers), str(threads), str(articles)],
-            env=offline_env(folder / f"home-{writers}-{threads}-{n}") | {"CITEBOT_CHROMA_URL": url},
+            env=offline_env(folder / f"home-{attempt}-{n}") | {"CITEBOT_CHROMA_URL": url},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -133,27 +135,38 @@ def emptied(url: str, folder: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=150)
+    parser.add_argument("--articles", type=int, default=100)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of one writer and two, alternated"
+    )
+    parser.add_argument(
+        "--two-threads", action="store_true", help="also one writer with two torch threads"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="citebot-writers-") as temporary:
         folder = Path(temporary)
         articles = write_articles(folder / "articles", args.articles)
         runs: list[dict[str, Any]] = []
         with chroma_server(folder) as url:
-            # One writer with one thread, two with one each (the machine's 2 cores), and
-            # one writer with two threads (the whole machine to itself).
-            for writers, threads in ((1, 1), (2, 1), (1, 2)):
-                runs.append(run_writers(emptied(url, folder), folder, articles, writers, threads))
+            # One writer with one thread against two with one each (the machine's two
+            # CPUs), alternated; and one writer with both CPUs' threads.
+            plan = [(1, 1), (2, 1)] * args.repeat + ([(1, 2)] if args.two_threads else [])
+            for attempt, (writers, threads) in enumerate(plan):
+                run = run_writers(emptied(url, folder), folder, articles, writers, threads, attempt)
+                runs.append(run)
     passages = sum(runs[0]["passages_embedded"])
+    one = sorted(r["seconds"] for r in runs if r["writers"] == 1 and r["torch_threads_each"] == 1)
+    two = sorted(r["seconds"] for r in runs if r["writers"] == 2)
     print(
         json.dumps(
             {
                 "benchmark": "writers",
-                "command": f"python -m benchmarks.writers --articles {args.articles}",
+                "command": " ".join(["python -m benchmarks.writers", *sys.argv[1:]]),
                 "articles": args.articles,
                 "passages": passages,
                 "runs": runs,
-                "two_writers_speedup": round(runs[0]["seconds"] / runs[1]["seconds"], 2),
+                # Medians: the runs alternate, so both see the same spread of load.
+                "two_writers_speedup": round(one[len(one) // 2] / two[len(two) // 2], 2),
                 "machine": machine(),
             }
         )
