@@ -158,10 +158,11 @@ def test_the_index_lives_in_the_configured_database(tmp_path: Path, chroma_url: 
     )
     admin.create_database("newsroom")
     elsewhere = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="newsroom")
-    open_chroma(elsewhere).get_or_create_collection("citebot-state")
+    open_chroma(elsewhere).get_or_create_collection("newsroom-only")
 
     default = open_chroma(make_settings(tmp_path / "other", chroma_url=chroma_url))
-    assert "citebot-state" not in {c.name for c in default.list_collections()}
+    assert "newsroom-only" not in {c.name for c in default.list_collections()}
+    assert "newsroom-only" in {c.name for c in open_chroma(elsewhere).list_collections()}
     missing = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="archive")
     with pytest.raises(SettingsError, match="no database 'archive' in tenant 'default_tenant'"):
         open_chroma(missing)
