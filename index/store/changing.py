@@ -118,7 +118,16 @@ def catch_up(index: ArticleIndex, old: Any, new: Any, before: set[str]) -> None:
     passage ids `old` had when it started): what `old` gained is copied, not embedded
     again, and what it lost is deleted. A change whose last write comes after this read
     finds `new` active and is made again there (Builds.touch)."""
-    present = set(old.get(include=[])["ids"])
+    from chromadb.errors import NotFoundError
+
+    try:
+        present = set(old.get(include=[])["ids"])
+    except NotFoundError:  # another rebuild's clean-up, between the switch and now
+        log.warning(
+            "another rebuild deleted the previous build before this one copied what was "
+            "added to it meanwhile: add those sources again if they are missing"
+        )
+        return
     gained, lost = sorted(present - before), sorted(before - present)
     if not gained and not lost:
         return

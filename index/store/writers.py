@@ -36,7 +36,7 @@ TURN = "turn"
 STORED_QUERY = 500
 _DUMMY = [0.0]  # Chroma records need an embedding; these are never searched
 
-Item = tuple[Article, str]  # an article to embed, and the library source it came from
+ArticleToEmbed = tuple[Article, str]  # an article to embed, and the library source it came from
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class Writer:
         self._records: Any = None
         self._renewed = 0.0
 
-    def articles_to_embed(self, collection: Any, articles: Sequence[Item]) -> Iterator[Item]:
+    def articles_to_embed(
+        self, collection: Any, articles: Sequence[ArticleToEmbed]
+    ) -> Iterator[ArticleToEmbed]:
         """The articles of `articles` this writer embeds into `collection`, claimed a few
         at a time; those another writer claimed are waited for at the end, and taken
         over when their writer was killed. Returns once all of them are in `collection`
@@ -65,7 +67,7 @@ class Writer:
         if self.client is None:
             yield from articles
             return
-        waiting: list[Item] = []
+        waiting: list[ArticleToEmbed] = []
         for batch in chunks(articles, CLAIM_BATCH):
             mine, others = self._take(collection, batch)
             waiting += others
@@ -115,7 +117,9 @@ class Writer:
             self._records = records(self.client)
         return self._records
 
-    def _take(self, collection: Any, items: Sequence[Item]) -> tuple[list[Item], list[Item]]:
+    def _take(
+        self, collection: Any, items: Sequence[ArticleToEmbed]
+    ) -> tuple[list[ArticleToEmbed], list[ArticleToEmbed]]:
         """Claims `items`: (those now this writer's and not stored yet, those another
         writer holds). Stored is checked after claiming: a writer stores before it lets
         go of a claim, so an article is never found both unclaimed and unstored once
@@ -132,7 +136,7 @@ class Writer:
         others = [item for item, cid in zip(items, ids, strict=True) if held.get(cid) != self.id]
         return self._unstored(collection, mine), others
 
-    def _unstored(self, collection: Any, items: Sequence[Item]) -> list[Item]:
+    def _unstored(self, collection: Any, items: Sequence[ArticleToEmbed]) -> list[ArticleToEmbed]:
         """`items` without those whose version is in `collection` whole (counted as shared)."""
         if not items:
             return []
@@ -148,7 +152,7 @@ class Writer:
         self.shared += len(items) - len(left)
         return left
 
-    def _holders(self, build: str, items: Sequence[Item]) -> dict[str, str]:
+    def _holders(self, build: str, items: Sequence[ArticleToEmbed]) -> dict[str, str]:
         """claim id -> the writer holding it, of the items claimed at all."""
         found = self._store().get(
             ids=[claim_id(build, item) for item in items], include=["metadatas"]
@@ -164,7 +168,7 @@ class Writer:
         return {meta["writer"] for meta in found["metadatas"] if meta["heartbeat"] >= expired}
 
 
-def claim_id(build: str, item: Item) -> str:
+def claim_id(build: str, item: ArticleToEmbed) -> str:
     """A claim names the build and the article's version (passage ids name both too)."""
     article = item[0]
     return f"{build}|{article.id}|{article.content_hash}"
