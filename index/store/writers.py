@@ -126,10 +126,11 @@ class Writer:
         another writer has embedded it."""
         self.renew()
         ids = [claim_id(collection.name, item) for item in items]
+        unique = list(dict.fromkeys(ids))  # Chroma refuses an id twice in one add
         self._store().add(
-            ids=ids,
-            embeddings=[_DUMMY] * len(ids),
-            metadatas=[{"record": "claim", "writer": self.id}] * len(ids),
+            ids=unique,
+            embeddings=[_DUMMY] * len(unique),
+            metadatas=[{"record": "claim", "writer": self.id}] * len(unique),
         )
         held = self._holders(collection.name, items)
         mine = [item for item, cid in zip(items, ids, strict=True) if held.get(cid) == self.id]
