@@ -38,6 +38,9 @@ class IndexReport:
     # Each source read and how its read went ("not modified ... (HTTP 304)", "read, 3
     # articles"), shown with every article.
     sources: list[tuple[str, str]] = field(default_factory=list)
+    # Articles of this change that another process writing to the same Chroma server at
+    # the same time embedded (index/store/writers.py).
+    shared: int = 0
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,11 @@ class IndexReport:
         then one line per failure naming the source and the reason; with
         `every_article`, also how each source's read went and each unchanged article."""
         lines = [self.summary()]
+        if self.shared:
+            lines.append(
+                f"{self.shared} article(s) embedded by another citebot process writing at "
+                "the same time"
+            )
         if every_article:
             lines += [f"source: {source}: {outcome}" for source, outcome in self.sources]
         outcomes = ("added", "changed") + (("unchanged",) if every_article else ()) + ("removed",)

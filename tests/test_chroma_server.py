@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import chromadb
 import pytest
+from chromadb.config import Settings as ChromaSettings
 from conftest import make_settings
+from loopback import QuietHandler, serving
 from test_index import TEXTS, write_articles
 
 from bot.answering.answerer import Answerer
+from index.errors import SettingsError, StoreUnavailableError
 from index.store.article_index import ArticleIndex
 from index.store.builds import BUILD_LEASE, BUILD_PREFIX
 from index.store.chroma import open_chroma
 
 pytestmark = pytest.mark.slow
 
-CHROMA = Path(sys.executable).with_name("chroma")
 LIGHTHOUSE = (
     "Lighthouse keeper retires after forty years\n\nThe keeper of the Brackenholm "
     "lighthouse retired on Friday after forty years of service. He will hand the keys to "
@@ -38,63 +37,6 @@ GLACIER = (
     "Glacier shrinks faster than forecast\n\nThe Vatnaholt glacier lost eleven metres of "
     "ice over the summer, twice the forecast. Researchers blamed a warm and dry July."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_heartbeat(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"chroma run exited with status {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"no Chroma heartbeat at {url} within {timeout:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Chroma server on a free loopback port, its data in a temporary folder."""
-    if not CHROMA.exists():
-        pytest.skip(f"the chroma command is not installed beside {sys.executable}")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (folder / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port)]
-            + ["--path", str(folder / "data")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"ANONYMIZED_TELEMETRY": "False"},
-        )
-        try:
-            wait_for_heartbeat(url, server)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-@pytest.fixture
-def empty_server(chroma_url: str, tmp_path: Path) -> str:
-    """The module's server, with every collection of earlier tests deleted."""
-    client = open_chroma(make_settings(tmp_path / "cleaner", chroma_url=chroma_url))
-    for collection in client.list_collections():
-        client.delete_collection(collection.name)
-    return chroma_url
 
 
 def citebot(home: Path, chroma_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -203,3 +145,40 @@ def test_a_killed_rebuild_is_cleaned_up_once_its_lease_expired(
     assert index.rebuild().unchanged  # any rebuild cleans up, even one with nothing to do
 
     assert builds(index) == {index.status().collection, "passages-running"}
+
+
+def test_the_index_lives_in_the_configured_database(tmp_path: Path, chroma_url: str) -> None:
+    admin = chromadb.AdminClient(
+        ChromaSettings(
+            anonymized_telemetry=False,
+            chroma_api_impl="chromadb.api.fastapi.FastAPI",
+            chroma_server_host="127.0.0.1",
+            chroma_server_http_port=int(chroma_url.rsplit(":", 1)[1]),
+        )
+    )
+    admin.create_database("newsroom")
+    elsewhere = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="newsroom")
+    open_chroma(elsewhere).get_or_create_collection("newsroom-only")
+
+    default = open_chroma(make_settings(tmp_path / "other", chroma_url=chroma_url))
+    assert "newsroom-only" not in {c.name for c in default.list_collections()}
+    assert "newsroom-only" in {c.name for c in open_chroma(elsewhere).list_collections()}
+    missing = make_settings(tmp_path / "home", chroma_url=chroma_url, chroma_database="archive")
+    with pytest.raises(SettingsError, match="no database 'archive' in tenant 'default_tenant'"):
+        open_chroma(missing)
+
+
+def test_the_chroma_token_is_sent_as_x_chroma_token(tmp_path: Path) -> None:
+    tokens = []
+
+    class Gateway(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            tokens.append(self.headers.get("x-chroma-token"))
+            self.respond(503, b'{"error": "down"}', "application/json")
+
+    with serving(Gateway) as url:
+        settings = make_settings(tmp_path, chroma_url=url, chroma_token_env="NEWSROOM_TOKEN")
+        with pytest.raises(StoreUnavailableError):
+            open_chroma(settings, {"NEWSROOM_TOKEN": "s3cret"})
+
+    assert tokens and set(tokens) == {"s3cret"}

@@ -141,6 +141,15 @@ class Settings:
     chroma_url: str | None = setting(
         None, "chroma.url", Url("http://127.0.0.1:8000"), env="CITEBOT_CHROMA_URL"
     )
+    # Where on the server the index lives, and the variable holding the token sent as
+    # `x-chroma-token`: distributed Chroma behind its gateway, or Chroma Cloud, need them.
+    chroma_tenant: str = setting(
+        "default_tenant", "chroma.tenant", NONEMPTY, env="CITEBOT_CHROMA_TENANT"
+    )
+    chroma_database: str = setting(
+        "default_database", "chroma.database", NONEMPTY, env="CITEBOT_CHROMA_DATABASE"
+    )
+    chroma_token_env: str = setting("CITEBOT_CHROMA_TOKEN", "chroma.token_env", NONEMPTY)
     json_keys: JsonKeys = section(JsonKeys)
     # Minutes between refreshes of the library's feeds and URLs in `citebot serve` (0: off).
     refresh_minutes: int = setting(

@@ -43,7 +43,7 @@ from index.store.builds import (
 )
 from index.store.changing import (
     Progress,
-    apply_plan,
+    apply_in_place,
     change_in_place,
     kind_of,
     local_user,
@@ -51,11 +51,10 @@ from index.store.changing import (
     rebuild_from_library,
     records_at,
     utf8_keys,
-    writable,
 )
 from index.store.chroma import ChromaConnection
 from index.store.keyword_files import KeywordFiles
-from index.store.planning import SourceRead, plan_changes
+from index.store.planning import Plan, SourceRead, StoredArticle, plan_changes
 from index.store.snapshot import StoredPassages, load_passages
 from index.store.status import IndexStatus, SourceStatus
 
@@ -153,8 +152,8 @@ class ArticleIndex:
 
         def rebuild_library() -> IndexReport:
             self._require_encoder()
-            with self.connection.writing():
-                report = rebuild_from_library(self, configured, prune, progress, on_total)
+            with self.connection.writing() as writer:
+                report = rebuild_from_library(self, writer, configured, prune, progress, on_total)
                 self.library.save_report(LibraryReport("rebuild", now(), tuple(report.lines())))
             return report
 
@@ -214,8 +213,8 @@ class ArticleIndex:
             for k in keys
         ]
         reading = read_sources(self, entries, policy)  # fetched before the write lock
-        with self.connection.writing():
-            return change_in_place(self, entries, reading, progress, on_total, include=keys)
+        with self.connection.writing() as writer:
+            return change_in_place(self, writer, entries, reading, progress, on_total, include=keys)
 
     def add_bytes(
         self,
@@ -243,7 +242,7 @@ class ArticleIndex:
             )
         except SourceError as error:
             return IndexReport(failed=[Failure(error.source, error.reason)])
-        with self.connection.writing():
+        with self.connection.writing() as writer:
             digest = self.library.put_upload(data)
             known = self.library.source(key)
             entry = LibrarySource(
@@ -258,7 +257,7 @@ class ArticleIndex:
                 team=team,
             )
             reading = read_sources(self, [entry], CLI_POLICY)  # its bytes: nothing to fetch
-            return change_in_place(self, [entry], reading, None, None, include=[key])
+            return change_in_place(self, writer, [entry], reading, None, None, include=[key])
 
     def add_articles(
         self,
@@ -269,11 +268,13 @@ class ArticleIndex:
         """Indexes articles that come from no library source (evaluation corpora): a
         rebuild keeps them unless `--prune`."""
         read = SourceRead("", True, tuple(articles), complete=False)
-        with self.connection.writing():
-            collection = writable(self)
+
+        def planned(collection: Any) -> tuple[dict[str, StoredArticle], Plan]:
             stored = stored_articles(collection, [a.id for a in articles])
-            plan = plan_changes(stored, [read])
-            return apply_plan(self, collection, plan, progress, on_total)
+            return stored, plan_changes(stored, [read])
+
+        with self.connection.writing() as writer:
+            return apply_in_place(self, writer, planned, progress, on_total)[2]
 
     def refresh(
         self,
@@ -289,8 +290,8 @@ class ArticleIndex:
             return IndexReport()
         # Fetched before the write lock is taken: an add need not wait for slow feeds.
         reading = read_sources(self, entries, policy, conditional=True)
-        with self.connection.writing():
-            report = change_in_place(self, entries, reading, progress, on_total)
+        with self.connection.writing() as writer:
+            report = change_in_place(self, writer, entries, reading, progress, on_total)
             self.library.save_report(LibraryReport("refresh", now(), tuple(report.lines())))
         log.info(
             "refreshed %d feed(s) and page(s): %d added, %d changed, %d unchanged, %d removed, "
@@ -312,7 +313,7 @@ class ArticleIndex:
         return self.audit.recorded("remove", who, items, lambda: self._remove(items, who))
 
     def _remove(self, items: Sequence[str], who: str) -> IndexReport:
-        with self.connection.writing():
+        with self.connection.writing() as writer:
             # Nothing to remove from an index that is not there: no empty build is made.
             collection = self.builds.require_active()
             library = self.library
@@ -334,11 +335,15 @@ class ArticleIndex:
                         f"{item} is neither a source nor an indexed article: see `citebot sources`"
                     )
                 articles += list(found)
-            owned = stored_articles(collection, where={ORIGIN: {"$in": sources}}) if sources else {}
-            ids = set(owned) | set(articles)
-            stored = stored_articles(collection, sorted(ids))
-            plan = plan_changes(stored, [], remove=ids)
-            report = apply_plan(self, collection, plan, None, None)
+
+            def planned(collection: Any) -> tuple[dict[str, StoredArticle], Plan]:
+                where = {ORIGIN: {"$in": sources}}
+                owned = stored_articles(collection, where=where) if sources else {}
+                ids = set(owned) | set(articles)
+                stored = stored_articles(collection, sorted(ids))
+                return stored, plan_changes(stored, [], remove=ids)
+
+            report = apply_in_place(self, writer, planned, None, None, create=False)[2]
             library.exclude(articles, who, now())
             library.delete(sources)
             return report

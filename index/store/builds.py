@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from index.errors import CitebotError, IndexMismatchError, IndexMissingError
 from index.store.chroma import ChromaConnection
+from index.store.writers import turn
 
 BUILD_PREFIX = "passages-"
 # Bump when sentence or passage splitting changes: stored offsets depend on it.
@@ -99,6 +101,42 @@ class Builds:
     def switch(self, collection: Any, rebuilt: bool) -> str | None:
         """Makes `collection` the active build (a new generation); returns the build that
         was active."""
+        with self.turn():
+            return self._activate(collection, rebuilt)
+
+    def touch(self, collection: Any) -> bool:
+        """A new generation for a change made in place in `collection`, if it is still the
+        active build; False when a rebuild on a Chroma server switched to another one
+        while the change was written (it is then made again there)."""
+        with self.turn():
+            if self.connection.state_metadata().get("active") != collection.name:
+                return False
+            self._activate(collection, rebuilt=False)
+            return True
+
+    def active_or_new(self) -> Any:
+        """The active build, made (empty) when there is none: by one process of several
+        adding to an empty Chroma server at once."""
+        with self.turn():
+            collection = self.active()
+            if collection is None:
+                collection = self.create()
+                self._activate(collection, rebuilt=False)
+            return collection
+
+    def mark_rebuilt(self) -> None:
+        with self.turn():
+            state = self.connection.state_metadata()
+            state["rebuilt_at"] = now()
+            self.connection.state().modify(metadata=state)
+
+    def turn(self) -> AbstractContextManager[None]:
+        """Held around each change of `citebot-state`, whose metadata Chroma replaces
+        whole: on a server, one process at a time (index/store/writers.py); the embedded
+        store's writers already take turns."""
+        return nullcontext() if self.connection.embedded else turn(self.client)
+
+    def _activate(self, collection: Any, rebuilt: bool) -> str | None:
         state = self.connection.state_metadata()
         previous = state.get("active")
         generation = uuid.uuid4().hex
@@ -109,11 +147,6 @@ class Builds:
         with self.connection.lock:
             self.connection.synced = generation
         return previous
-
-    def mark_rebuilt(self) -> None:
-        state = self.connection.state_metadata()
-        state["rebuilt_at"] = now()
-        self.connection.state().modify(metadata=state)
 
     def drop_abandoned(self, keep: set[str]) -> None:
         """Deletes builds left behind by rebuilds that were killed before switching.

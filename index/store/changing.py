@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,8 @@ from index.store.build_records import (
     stored_articles,
 )
 from index.store.builds import ActiveBuildMissing, Lease, identity_of, now
-from index.store.planning import Plan, SourceRead, plan_changes
+from index.store.planning import Plan, SourceRead, StoredArticle, plan_changes
+from index.store.writers import Writer
 
 if TYPE_CHECKING:
     from index.store.article_index import ArticleIndex
@@ -39,12 +40,15 @@ Progress = Callable[[int], None]
 # Encoder batches of passages a pipeline run embeds (docs/BENCHMARKS.md, "Batch size per
 # device": 4 embedded 16% and 42% more passages per CPU-second than 1, in two rounds).
 BATCHES_PER_RUN = 4
+# Plans a change in place against the build it is given: (what it found stored, the plan).
+Planner = Callable[[Any], tuple[dict[str, StoredArticle], Plan]]
 
 log = logging.getLogger(__name__)
 
 
 def rebuild_from_library(
     index: ArticleIndex,
+    writer: Writer,
     configured: list[str],
     prune: bool,
     progress: Progress | None,
@@ -93,11 +97,15 @@ def rebuild_from_library(
         to_embed += plan.unchanged_read + articles_from_passages(old, kept)
     if on_total:
         on_total(len(to_embed))
-    report.passages_embedded = embed_into(index, new, to_embed, progress, lease.renew)
+    report.passages_embedded = embed_into(index, writer, new, to_embed, progress, lease.renew)
+    report.shared = writer.shared
     lease.check(index.client)
     # Ready before the switch: serving processes open it without reading the build.
     index.keyword_files.prepare(new)
     previous = index.builds.switch(new, rebuilt=True)
+    if reusable and previous == old.name and not index.embedded:
+        before = {pid for article in stored.values() for pid in article.passage_ids}
+        catch_up(index, old, new, before)
     index.keyword_files.synced(new, index.connection.synced or "")
     # Another rebuild may have switched since this one started: drop whatever was
     # active at the switch (the one this rebuild started from is then gone already).
@@ -107,13 +115,35 @@ def rebuild_from_library(
     return report
 
 
+def catch_up(index: ArticleIndex, old: Any, new: Any, before: set[str]) -> None:
+    """Brings into `new`, the build a rebuild on a Chroma server has just switched to,
+    the changes other processes made in place in `old` while it ran (`before`: the
+    passage ids `old` had when it started): what `old` gained is copied, not embedded
+    again, and what it lost is deleted. A change whose last write comes after this read
+    finds `new` active and is made again there (Builds.touch)."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        present = set(old.get(include=[])["ids"])
+    except NotFoundError:  # another rebuild's clean-up, between the switch and now
+        log.warning(
+            "another rebuild deleted the previous build before this one copied what was "
+            "added to it meanwhile: add those sources again if they are missing"
+        )
+        return
+    gained, lost = sorted(present - before), sorted(before - present)
+    if not gained and not lost:
+        return
+    log.info("bringing %d passages added and %d removed meanwhile", len(gained), len(lost))
+    copy_passages(old, new, gained, lambda: None)
+    for chunk in chunks(lost, PAGE):
+        new.delete(ids=list(chunk))
+    index.builds.touch(new)
+
+
 def writable(index: ArticleIndex) -> Any:
     """The active build, made when there is none; refuses other index settings."""
-    collection = same_settings(index, index.builds.active())
-    if collection is None:
-        collection = index.builds.create()
-        index.builds.switch(collection, rebuilt=False)
-    return collection
+    return same_settings(index, index.builds.active_or_new())
 
 
 def same_settings(index: ArticleIndex, collection: Any | None) -> Any | None:
@@ -144,6 +174,7 @@ def read_sources(
 
 def change_in_place(
     index: ArticleIndex,
+    writer: Writer,
     entries: list[LibrarySource],
     reading: Reading,
     progress: Progress | None,
@@ -152,7 +183,7 @@ def change_in_place(
 ) -> IndexReport:
     """Applies what reading `entries` gave, in place, under the write lock; records
     them in the library (a new source only when it could be read)."""
-    collection = writable(index)
+    writable(index)  # refuses other index settings before the library changes
     library = index.library
     # Read before the lock was taken: a source removed since stays removed (unless
     # this adds it), and one shared since stays shared.
@@ -165,12 +196,16 @@ def change_in_place(
         for r in (reading.records[i] for i in kept)
     ]
     keys = [e.key for e in entries]
-    stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
-    read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
-    stored |= stored_articles(collection, read_ids)
     library.include(include)
-    plan = plan_changes(stored, reads, excluded=library.excluded() - set(include))
-    report = apply_plan(index, collection, plan, progress, on_total)
+    excluded = library.excluded() - set(include)
+
+    def planned(collection: Any) -> tuple[dict[str, StoredArticle], Plan]:
+        stored = stored_articles(collection, where={ORIGIN: {"$in": keys}}) if keys else {}
+        read_ids = [a.id for r in reads for a in r.articles if a.id not in stored]
+        stored |= stored_articles(collection, read_ids)
+        return stored, plan_changes(stored, reads, excluded=excluded)
+
+    stored, plan, report = apply_in_place(index, writer, planned, progress, on_total)
     report.sources = outcomes(reads)
     known = {s.key for s in library.sources()}
     records = with_changes(records, plan, stored)
@@ -180,25 +215,47 @@ def change_in_place(
     return report
 
 
-def apply_plan(
+def apply_in_place(
     index: ArticleIndex,
-    collection: Any,
-    plan: Plan,
+    writer: Writer,
+    planned: Planner,
     progress: Progress | None,
     on_total: Callable[[int], None] | None,
-) -> IndexReport:
-    report = report_of(plan)
-    if on_total:
-        on_total(len(plan.embed))
-    # The new versions first, then the old are deleted: a kill in between never
-    # loses an article, and the next change sees two versions and cleans up.
-    report.passages_embedded = embed_into(index, collection, plan.embed, progress)
-    for chunk in chunks(plan.drop, PAGE):
-        collection.delete(ids=list(chunk))
+    create: bool = True,
+) -> tuple[dict[str, StoredArticle], Plan, IndexReport]:
+    """Plans a change against the active build (made when there is none, if `create`)
+    and applies it there. When a rebuild on a Chroma server switched to another build
+    meanwhile, plans and applies it again against that one, where what the
+    rebuild brought over (`catch_up`) no longer needs embedding. Returns the first
+    plan, what it found stored, and its report."""
+    from chromadb.errors import NotFoundError
+
+    first: tuple[dict[str, StoredArticle], Plan, IndexReport] | None = None
+    while True:
+        collection = writable(index) if create else index.builds.require_active()
+        stored, plan = planned(collection)
+        if first is None:
+            first = (stored, plan, report_of(plan))
+            if on_total:
+                on_total(len(plan.embed))
+        report = first[2]
+        try:
+            report.passages_embedded += embed_into(
+                index, writer, collection, plan.embed, progress if plan is first[1] else None
+            )
+            # The new versions first, then the old are deleted: a kill in between never
+            # loses an article, and the next change sees two versions and cleans up.
+            for chunk in chunks(plan.drop, PAGE):
+                collection.delete(ids=list(chunk))
+            if not (plan.embed or plan.drop) or index.builds.touch(collection):
+                break
+        except NotFoundError:
+            pass  # a rebuild switched builds and deleted the one this change wrote into
+        log.warning("a rebuild switched builds while this change was written: writing it again")
     if plan.embed or plan.drop:
-        index.builds.switch(collection, rebuilt=False)
         index.keyword_files.synced(collection, index.connection.synced or "")
-    return report
+    report.shared = writer.shared
+    return first
 
 
 def library_reader(
@@ -236,11 +293,14 @@ def read_all(
 
 def embed_into(
     index: ArticleIndex,
+    writer: Writer,
     collection: Any,
     articles: list[tuple[Article, str]],
     progress: Progress | None,
     renew: Callable[[], None] | None = None,
 ) -> int:
+    """Embeds `articles` into `collection`, but for those another writer on the same
+    Chroma server embeds (index/store/writers.py); returns the passages embedded."""
     if not articles:
         return 0  # and the model need not be loaded
     from llama_index.core.ingestion import IngestionPipeline
@@ -260,13 +320,13 @@ def embed_into(
         # hash and keep every node of a rebuild in memory for nothing.
         disable_cache=True,
     )
-    embedded = 0
-    # Articles go through together until they make a few encoder batches: one news
-    # article (two or three passages) a run would leave most of a batch empty, and the
-    # encoder sorts a run's passages by length, so a few batches pad less than one.
-    # Memory is those passages' vectors (the encoder holds token vectors for one batch).
-    passages_per_run = encoder.embed_batch_size * BATCHES_PER_RUN
-    for group in article_batches(articles, passages_per_run, index.settings.passage_chars):
+    embedded, shared = 0, writer.shared
+    group: list[tuple[Article, str]] = []
+
+    def run_group() -> None:
+        nonlocal embedded
+        if not group:
+            return
         nodes = pipeline.run(documents=[article_document(article) for article, _ in group])
         origins = {article.id: origin for article, origin in group}
         counts = Counter(node.metadata["article_id"] for node in nodes)
@@ -290,24 +350,28 @@ def embed_into(
         if progress:
             for _ in group:  # the bar counts articles
                 progress(1)
-    return embedded
+        group.clear()
 
-
-def article_batches(
-    articles: list[tuple[Article, str]], passages: int, passage_chars: int
-) -> Iterator[list[tuple[Article, str]]]:
-    """`articles` in runs of at least about `passages` passages (the last may be short),
-    counting each article as its characters over `passage_chars`, at least one."""
-    group: list[tuple[Article, str]] = []
+    # Articles go through together until they make a few encoder batches: one news
+    # article (two or three passages) a run would leave most of a batch empty, and the
+    # encoder sorts a run's passages by length, so a few batches pad less than one.
+    # Memory is those passages' vectors (the encoder holds token vectors for one batch).
+    # Before this writer waits for articles another writer claimed, its own go through:
+    # the other may be waiting for them.
+    passages_per_run = encoder.embed_batch_size * BATCHES_PER_RUN
     counted = 0
-    for item in articles:
+    for item in writer.articles_to_embed(collection, articles, before_waiting=run_group):
+        if not group:
+            counted = 0
         group.append(item)
-        counted += max(1, -(-len(item[0].text) // passage_chars))
-        if counted >= passages:
-            yield group
-            group, counted = [], 0
-    if group:
-        yield group
+        counted += max(1, -(-len(item[0].text) // index.settings.passage_chars))
+        if counted >= passages_per_run:
+            run_group()
+    run_group()
+    if progress and writer.shared > shared:
+        progress(writer.shared - shared)
+    log.info("embedded %d passages; %d articles by other writers", embedded, writer.shared - shared)
+    return embedded
 
 
 @dataclass(frozen=True)

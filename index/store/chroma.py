@@ -7,15 +7,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from index.errors import StoreUnavailableError
+from index.errors import SettingsError, StoreUnavailableError
 from index.settings import Settings
+from index.store.writers import Writer
 
 STATE_COLLECTION = "citebot-state"
 # In the data directory: held by the process writing to the embedded store.
@@ -85,24 +87,30 @@ class ChromaConnection:
             return self._open()
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[Writer]:
         """Held around every change. With the embedded store, one process writes at a
         time (a lock file in the data directory, released even when the process is
-        killed), starting from a client that has the other processes' changes."""
+        killed), starting from a client that has the other processes' changes. With a
+        server, processes write at once and share the articles to embed through the
+        `Writer` this yields (index/store/writers.py)."""
         with write_lock(self.settings):
             with self.lock:
                 if self.embedded:
                     self.reopen_if_stale()
                 self._writers += 1
+            writer = Writer(None if self.embedded else self.client)
             try:
-                yield
+                yield writer
             finally:
+                writer.close()
                 with self.lock:
                     self._writers -= 1
 
 
-def open_chroma(settings: Settings) -> Any:
-    """An HTTP client for `chroma.url`, else an embedded store in the data directory.
+def open_chroma(settings: Settings, environ: Mapping[str, str] | None = None) -> Any:
+    """An HTTP client for `chroma.url` (its tenant and database, with the token the
+    variable `chroma.token_env` of `environ` holds), else an embedded store in the data
+    directory.
 
     An embedded client gets a Chroma "system" of its own, which reads the store from
     disk: Chroma would otherwise hand it the system an earlier client of the same path
@@ -111,21 +119,33 @@ def open_chroma(settings: Settings) -> Any:
     import chromadb
     from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
+    from chromadb.errors import NotFoundError
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         from urllib.parse import urlsplit
 
         parts = urlsplit(settings.chroma_url)
+        token = (os.environ if environ is None else environ).get(settings.chroma_token_env)
         try:
             return chromadb.HttpClient(
                 host=parts.hostname or "127.0.0.1",
                 port=parts.port or (443 if parts.scheme == "https" else 8000),
                 ssl=parts.scheme == "https",
+                headers={"x-chroma-token": token} if token else None,
                 settings=chroma_settings,
+                tenant=settings.chroma_tenant,
+                database=settings.chroma_database,
             )
         except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
             raise StoreUnavailableError(unreachable(settings.chroma_url)) from exc
+        except NotFoundError:
+            raise SettingsError(
+                f"the Chroma server at {settings.chroma_url} has no database "
+                f"{settings.chroma_database!r} in tenant {settings.chroma_tenant!r} "
+                "(chroma.database, chroma.tenant): create it on the server, or set those "
+                "to the ones holding the index"
+            ) from None
     path = Path(settings.home) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     SharedSystemClient.clear_system_cache()
@@ -168,7 +188,8 @@ def unreachable(url: str) -> str:
 @contextmanager
 def write_lock(settings: Settings) -> Iterator[None]:
     """Exclusive use of the embedded store for writing, between processes and threads
-    (nothing for a Chroma server, which serializes writes itself)."""
+    (nothing for a Chroma server, which serializes each request itself; citebot's
+    writers share the work through index/store/writers.py)."""
     if settings.chroma_url:
         yield
         return
