@@ -12,10 +12,12 @@ from test_keyword import reference_scores
 
 from bot.answering.answerer import Answerer
 from index.embedding.encoder import Encoder, load_encoder
+from index.embedding.vectors import SENTENCE_VECTORS
 from index.errors import IndexMissingError
 from index.retrieval import PassageQuery
 from index.store.article_index import ArticleIndex
-from index.store.snapshot import StoredPassages
+from index.store.passage_info import PassageInfo
+from index.store.snapshot import StoredPassages, load_passages
 
 TEXTS = {
     "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "
@@ -68,6 +70,23 @@ class CountingReads:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.collection, name)
+
+
+def test_a_new_process_reads_where_passages_come_from_from_the_keyword_file(
+    demo_index: ArticleIndex,
+) -> None:
+    stored = demo_index.stored_passages()
+    counting = CountingReads(stored.collection)
+    keywords = demo_index.keyword_files.synced(stored.collection, stored.key[1])
+
+    fresh = load_passages(counting, stored.key, None, keywords)
+
+    assert counting.reads == [], "the store's metadata (with the sentence vectors) is not read"
+    page = stored.collection.get(include=["metadatas"])
+    assert sorted(fresh.ids) == sorted(page["ids"])
+    for pid, metadata in zip(page["ids"], page["metadatas"], strict=True):
+        bare = PassageInfo.from_metadata(metadata | {"sentences": "", SENTENCE_VECTORS: ""})
+        assert fresh.metadatas[fresh.row[pid]] == bare
 
 
 def test_an_answer_reads_its_candidates_texts_and_sentences_in_one_call(
