@@ -11,6 +11,7 @@ from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings, stored_texts
 from test_keyword import reference_scores
 
 from bot.answering.answerer import Answerer
+from bot.render import NOT_ANSWERED, render_answer
 from index.embedding.encoder import Encoder, load_encoder
 from index.embedding.vectors import SENTENCE_VECTORS
 from index.errors import IndexMissingError
@@ -133,6 +134,31 @@ def test_unanswerable_question_is_not_answered(demo_index: ArticleIndex) -> None
     assert not answer.answered
     assert answer.citations == []
     assert answer.passages, "the closest passages are always shown"
+
+
+# SQuAD 2.0's way of writing a question the article cannot answer: a real name or number
+# of the article swapped for another (the Amazon's nine nations, the 1973 embargo, the
+# Panthers' coach in Super Bowl 50).
+SWAPPED = [
+    "How many nations does the Congo rainforest cover?",
+    "Which country did OPEC embargo in 1980?",
+    "Who coached the Carolina Panthers in Super Bowl 40?",
+]
+
+
+@pytest.mark.parametrize("question", SWAPPED)
+def test_a_question_with_a_name_swapped_is_not_answered_and_shows_the_closest_passages(
+    demo_index: ArticleIndex, question: str
+) -> None:
+    answerer = Answerer(demo_index, demo_index.settings)
+    answer = answerer.answer(question)
+
+    assert not answer.answered and answer.citations == []
+    assert answer.confidence < answerer.min_confidence
+    shown = render_answer(answer)
+    assert shown.startswith(NOT_ANSWERED)
+    assert answer.passages and "Closest passages:\n\n" in shown
+    assert answer.passages[0].title in shown
 
 
 def test_sentences_are_chosen_not_just_the_first_of_the_passage(
