@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -224,9 +225,12 @@ def measure(args: argparse.Namespace, home: Path, store: Path, url: str | None) 
     asked = questions(home, url, args.questions)
     command = [sys.executable, "-m", "benchmarks.archive", "--passages", str(args.passages)]
     command += ["--home", str(home), "--serve"] + (["--chroma-url", url] if url else [])
+    env = dict(os.environ)
+    if args.serve_from:  # its code, not this checkout's
+        env.pop("PYTHONPATH", None)
     served = subprocess.run(
         command, input=json.dumps(asked), capture_output=True, text=True, check=False,
-        cwd=args.serve_from,
+        cwd=args.serve_from, env=env,
     )  # fmt: skip
     if served.returncode != 0:
         raise SystemExit(f"the answering process failed:\n{served.stderr[-3000:]}")
