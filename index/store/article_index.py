@@ -17,14 +17,15 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.articles import Article
-from index.errors import CitebotError, SourceError
+from index.errors import CitebotError, IndexMismatchError, IndexMissingError, SourceError
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
@@ -412,12 +413,16 @@ class ArticleIndex:
         )
 
     def sources(self) -> list[SourceStatus]:
-        """Every library source with the number of articles indexed from it now."""
+        """Every library source with the number of articles indexed from it now, counted
+        in the snapshot (a serving process reads nothing more of the store for it)."""
         try:
-            collection = self.builds.active()
-        except ActiveBuildMissing:
-            collection = None
-        counts: dict[str, int] = defaultdict(int)
-        for article in stored_articles(collection).values():
-            counts[article.origin or ""] += 1
+            origins = {m.article_id: m.origin for m in self.stored_passages().metadatas}
+        except IndexMissingError:
+            origins = {}
+        except (IndexMismatchError, ActiveBuildMissing):  # listed all the same
+            origins = {}
+            with suppress(ActiveBuildMissing):
+                stored = stored_articles(self.builds.active())
+                origins = {a.id: a.origin for a in stored.values()}
+        counts = Counter(origin or "" for origin in origins.values())
         return [SourceStatus(s, counts.get(s.key, 0)) for s in self.library.sources()]
