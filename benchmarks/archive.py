@@ -1,7 +1,7 @@
 """A newsroom's archive with synthetic vectors: how one answering process's memory, start
 and answer time grow with the number of passages.
 
-    python -m benchmarks.archive --passages N [--home DIR]
+    python -m benchmarks.archive --passages N [--home DIR] [--server]
 
 Builds a store of N passages in DIR (a temporary folder by default) without an encoder:
 generated sentences (benchmarks/synthetic.py), random unit vectors for passages and
@@ -9,17 +9,23 @@ sentences, stored as `citebot index rebuild` stores them (a build, its keyword i
 the switch). Then a fresh process opens the index and answers questions made of words of
 random passages (reader off, the question's vector a random unit vector), and prints one
 JSON line: passages, serve_peak_rss_mb (that process's peak RSS), open_seconds (its first
-read of the index), answer_p50_ms, answer_p95_ms, keyword_recall_at_5_vs_memory (top-5
-overlap of the on-disk keyword index with today's in-memory BM25, benchmarks/bm25_memory.py).
-A DIR that already holds a store of N passages is reused; `--serve-from` answers with
-another commit's code (docs/BENCHMARKS.md, "A newsroom's archive").
+read of the index), first_answer_seconds (from the process's start, imports included, to
+its first answer, which loads the vector index), answer_p50_ms, answer_p95_ms,
+keyword_recall_at_5_vs_memory (top-5 overlap of the on-disk keyword index with today's
+in-memory BM25, benchmarks/bm25_memory.py). `--server` keeps the store in a Chroma server
+(`chroma run`, its data in DIR/chroma-server) instead of the embedded store; the server's
+own peak RSS is then reported too. A DIR that already holds a store of N passages is
+reused; `--serve-from` answers with another commit's code (docs/BENCHMARKS.md, "A
+newsroom's archive").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -31,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import bench_settings, machine
+from benchmarks.common import bench_settings, chroma_server, machine, peak_rss_mb
 from benchmarks.synthetic import TextGenerator
 
 DIMENSIONS = 384  # the bundled all-MiniLM-L6-v2's
@@ -53,12 +59,13 @@ def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def build(home: Path, passages: int) -> None:
-    """A store of `passages` generated passages in `home`, made active."""
+def build(home: Path, passages: int, url: str | None) -> None:
+    """A store of `passages` generated passages in `home` (or the server `url`), made
+    active."""
     from index.embedding.vectors import SENTENCE_VECTORS, pack
     from index.store.article_index import ArticleIndex
 
-    index = ArticleIndex(bench_settings(home), encoder=RandomQueries())
+    index = ArticleIndex(bench_settings(home, chroma_url=url), encoder=RandomQueries())
     generator = TextGenerator(seed=0)
     rng = np.random.default_rng(0)
     collection = index.builds.create()
@@ -99,11 +106,11 @@ def build(home: Path, passages: int) -> None:
     index.keyword_files.synced(collection, index.connection.synced or "")
 
 
-def questions(home: Path, count: int) -> list[str]:
+def questions(home: Path, url: str | None, count: int) -> list[str]:
     """Questions of 6 words from a sentence of a random passage each."""
     from index.store.article_index import ArticleIndex
 
-    collection = ArticleIndex(bench_settings(home)).active_collection()
+    collection = ArticleIndex(bench_settings(home, chroma_url=url)).active_collection()
     total = collection.count()
     rng = np.random.default_rng(QUESTION_SEED)
     asked = []
@@ -114,17 +121,20 @@ def questions(home: Path, count: int) -> list[str]:
     return asked
 
 
-def serve(home: Path, asked: list[str]) -> dict:
-    """In this (fresh) process: opens the index, answers `asked`; times and peak RSS."""
+def serve(home: Path, url: str | None, asked: list[str], began: float) -> dict:
+    """In this (fresh) process, started at `began` (perf_counter): opens the index,
+    answers `asked`; times and peak RSS."""
     from bot.answering.answerer import Answerer
     from index.store.article_index import ArticleIndex
 
-    settings = bench_settings(home, reader="none")
+    settings = bench_settings(home, reader="none", chroma_url=url)
     start = time.perf_counter()
     index = ArticleIndex(settings, encoder=RandomQueries())
     index.stored_passages()
     opened = time.perf_counter() - start
     answerer = Answerer(index, settings)
+    answerer.answer(asked[0])
+    first = time.perf_counter() - began
     times = []
     for question in asked:
         start = time.perf_counter()
@@ -132,6 +142,7 @@ def serve(home: Path, asked: list[str]) -> dict:
         times.append((time.perf_counter() - start) * 1000)
     return {
         "open_seconds": round(opened, 2),
+        "first_answer_seconds": round(first, 2),
         "answer_p50_ms": round(float(np.percentile(times, 50)), 1),
         "answer_p95_ms": round(float(np.percentile(times, 95)), 1),
         "serve_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -147,12 +158,13 @@ def read_all(collection) -> Iterator[tuple[str, tuple[str, str]]]:
             yield pid, (text, meta["title"])
 
 
-def keyword_recall(home: Path, asked: list[str]) -> float:
+def keyword_recall(home: Path, url: str | None, asked: list[str]) -> float:
     """Mean share of today's in-memory BM25 top 5 that the on-disk index's top 5 has."""
     from benchmarks.bm25_memory import KeywordIndex as MemoryBM25
     from index.store.article_index import ArticleIndex
 
-    stored = ArticleIndex(bench_settings(home), encoder=RandomQueries()).stored_passages()
+    settings = bench_settings(home, chroma_url=url)
+    stored = ArticleIndex(settings, encoder=RandomQueries()).stored_passages()
     texts = dict(read_all(stored.collection))
     memory = MemoryBM25([texts[p][0] for p in stored.ids], [texts[p][1] for p in stored.ids])
     shares = []
@@ -164,10 +176,15 @@ def keyword_recall(home: Path, asked: list[str]) -> float:
 
 
 def main() -> None:
+    began = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, required=True)
     parser.add_argument("--home", type=Path, help="where the store is built (default: a temp)")
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--server", action="store_true", help="a Chroma server's store")
+    parser.add_argument(
+        "--no-recall", action="store_true", help="skip the in-memory BM25 comparison"
+    )
     parser.add_argument(
         "--serve-from",
         type=Path,
@@ -175,36 +192,53 @@ def main() -> None:
         "script and benchmarks/synthetic.py copied in): the 'before' of a comparison",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--chroma-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:  # the answering process, started below
         asked = json.loads(sys.stdin.read())
-        print(json.dumps(serve(args.home, asked)))
+        print(json.dumps(serve(args.home, args.chroma_url, asked, began)))
         return
     home = args.home or Path(tempfile.mkdtemp(prefix="citebot-archive-"))
     try:
-        marker = home / "archive-passages"
-        if not marker.is_file() or marker.read_text() != str(args.passages):
-            shutil.rmtree(home / "chroma", ignore_errors=True)
-            shutil.rmtree(home / "keywords", ignore_errors=True)
-            start = time.perf_counter()
-            build(home, args.passages)
-            marker.write_text(str(args.passages))
-            print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        asked = questions(home, args.questions)
-        served = subprocess.run(
-            [sys.executable, "-m", "benchmarks.archive", "--passages", str(args.passages),
-             "--home", str(home), "--serve"],
-            input=json.dumps(asked), capture_output=True, text=True, check=False,
-            cwd=args.serve_from,
-        )  # fmt: skip
-        if served.returncode != 0:
-            raise SystemExit(f"the answering process failed:\n{served.stderr[-3000:]}")
-        result = {"passages": args.passages} | json.loads(served.stdout.splitlines()[-1])
-        result["keyword_recall_at_5_vs_memory"] = keyword_recall(home, asked)
+        store = home / ("chroma-server" if args.server else "chroma")
+        with chroma_server(store) if args.server else contextlib.nullcontext() as server:
+            url = server[0] if server else None
+            result = measure(args, home, store, url)
+            if server:
+                result["server_peak_rss_mb"] = peak_rss_mb(server[1])
         print(json.dumps(result | {"machine": machine()}))
     finally:
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, home: Path, store: Path, url: str | None) -> dict:
+    marker = home / ("archive-passages-server" if url else "archive-passages")
+    if not marker.is_file() or marker.read_text() != str(args.passages):
+        if url is None:
+            shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(home / "keywords", ignore_errors=True)
+        start = time.perf_counter()
+        build(home, args.passages, url)
+        marker.write_text(str(args.passages))
+        print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    asked = questions(home, url, args.questions)
+    command = [sys.executable, "-m", "benchmarks.archive", "--passages", str(args.passages)]
+    command += ["--home", str(home), "--serve"] + (["--chroma-url", url] if url else [])
+    env = dict(os.environ)
+    if args.serve_from:  # its code, not this checkout's
+        env.pop("PYTHONPATH", None)
+    served = subprocess.run(
+        command, input=json.dumps(asked), capture_output=True, text=True, check=False,
+        cwd=args.serve_from, env=env,
+    )  # fmt: skip
+    if served.returncode != 0:
+        raise SystemExit(f"the answering process failed:\n{served.stderr[-3000:]}")
+    result = {"passages": args.passages, "store": "server" if url else "embedded"}
+    result |= json.loads(served.stdout.splitlines()[-1])
+    if not args.no_recall:
+        result["keyword_recall_at_5_vs_memory"] = keyword_recall(home, url, asked)
+    return result
 
 
 if __name__ == "__main__":

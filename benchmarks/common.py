@@ -7,9 +7,11 @@ import dataclasses
 import os
 import platform
 import resource
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,3 +143,50 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def chroma_server(data: Path, timeout: float = 300.0) -> Iterator[tuple[str, int]]:
+    """A Chroma server (`chroma run`) on a free loopback port with its data in `data`;
+    yields its URL and process id once it answers, and stops it on the way out."""
+    url = f"http://127.0.0.1:{(port := free_port())}"
+    data.mkdir(parents=True, exist_ok=True)
+    command = [str(Path(sys.executable).with_name("chroma")), "run", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--path", str(data)]
+    with (data / "server.log").open("ab") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT,
+            env=os.environ | {"ANONYMIZED_TELEMETRY": "False"},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout
+            while not _heartbeat(url):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"chroma run did not start: see {data / 'server.log'}")
+                time.sleep(0.2)
+            yield url, server.pid
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def _heartbeat(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def peak_rss_mb(pid: int) -> int:
+    """The peak resident memory of the live process `pid` (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError(f"no VmHWM for process {pid}")

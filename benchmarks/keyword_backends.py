@@ -73,8 +73,9 @@ class SqliteSearch:
 
         self.file = KeywordFile.create(folder / "keywords.sqlite")
         ids = [str(i) for i in range(len(texts))]
-        self.file.change(zip(ids, texts, titles, strict=True), [], "g")
-        self.index = KeywordIndex(self.file, ids)
+        rows = zip(ids, texts, ({"title": title} for title in titles), strict=False)
+        self.file.change(rows, [], "g")
+        self.index = KeywordIndex.of_ids(self.file, ids)
 
     def __call__(self, query: str) -> list[int]:
         return [row for row, _ in self.index.top(query, 5)]
@@ -86,7 +87,8 @@ class SqliteSearch:
             title = generator.title()
             ids = [f"new{article}-{i}" for i in range(20)]
             start = time.perf_counter()
-            self.file.change(((p, generator.passage()[0], title) for p in ids), [], "g")
+            rows = ((p, generator.passage()[0], {"title": title}) for p in ids)
+            self.file.change(rows, [], "g")
             added.append((time.perf_counter() - start) * 1000)
         for article in range(articles):
             start = time.perf_counter()

@@ -78,7 +78,8 @@ def main() -> None:
     index.encoder.encode(["warm up"])
     with timed() as reading:
         texts, titles = read_all(index.active_collection())
-    rows = [(str(i), *row) for i, row in enumerate(zip(texts, titles, strict=True))]
+    metadatas = ({"title": title} for title in titles)
+    rows = [(str(i), *row) for i, row in enumerate(zip(texts, metadatas, strict=False))]
     with timed() as building:
         KeywordFile.create(args.scratch / "keywords-1.sqlite").change(rows, [], "")
     with timed() as building_again:

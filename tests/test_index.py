@@ -11,11 +11,14 @@ from conftest import DEMO_ARTICLES, REFERENCE_QUOTE, make_settings, stored_texts
 from test_keyword import reference_scores
 
 from bot.answering.answerer import Answerer
+from bot.render import NOT_ANSWERED, render_answer
 from index.embedding.encoder import Encoder, load_encoder
+from index.embedding.vectors import SENTENCE_VECTORS
 from index.errors import IndexMissingError
 from index.retrieval import PassageQuery
 from index.store.article_index import ArticleIndex
-from index.store.snapshot import StoredPassages
+from index.store.passage_info import PassageInfo
+from index.store.snapshot import StoredPassages, load_passages
 
 TEXTS = {
     "harbour.txt": "New harbour opens in Tallinn\n\nThe new ferry harbour in Tallinn opened on "
@@ -70,6 +73,23 @@ class CountingReads:
         return getattr(self.collection, name)
 
 
+def test_a_new_process_reads_where_passages_come_from_from_the_keyword_file(
+    demo_index: ArticleIndex,
+) -> None:
+    stored = demo_index.stored_passages()
+    counting = CountingReads(stored.collection)
+    keywords = demo_index.keyword_files.synced(stored.collection, stored.key[1])
+
+    fresh = load_passages(counting, stored.key, None, keywords)
+
+    assert counting.reads == [], "the store's metadata (with the sentence vectors) is not read"
+    page = stored.collection.get(include=["metadatas"])
+    assert sorted(fresh.ids) == sorted(page["ids"])
+    for pid, metadata in zip(page["ids"], page["metadatas"], strict=True):
+        bare = PassageInfo.from_metadata(metadata | {"sentences": "", SENTENCE_VECTORS: ""})
+        assert fresh.metadatas[fresh.row[pid]] == bare
+
+
 def test_an_answer_reads_its_candidates_texts_and_sentences_in_one_call(
     demo_index: ArticleIndex,
 ) -> None:
@@ -114,6 +134,31 @@ def test_unanswerable_question_is_not_answered(demo_index: ArticleIndex) -> None
     assert not answer.answered
     assert answer.citations == []
     assert answer.passages, "the closest passages are always shown"
+
+
+# SQuAD 2.0's way of writing a question the article cannot answer: a real name or number
+# of the article swapped for another (the Amazon's nine nations, the 1973 embargo, the
+# Panthers' coach in Super Bowl 50).
+SWAPPED = [
+    "How many nations does the Congo rainforest cover?",
+    "Which country did OPEC embargo in 1980?",
+    "Who coached the Carolina Panthers in Super Bowl 40?",
+]
+
+
+@pytest.mark.parametrize("question", SWAPPED)
+def test_a_question_with_a_name_swapped_is_not_answered_and_shows_the_closest_passages(
+    demo_index: ArticleIndex, question: str
+) -> None:
+    answerer = Answerer(demo_index, demo_index.settings)
+    answer = answerer.answer(question)
+
+    assert not answer.answered and answer.citations == []
+    assert answer.confidence < answerer.min_confidence
+    shown = render_answer(answer)
+    assert shown.startswith(NOT_ANSWERED)
+    assert answer.passages and "Closest passages:\n\n" in shown
+    assert answer.passages[0].title in shown
 
 
 def test_sentences_are_chosen_not_just_the_first_of_the_passage(

@@ -73,19 +73,19 @@ def assert_same_as_reference(index: KeywordIndex, texts: list[str], titles: list
         assert index.idf(term) == pytest.approx(reference_idf(texts, term))
 
 
-def passages(texts: list[str], titles: list[str], first: int = 0) -> list[tuple[str, str, str]]:
+def passages(texts: list[str], titles: list[str], first: int = 0) -> list[tuple[str, str, dict]]:
     rows = enumerate(zip(texts, titles, strict=True))
-    return [(f"p{first + i}", text, title) for i, (text, title) in rows]
+    return [(f"p{first + i}", text, {"title": title}) for i, (text, title) in rows]
 
 
 def view(file: KeywordFile) -> KeywordIndex:
-    return KeywordIndex(file, file.ids())
+    return KeywordIndex.of_ids(file, file.ids())
 
 
 def test_scores_follow_bm25_with_titles_and_idf_of_texts_alone(tmp_path: Path) -> None:
     file = KeywordFile.create(tmp_path / "k.sqlite")
     file.change(passages(TEXTS, TITLES), [], "g1")
-    index = KeywordIndex(file, [f"p{i}" for i in range(len(TEXTS))])
+    index = KeywordIndex.of_ids(file, [f"p{i}" for i in range(len(TEXTS))])
 
     assert_same_as_reference(index, TEXTS, TITLES)
     best, _ = index.top("When did the 1973 oil crisis begin?", 1)[0]
@@ -117,7 +117,7 @@ def test_a_passage_added_again_replaces_its_earlier_self(tmp_path: Path) -> None
 
     file.change(passages(changed[:1], ["Embargo ends"]), [], "g2")
 
-    in_order = KeywordIndex(file, [f"p{i}" for i in range(len(TEXTS))])
+    in_order = KeywordIndex.of_ids(file, [f"p{i}" for i in range(len(TEXTS))])
     assert_same_as_reference(in_order, changed, ["Embargo ends", *TITLES[1:]])
 
 
@@ -147,7 +147,7 @@ def slow():
         if i == 50:
             print("writing", flush=True)
         time.sleep(0.001)
-        yield f"x{i}", "Oil prices rose again", "Oil"
+        yield f"x{i}", "Oil prices rose again", {"title": "Oil"}
 
 KeywordFile(Path(sys.argv[1])).change(slow(), ["p0"], "g2")
 """
@@ -173,7 +173,7 @@ class FakeBuild:
 
     def __init__(self, name: str, texts: list[str], titles: list[str]) -> None:
         self.name = name
-        self.rows = {pid: (text, title) for pid, text, title in passages(texts, titles)}
+        self.rows = {pid: (text, meta["title"]) for pid, text, meta in passages(texts, titles)}
         self.documents_read = 0
         self.listings = 0
         self.fail_after: int | None = None
@@ -219,13 +219,13 @@ def test_a_change_in_another_process_reads_only_its_passages(tmp_path: Path) -> 
     build.documents_read = 0
 
     # Another process adds two passages and removes one (a new generation).
-    build.rows |= {pid: row for pid, *row in passages(TEXTS[4:], TITLES[4:], first=4)}
+    build.rows |= {pid: (t, m["title"]) for pid, t, m in passages(TEXTS[4:], TITLES[4:], first=4)}
     del build.rows["p1"]
     file = serving.synced(build, "g2")
 
     assert build.documents_read == 2 and build.listings == 1
     texts, titles = [TEXTS[0], *TEXTS[2:]], [TITLES[0], *TITLES[2:]]
-    assert_same_as_reference(KeywordIndex(file, list(build.rows)), texts, titles)
+    assert_same_as_reference(KeywordIndex.of_ids(file, list(build.rows)), texts, titles)
 
 
 def test_a_damaged_index_is_rebuilt_on_open(
@@ -337,9 +337,10 @@ def test_a_change_larger_than_its_buffer_writes_it_in_several_runs(
 
 def test_a_passage_added_twice_in_one_change_keeps_the_second(tmp_path: Path) -> None:
     file = KeywordFile.create(tmp_path / "k.sqlite")
-    file.change(passages(TEXTS, TITLES) + [("p0", "Oil embargo ends today.", "Embargo")], [], "g1")
+    again = ("p0", "Oil embargo ends today.", {"title": "Embargo"})
+    file.change([*passages(TEXTS, TITLES), again], [], "g1")
 
-    in_order = KeywordIndex(file, [f"p{i}" for i in range(len(TEXTS))])
+    in_order = KeywordIndex.of_ids(file, [f"p{i}" for i in range(len(TEXTS))])
     assert_same_as_reference(
         in_order, ["Oil embargo ends today.", *TEXTS[1:]], ["Embargo", *TITLES[1:]]
     )

@@ -159,6 +159,25 @@ def test_removing_an_added_source_removes_its_articles_only(tmp_path: Path) -> N
     assert [s.source.key for s in index.sources()] == [str(folder)]
 
 
+def test_sources_are_counted_in_the_snapshot_without_reading_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_articles(tmp_path / "news")
+    extra = write_articles(tmp_path / "extra", {"glacier.txt": GLACIER, "memo.txt": MEMO})
+    index = ArticleIndex(make_settings(tmp_path / "home", sources=(str(folder),)))
+    index.rebuild()
+    index.add([str(extra)])
+
+    def read_every_passage(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the store's metadata of every passage was read")
+
+    # A serving process answers /citebot sources from what it holds (at a million
+    # passages, reading their metadata means reading their sentence vectors too).
+    monkeypatch.setattr("index.store.article_index.stored_articles", read_every_passage)
+    counts = {s.source.key: s.indexed for s in index.sources()}
+    assert counts == {str(folder): 2, str(extra): 2}
+
+
 def test_feed_refresh_adds_new_entries_and_an_unchanged_feed_costs_nothing(
     tmp_path: Path,
 ) -> None:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.articles import Article
-from index.errors import CitebotError, SourceError
+from index.errors import CitebotError, IndexMismatchError, IndexMissingError, SourceError
 from index.report import Failure, IndexReport
 from index.settings import Settings
 from index.sources.fetch import CLI_POLICY, FetchPolicy, is_url
@@ -400,18 +401,29 @@ class ArticleIndex:
                     gc.collect()
         return self._stored
 
+    def _indexed_articles(self) -> dict[str, str | None]:
+        """Each indexed article's id and the library source it came from, read from the
+        snapshot: a serving process reads nothing more of the store (at a million
+        passages, their metadata in the store carries their sentence vectors too). An
+        index of other settings is read from the store, to be listed all the same."""
+        try:
+            return {m.article_id: m.origin for m in self.stored_passages().metadatas}
+        except IndexMissingError:
+            return {}
+        except (IndexMismatchError, ActiveBuildMissing):
+            with suppress(ActiveBuildMissing):
+                return {a.id: a.origin for a in stored_articles(self.builds.active()).values()}
+            return {}
+
     def status(self) -> IndexStatus:
         state = self.connection.state_metadata()
         try:
             collection = self.builds.active()
         except ActiveBuildMissing:
             collection = None
-        articles = passages = 0
-        if collection is not None:
-            articles, passages = len(stored_articles(collection)), collection.count()
         return IndexStatus(
-            articles=articles,
-            passages=passages,
+            articles=len(self._indexed_articles()),
+            passages=collection.count() if collection is not None else 0,
             model=self.settings.model,
             backend=self.settings.backend,
             home=str(self.settings.home),
@@ -423,11 +435,5 @@ class ArticleIndex:
 
     def sources(self) -> list[SourceStatus]:
         """Every library source with the number of articles indexed from it now."""
-        try:
-            collection = self.builds.active()
-        except ActiveBuildMissing:
-            collection = None
-        counts: dict[str, int] = defaultdict(int)
-        for article in stored_articles(collection).values():
-            counts[article.origin or ""] += 1
+        counts = Counter(origin or "" for origin in self._indexed_articles().values())
         return [SourceStatus(s, counts.get(s.key, 0)) for s in self.library.sources()]

@@ -1,6 +1,9 @@
 """The BM25 keyword index of one build, in an SQLite file in the data directory: a
 process searches it without holding it in memory, and a new process opens it without
-reading the collection (docs/BENCHMARKS.md, "The keyword index on disk").
+reading the collection (docs/BENCHMARKS.md, "The keyword index on disk"). It also keeps
+the build's catalogue: where each passage comes from (its `PassageInfo` without the
+sentences), which a new process reads from here rather than from the store, where each
+passage's metadata carries its packed sentence vectors too.
 
 A term's postings are packed in a few rows (index/store/keyword_runs.py), so a query
 reads the postings of its terms only, one indexed read a term. Scores are computed from
@@ -10,33 +13,40 @@ at query time, so adding or removing passages changes only their own terms' rows
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from index.store import keyword_runs
 from index.store.keyword_runs import RunWriter
+from index.store.passage_info import ARTICLE_FIELDS, PassageInfo
 from index.text import terms
 
 # Bump when what is stored changes (index/text.py's `terms` included): a file of another
 # version is rebuilt from the collection.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 K1, B = 1.2, 0.75
 
-# A passage's terms: those of its text, and those only in its article's title.
+# A passage's terms: those of its text, and those only in its article's title; where it
+# comes from: its article's fields (`articles`, shared by its passages) and its own.
 _SCHEMA = (
     """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE passages(
     row INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
-    length INTEGER NOT NULL, text_terms TEXT NOT NULL, title_terms TEXT NOT NULL);
+    length INTEGER NOT NULL, text_terms TEXT NOT NULL, title_terms TEXT NOT NULL,
+    article INTEGER NOT NULL, number INTEGER NOT NULL,
+    start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL);
+CREATE TABLE articles(article INTEGER PRIMARY KEY, fields TEXT UNIQUE NOT NULL);
 """
     + keyword_runs.SCHEMA
 )
@@ -129,21 +139,28 @@ class KeywordFile:
 
     def change(
         self,
-        add: Iterable[tuple[str, str, str]],
+        add: Iterable[tuple[str, str, Mapping[str, Any]]],
         remove: Sequence[str],
         generation: str,
     ) -> None:
         """In one transaction: removes the passages `remove` (ids), adds `add` ((id,
-        text, title) each), and records `generation`."""
+        text, metadata as stored) each), and records `generation`."""
         with self._writing() as db:
             runs = RunWriter(db)
             size, length = _totals(db)  # kept as they change: counting them reads every row
             gone, gone_length = _remove(db, runs, remove)
             size, length = size - gone, length - gone_length
-            counter = _TermCounter()
-            for pid, text, title in add:
-                more, longer = _add(db, runs, pid, counter.text(text), counter.text(title))
+            counter, articles = _TermCounter(), _Articles(db)
+            for pid, text, metadata in add:
+                info = PassageInfo.from_metadata(_BARE | dict(metadata) | {"sentences": ""})
+                place = (articles[_article(info)], info.number, info.start, info.end)
+                text_terms, title_terms = counter.text(text), counter.text(info.title)
+                more, longer = _add(db, runs, pid, text_terms, title_terms, place)
                 size, length = size + more, length + longer
+            if gone:  # articles left without passages
+                db.execute(
+                    "DELETE FROM articles WHERE article NOT IN (SELECT article FROM passages)"
+                )
             runs.finish()
             db.executemany(
                 "UPDATE meta SET value = ? WHERE key = ?",
@@ -156,6 +173,27 @@ class KeywordFile:
     def rows_of(self) -> dict[str, int]:
         """Each passage id's row in this file."""
         return dict(self._db().execute("SELECT id, row FROM passages"))
+
+    def catalogue(self, after: int = 0) -> Iterator[tuple[int, str, PassageInfo]]:
+        """(row, id, where it comes from) of each passage whose row is after `after`, in
+        row order: the order passages were added. Rows only grow, so `after` the last
+        row read gives the passages added since."""
+        with self._reading() as db:
+            articles = {
+                article: json.loads(fields)
+                for article, fields in db.execute("SELECT article, fields FROM articles")
+            }
+            found = db.execute(
+                "SELECT row, id, article, number, start_offset, end_offset FROM passages "
+                "WHERE row > ? ORDER BY row",
+                (after,),
+            )
+            for row, pid, article, number, start, end in found:
+                a = articles[article]
+                info = PassageInfo(
+                    a[0], a[1], a[2], a[3], a[4], a[5], number, start, end, (), "", a[6], a[7]
+                )
+                yield row, pid, info
 
     # -- search ----------------------------------------------------------------------
 
@@ -205,9 +243,16 @@ def _stats(db: sqlite3.Connection) -> tuple[int, float]:
 
 
 def _add(
-    db: sqlite3.Connection, runs: RunWriter, pid: str, text: list[str], title: list[str]
+    db: sqlite3.Connection,
+    runs: RunWriter,
+    pid: str,
+    text: list[str],
+    title: list[str],
+    place: tuple[int, int, int, int],
 ) -> tuple[int, int]:
-    """Adds a passage; returns by how much the passages' number and total length grew."""
+    """Adds a passage with its terms and `place` (its article's row in `articles`, its
+    number and its offsets in the article); returns by how much the passages' number
+    and total length grew."""
     counts = Counter(text)
     counts.update(title)
     in_text = set(text)
@@ -215,11 +260,39 @@ def _add(
     # A passage added again (a change killed before recording it) replaces its old self.
     gone, gone_length = _remove(db, runs, [pid])
     cursor = db.execute(
-        "INSERT INTO passages (id, length, text_terms, title_terms) VALUES (?, ?, ?, ?)",
-        (pid, length, " ".join(in_text), " ".join(t for t in counts if t not in in_text)),
+        "INSERT INTO passages (id, length, text_terms, title_terms, article, number, "
+        "start_offset, end_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (pid, length, " ".join(in_text), " ".join(t for t in counts if t not in in_text), *place),
     )
     runs.add(cursor.lastrowid, counts, in_text, length)
     return 1 - gone, length - gone_length
+
+
+class _Articles(dict[str, int]):
+    """Each article's row in `articles`, by its fields as stored: found or added once a
+    change (an article's passages come one after another)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        super().__init__()
+        self.db = db
+
+    def __missing__(self, fields: str) -> int:
+        self.db.execute("INSERT OR IGNORE INTO articles (fields) VALUES (?)", (fields,))
+        (found,) = self.db.execute(
+            "SELECT article FROM articles WHERE fields = ?", (fields,)
+        ).fetchone()
+        self[fields] = found
+        return found
+
+
+# An article's fields, in the order `catalogue` reads them back; what a passage whose
+# metadata lacks them (a test's, a benchmark's) is taken to have.
+_ARTICLE_COLUMNS = (*ARTICLE_FIELDS, "passages")
+_BARE = {"article_id": "", "title": "", "source": ""}
+
+
+def _article(info: PassageInfo) -> str:
+    return json.dumps([getattr(info, name) for name in _ARTICLE_COLUMNS])
 
 
 def _remove(db: sqlite3.Connection, runs: RunWriter, ids: Sequence[str]) -> tuple[int, int]:
@@ -255,17 +328,22 @@ class KeywordIndex:
     rows (a passage the file has and the snapshot lacks is left out, one the snapshot
     has and the file lacks scores 0), and each word's rarity, remembered."""
 
-    def __init__(self, file: KeywordFile, ids: Sequence[str]) -> None:
+    def __init__(self, file: KeywordFile, file_rows: np.ndarray) -> None:
+        """`file_rows`: each snapshot passage's row in `file`, -1 where it has none."""
         self.file = file
-        self.size = len(ids)
-        row_of = {pid: i for i, pid in enumerate(ids)}
-        rows = file.rows_of()
+        self.size = len(file_rows)
         # Each file row's position in the snapshot; `size`, a position past the end, for a
         # passage the snapshot lacks, and in the last entry for the rows added after it.
-        self._position = np.full(max(rows.values(), default=0) + 2, self.size, dtype=np.int64)
-        for pid, file_row in rows.items():
-            self._position[file_row] = row_of.get(pid, self.size)
+        self._position = np.full(int(file_rows.max(initial=0)) + 2, self.size, dtype=np.int64)
+        present = file_rows >= 0
+        self._position[file_rows[present]] = np.flatnonzero(present)
         self._idf: dict[str, float] = {}
+
+    @classmethod
+    def of_ids(cls, file: KeywordFile, ids: Sequence[str]) -> KeywordIndex:
+        """The snapshot of the passages `ids`, in that order."""
+        rows = file.rows_of()
+        return cls(file, np.fromiter((rows.get(pid, -1) for pid in ids), np.int64, len(ids)))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros where no term matches)."""

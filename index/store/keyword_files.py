@@ -137,6 +137,6 @@ def _update(file: KeywordFile, collection: Any, generation: str) -> None:
     file.change(added, sorted(gone), generation)
 
 
-def _passages(page: dict) -> Iterator[tuple[str, str, str]]:
+def _passages(page: dict) -> Iterator[tuple[str, str, dict]]:
     for pid, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
-        yield pid, text or "", (meta or {}).get("title") or ""
+        yield pid, text or "", meta or {}

@@ -12,6 +12,9 @@ import numpy as np
 
 from index.embedding.vectors import SENTENCE_VECTORS, unpack
 
+# The fields a passage shares with its article's other passages.
+ARTICLE_FIELDS = ("article_id", "title", "source", "url", "published", "content_hash", "origin")
+
 
 @dataclass(frozen=True, slots=True)
 class PassageInfo:

@@ -6,14 +6,12 @@ an answer reads them for its candidate passages only (`StoredPassages.read`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from index.embedding.vectors import SENTENCE_VECTORS
-from index.store.build_records import PAGE, chunks, pages
 from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.passage_info import PassageInfo
 
@@ -32,9 +30,9 @@ class CandidatePassage:
 
 @dataclass(frozen=True)
 class StoredPassages:
-    """All passages of the active build, in one order, with their keyword index.
-    `metadatas` say where each passage comes from (its `PassageInfo` without sentences:
-    `read` gives those), decoded once when it is read."""
+    """All passages of the active build, in one order (the order they were added), with
+    their keyword index. `metadatas` say where each passage comes from (its
+    `PassageInfo` without sentences: `read` gives those), read from the keyword file."""
 
     collection: Any
     key: tuple[str, str]
@@ -42,6 +40,8 @@ class StoredPassages:
     metadatas: list[PassageInfo]
     keywords: KeywordIndex
     row: dict[str, int]
+    # Each passage's row in the keyword file, which names one passage within a build.
+    file_rows: np.ndarray = field(compare=False, repr=False)
     # What `column` worked out, per function: it lives and goes with the snapshot.
     columns: dict[Callable[[PassageInfo], Any], np.ndarray] = field(
         default_factory=dict, compare=False, repr=False
@@ -95,70 +95,50 @@ def load_passages(
     previous: StoredPassages | None,
     keywords: KeywordFile,
 ) -> StoredPassages:
-    """Reads where the passages of `collection` come from, reusing what `previous` holds;
-    `keywords` is the build's keyword index, already up to date.
+    """Where the passages of `collection` come from, read from its keyword index
+    `keywords` (already up to date: it holds the same passages), reusing what
+    `previous` holds: the store is not read, and its metadata (most of whose bytes are
+    sentence vectors) never is at start.
 
     For the same build, only the passages added since are read: within a build a
-    passage id names one content (its article's content hash and its number), and
-    Chroma never overwrites a stored id. Another build is read whole (an article
-    renamed keeps its passage ids, not its metadata)."""
+    passage id names one content, and a file row one passage (rows only grow). Another
+    build is read whole (an article renamed keeps its passage ids, not its metadata)."""
     if previous is not None and previous.key[0] == key[0]:
-        present = collection.get(include=[])["ids"]
-        new = [p for p in present if p not in previous.row]
-        fresh = _origins(
-            collection.get(ids=list(chunk), include=["metadatas"]) for chunk in chunks(new, PAGE)
-        )
-        kept = [previous.row[p] for p in present if p in previous.row]
+        present = keywords.rows_of()
+        kept = [
+            i
+            for i, (pid, row) in enumerate(zip(previous.ids, previous.file_rows, strict=True))
+            if present.get(pid) == row
+        ]
+        after = int(previous.file_rows.max(initial=0))
         if len(kept) == len(previous.ids):  # nothing removed: the usual add
-            ids, metadatas = previous.ids, previous.metadatas
+            ids, metadatas, rows = previous.ids, previous.metadatas, previous.file_rows
         else:
-            kept.sort()
             ids = [previous.ids[i] for i in kept]
             metadatas = [previous.metadatas[i] for i in kept]
+            rows = previous.file_rows[kept]
     else:
-        fresh = _origins(pages(collection, include=["metadatas"]))
-        ids, metadatas = [], []
-        if previous is not None:
-            for pid in previous.ids:
-                if pid in fresh:
-                    ids.append(pid)
-                    metadatas.append(fresh.pop(pid))
-    # `fresh` now holds the passages `previous` did not have, in the order read.
+        after, ids, metadatas, rows = 0, [], [], np.zeros(0, np.int64)
+    fresh_rows, fresh_ids, fresh = [], [], []
+    for file_row, pid, info in keywords.catalogue(after):
+        fresh_rows.append(file_row)
+        fresh_ids.append(pid)
+        fresh.append(info)
     if previous is not None and ids is previous.ids:
         row = dict(previous.row)
     else:
         row = {pid: i for i, pid in enumerate(ids)}
-    row.update((pid, len(ids) + i) for i, pid in enumerate(fresh))
-    every = ids + list(fresh)
+    row.update((pid, len(ids) + i) for i, pid in enumerate(fresh_ids))
+    every = ids + fresh_ids
+    file_rows = np.concatenate([rows, np.asarray(fresh_rows, dtype=np.int64)])
     # Once at the first question, then after each change of the index: never per question.
     log.info("read %d passage(s) of the index, %d in all", len(fresh), len(row))
     return StoredPassages(
         collection=collection,
         key=key,
         ids=every,
-        metadatas=metadatas + list(fresh.values()),
-        keywords=KeywordIndex(keywords, every),
+        metadatas=metadatas + fresh,
+        keywords=KeywordIndex(keywords, file_rows),
         row=row,
+        file_rows=file_rows,
     )
-
-
-def _origins(found: Iterable[dict]) -> dict[str, PassageInfo]:
-    """Each passage's metadata, decoded at the store's edge without its sentences (a page
-    at a time: the sentence vectors are most of a passage's bytes). Articles' fields are
-    shared by their passages rather than copied."""
-    shared: dict[str, str] = {}
-    decoded = {}
-    for page in found:
-        for pid, meta in zip(page["ids"], page["metadatas"], strict=True):
-            info = PassageInfo.from_metadata(meta | {"sentences": "", SENTENCE_VECTORS: ""})
-            decoded[pid] = replace(info, **dict(_shared(info, shared)))
-    return decoded
-
-
-ARTICLE_FIELDS = ("article_id", "title", "source", "url", "published", "content_hash", "origin")
-
-
-def _shared(info: PassageInfo, shared: dict[str, str]) -> Iterator[tuple[str, str]]:
-    for name in ARTICLE_FIELDS:
-        value = getattr(info, name)
-        yield name, shared.setdefault(value, value)
