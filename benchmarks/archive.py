@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -145,7 +144,8 @@ def serve(home: Path, url: str | None, asked: list[str], began: float) -> dict:
         "first_answer_seconds": round(first, 2),
         "answer_p50_ms": round(float(np.percentile(times, 50)), 1),
         "answer_p95_ms": round(float(np.percentile(times, 95)), 1),
-        "serve_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # Not getrusage's ru_maxrss: Linux carries the parent's peak (at the fork) into it.
+        "serve_peak_rss_mb": peak_rss_mb(os.getpid()),
     }
 
 
