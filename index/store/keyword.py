@@ -221,9 +221,7 @@ class KeywordFile:
     def text_idf(self, term: str) -> float:
         """Rarity of `term` among passage texts (titles left out: a title repeated in
         every passage of its article would make its words look common)."""
-        with self._reading() as db:
-            df = keyword_runs.text_df(db, term)
-            size = int(db.execute("SELECT value FROM meta WHERE key = 'size'").fetchone()[0])
+        size, df = keyword_runs.text_df(self._db(), term)
         return idf(size, df)
 
 
@@ -364,9 +362,11 @@ class KeywordIndex:
 
 def top_rows(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """(row, score) of the `k` best positive scores, best first."""
-    k = min(k, len(scores))
-    if k == 0:
+    # Among the positive ones only: at a million passages a question's words miss most.
+    best = np.flatnonzero(scores > 0)
+    if len(best) > k > 0:
+        best = best[np.argpartition(-scores[best], k - 1)[:k]]
+    elif k <= 0:
         return []
-    best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.argsort(-scores[best])]
-    return [(int(i), float(scores[i])) for i in best if scores[i] > 0]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(i), float(scores[i])) for i in best]

@@ -57,13 +57,16 @@ def postings(db: sqlite3.Connection, term: str) -> tuple[np.ndarray, np.ndarray,
     return rows, tfs, lengths
 
 
-def text_df(db: sqlite3.Connection, term: str) -> int:
-    """How many passages have `term` in their text (not only in their title)."""
-    (stored,) = db.execute("SELECT total(in_text) FROM runs WHERE term = ?", (term,)).fetchone()
-    (gone,) = db.execute(
-        "SELECT count(*) FROM removed WHERE term = ? AND in_text", (term,)
+def text_df(db: sqlite3.Connection, term: str) -> tuple[int, int]:
+    """How many passages the index holds, and how many have `term` in their text (not
+    only in their title): one statement, so both come from one version of the file."""
+    size, stored, gone = db.execute(
+        "SELECT (SELECT value FROM meta WHERE key = 'size'), "
+        "(SELECT total(in_text) FROM runs WHERE term = ?1), "
+        "(SELECT count(*) FROM removed WHERE term = ?1 AND in_text)",
+        (term,),
     ).fetchone()
-    return int(stored) - gone
+    return int(size), int(stored) - gone
 
 
 class RunWriter:
