@@ -68,7 +68,8 @@ def build(home: Path, passages: int, url: str | None) -> None:
     generator = TextGenerator(seed=0)
     rng = np.random.default_rng(0)
     collection = index.builds.create()
-    batch = index.client.get_max_batch_size()
+    # A server refuses a request of tens of MB (the sentence vectors are ~5 KB a passage).
+    batch = min(index.client.get_max_batch_size(), 500 if url else 1 << 30)
     ids, texts, vectors, metadatas = [], [], [], []
     for row in range(passages):
         article, number = divmod(row, ARTICLE_PASSAGES)
