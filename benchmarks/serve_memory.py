@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks.common import CITEBOT, DEFAULT_HOME, bench_settings, machine
+from benchmarks.common import CITEBOT, DEFAULT_HOME, bench_settings, free_port, machine
 from benchmarks.latency import percentile, questions
 
 # The tests' loopback fake of Slack, reused as is (tests/ is not a package).
@@ -217,12 +216,6 @@ def stop_group(process: subprocess.Popen) -> None:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
     process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
 
 
 def server_configuration(log: str, peak: TreeSampler) -> dict[str, Any]:

@@ -15,16 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import bench_settings, machine, offline_env
-from benchmarks.serve_memory import free_port
+from benchmarks.common import bench_settings, chroma_server, machine, offline_env
 from benchmarks.synthetic import TextGenerator
 
-CHROMA = Path(sys.executable).with_name("chroma")
 SEED = 26
 # Sentences per article: two passages of the default five sentences, and one of three.
 SENTENCES = 13
@@ -37,37 +33,6 @@ def write_articles(folder: Path, count: int) -> Path:
         body = " ".join(text.sentence() for _ in range(SENTENCES))
         (folder / f"article-{n:04}.txt").write_text(f"{text.title()}\n\n{body}\n", "utf-8")
     return folder
-
-
-@contextmanager
-def chroma_server(folder: Path) -> Iterator[str]:
-    """`chroma run` on a free loopback port, its data in `folder`."""
-    import urllib.request
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port)]
-    with (folder / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [*command, "--path", str(folder / "data")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=offline_env(folder),
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit(f"chroma run did not start: {folder}/server.log") from None
-                    time.sleep(0.2)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def one_writer() -> None:
@@ -147,7 +112,7 @@ def main() -> None:
         folder = Path(temporary)
         articles = write_articles(folder / "articles", args.articles)
         runs: list[dict[str, Any]] = []
-        with chroma_server(folder) as url:
+        with chroma_server(folder / "data", timeout=60) as (url, _):
             # One writer with one thread against two with one each (the machine's two
             # CPUs), alternated; and one writer with both CPUs' threads.
             plan = [(1, 1), (2, 1)] * args.repeat + ([(1, 2)] if args.two_threads else [])
