@@ -170,6 +170,11 @@ class KeywordFile:
     def ids(self) -> list[str]:
         return [pid for (pid,) in self._db().execute("SELECT id FROM passages")]
 
+    def rows(self) -> np.ndarray:
+        """The rows of the passages this file holds."""
+        found = self._db().execute("SELECT row FROM passages")
+        return np.fromiter((row for (row,) in found), np.int64)
+
     def rows_of(self) -> dict[str, int]:
         """Each passage id's row in this file."""
         return dict(self._db().execute("SELECT id, row FROM passages"))

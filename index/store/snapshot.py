@@ -104,12 +104,8 @@ def load_passages(
     passage id names one content, and a file row one passage (rows only grow). Another
     build is read whole (an article renamed keeps its passage ids, not its metadata)."""
     if previous is not None and previous.key[0] == key[0]:
-        present = keywords.rows_of()
-        kept = [
-            i
-            for i, (pid, row) in enumerate(zip(previous.ids, previous.file_rows, strict=True))
-            if present.get(pid) == row
-        ]
+        # A file row names one passage: a passage is kept while its row is there.
+        kept = np.flatnonzero(np.isin(previous.file_rows, keywords.rows()))
         after = int(previous.file_rows.max(initial=0))
         if len(kept) == len(previous.ids):  # nothing removed: the usual add
             ids, metadatas, rows = previous.ids, previous.metadatas, previous.file_rows
