@@ -40,7 +40,9 @@ def found_by_dense_search(index: Any, stored: Any, source: Path) -> bool:
     """Whether `source`'s passage is among the 5 nearest to QUESTION by the dense search
     alone (the new articles differ only in their day, so any of them may come first)."""
     embedding = index.encoder.get_query_embedding(QUESTION)
-    nearest = [stored.metadatas[stored.row[pid]] for pid, _ in stored.dense_search(embedding, 5)]
+    nearest = [
+        stored.metadatas[stored.ids.position(pid)] for pid, _ in stored.dense_search(embedding, 5)
+    ]
     return any(Path(metadata.source).name == source.name for metadata in nearest)
 
 

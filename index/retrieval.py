@@ -138,42 +138,40 @@ class HybridRetriever(BaseRetriever):
         dense_depth *= SUBSET_POOL if query.scope is not None else 1
         # A passage another process added after this snapshot was taken waits for the next.
         found = [
-            (pid, stored.row[pid], similarity)
+            (row, similarity)
             for pid, similarity in stored.dense_search(query.vector, dense_depth)
-            if pid in stored.row
+            if (row := stored.ids.position(pid)) is not None
         ]
-        dense = [(pid, sim) for pid, row, sim in found if allowed[row]][: self.depth]
+        dense = [(row, sim) for row, sim in found if allowed[row]][: self.depth]
         keyword_scores = stored.keywords.scores(query.question)
         if query.context:
             keyword_scores += CONTEXT_KEYWORD_WEIGHT * stored.keywords.scores(query.context)
-        rankings = [dense, self._top(stored, keyword_scores * allowed)]
+        rankings = [dense, top_rows(keyword_scores * allowed, self.depth)]
         if recent is not None:
-            recent_dense = [(pid, sim) for pid, row, sim in found if recent[row]][: self.depth]
-            rankings += [recent_dense, self._top(stored, keyword_scores * recent)]
-        fused: dict[str, float] = {}
+            recent_dense = [(row, sim) for row, sim in found if recent[row]][: self.depth]
+            rankings += [recent_dense, top_rows(keyword_scores * recent, self.depth)]
+        fused: dict[int, float] = {}  # by row
         for ranking in rankings:
-            for rank, (pid, _) in enumerate(ranking):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        dense_of = {pid: similarity for pid, _, similarity in found}
+            for rank, (row, _) in enumerate(ranking):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+        dense_of = dict(found)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[: query.k]
+        best_ids = [stored.ids[row] for row in best]
         # Texts, sentences and vectors of these passages only, in one read of the store.
-        read = stored.read(best, query.vector)
+        read = stored.read(best_ids, query.vector)
         passages = [
             RetrievedPassage(
                 id=pid,
                 text=read[pid].text,
                 metadata=read[pid].metadata,
-                dense=dense_of.get(pid, read[pid].similarity),
-                keyword=float(keyword_scores[stored.row[pid]]),
-                score=fused[pid],
+                dense=dense_of.get(row, read[pid].similarity),
+                keyword=float(keyword_scores[row]),
+                score=fused[row],
             )
-            for pid in best
+            for row, pid in zip(best, best_ids, strict=True)
             if pid in read
         ]
         return Retrieval(passages, stored.keywords)
-
-    def _top(self, stored: StoredPassages, scores: np.ndarray) -> list[tuple[str, float]]:
-        return [(stored.ids[row], score) for row, score in top_rows(scores, self.depth)]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         embedding = query_bundle.embedding or self.index.encoder.get_query_embedding(

@@ -65,7 +65,7 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory) -> ArticleIndex:
 def stored_texts(stored: StoredPassages) -> list[str]:
     """Every passage's text, in the snapshot's order, read from the store (the snapshot
     holds none)."""
-    page = stored.collection.get(ids=stored.ids, include=["documents"])
+    page = stored.collection.get(ids=list(stored.ids), include=["documents"])
     text_of = dict(zip(page["ids"], page["documents"], strict=True))
     return [text_of[pid] for pid in stored.ids]
 

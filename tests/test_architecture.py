@@ -73,7 +73,7 @@ def test_no_module_grows_past_the_limit() -> None:
 
 # What the store's snapshot holds (index/store/snapshot.py): the answering core asks
 # retrieval (index/retrieval.py) instead, with a PassageQuery, and reads what it returns.
-SNAPSHOT_LAYOUT = {"stored_passages", "metadatas", "keywords", "row", "column"}
+SNAPSHOT_LAYOUT = {"stored_passages", "metadatas", "keywords", "position", "column"}
 
 
 def test_the_answering_core_reads_the_store_through_retrieval() -> None:

@@ -39,7 +39,7 @@ def nearest_article(stored: StoredPassages, index: ArticleIndex, question: str) 
     """The article of the passage nearest to `question` by the dense search alone."""
     embedding = index.encoder.get_query_embedding(question)
     (best, _), *_ = stored.dense_search(embedding, 3)
-    return Path(stored.metadatas[stored.row[best]].article_id).name
+    return Path(stored.metadatas[stored.ids.position(best)].article_id).name
 
 
 def test_a_running_process_searches_vectors_another_process_added(tmp_path: Path) -> None:

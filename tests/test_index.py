@@ -87,7 +87,7 @@ def test_a_new_process_reads_where_passages_come_from_from_the_keyword_file(
     assert sorted(fresh.ids) == sorted(page["ids"])
     for pid, metadata in zip(page["ids"], page["metadatas"], strict=True):
         bare = PassageInfo.from_metadata(metadata | {"sentences": "", SENTENCE_VECTORS: ""})
-        assert fresh.metadatas[fresh.row[pid]] == bare
+        assert fresh.metadatas[fresh.ids.position(pid)] == bare
 
 
 def test_an_answer_reads_its_candidates_texts_and_sentences_in_one_call(
@@ -335,8 +335,10 @@ def assert_same_passages(stored: StoredPassages, fresh: StoredPassages) -> None:
     assert stored.key == fresh.key
     assert sorted(stored.ids) == sorted(fresh.ids)
     for pid in fresh.ids:
-        assert stored.metadatas[stored.row[pid]] == fresh.metadatas[fresh.row[pid]]
-    order = [stored.row[pid] for pid in fresh.ids]
+        assert (
+            stored.metadatas[stored.ids.position(pid)] == fresh.metadatas[fresh.ids.position(pid)]
+        )
+    order = [stored.ids.position(pid) for pid in fresh.ids]
     for query in ("harbour cruise ships", "apple harvest frost", "rye bakery", "Kent"):
         assert stored.keywords.scores(query)[order] == pytest.approx(fresh.keywords.scores(query))
     for term in ("harbour", "appl", "rye", "ferri"):

@@ -360,3 +360,21 @@ def test_an_index_of_an_earlier_layout_is_rebuilt_on_open(
 
     assert "schema '1'" in caplog.text and build.documents_read == 2 * len(TEXTS)
     assert_same_as_reference(view(file), TEXTS, TITLES)
+
+
+def test_counts_past_what_a_posting_holds_are_held_at_its_most(tmp_path: Path) -> None:
+    # 65,537 repeats of a word: past the 65,535 a posting's count and length hold. Wrapped
+    # around, the count would be 1, as if the passage said it once.
+    texts = ["harvest " * 65_537, "harvest festival in Kent", "apple orchard"]
+    titles = ["Long", "Short", "Other"]
+    file = KeywordFile.create(tmp_path / "k.sqlite")
+    file.change(passages(texts, titles), [], "g1")
+    index = view(file)
+
+    scores = index.scores("harvest")
+    expected = reference_scores(texts, titles, "harvest")
+    assert scores[0] > scores[1] > 0 == scores[2]
+    assert scores[0] == pytest.approx(expected[0], rel=1e-3)  # BM25 has saturated by then
+    with sqlite3.connect(file.path) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 65536
+    db.close()

@@ -148,7 +148,7 @@ def test_a_scope_hides_other_conversations_private_sources_and_their_headlines()
     assert [SourceScope(("upload://",))(p) for p in passages] == [False, True]
     # The snapshot keeps one column per scope value: the hidden set is part of it.
     assert hidden != SourceScope() and hash(hidden) == hash(SourceScope(hidden=frozenset({UPLOAD})))
-    summary = summarize(passages, private=frozenset({UPLOAD}))
+    summary = summarize(passages, len(passages), private=frozenset({UPLOAD}))
     assert summary.articles == 2 and summary.headlines == ("Public story",)
 
 

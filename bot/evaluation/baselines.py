@@ -54,9 +54,9 @@ def run_baselines(
     rankings: dict[str, list[PassageInfo]] = {
         "bm25": [stored.metadatas[row] for row, _ in stored.keywords.top(text, depth)],
         "dense": [
-            stored.metadatas[stored.row[pid]]
+            stored.metadatas[row]
             for pid, _ in stored.dense_search(list(query), depth)
-            if pid in stored.row
+            if (row := stored.ids.position(pid)) is not None
         ],
     }
     fused = retriever.search(PassageQuery(text, list(query), depth), stored).passages

@@ -203,7 +203,8 @@ class IndexBackend:
         others = self._others(team)
         if not others:
             return ""
-        origins = {p.article_id: p.origin for p in self.index.stored_passages().metadatas}
+        articles = self.index.stored_passages().metadatas.in_articles()
+        origins = {a.article_id: a.origin for a in articles}
         for item in items:
             if item in others or origins.get(item) in others:
                 return messages.NOT_THIS_WORKSPACES.format(item=item)
@@ -233,7 +234,7 @@ class IndexBackend:
         with self._lock:
             indexed = self._overview[1] if self._overview and self._overview[0] == key else None
         if indexed is None:
-            indexed = summarize(stored.metadatas, private)
+            indexed = summarize(stored.metadatas.in_articles(), len(stored.ids), private)
             with self._lock:
                 self._overview = (key, indexed)
         return overview_of(
@@ -261,9 +262,12 @@ class Indexed:
     passages: int = 0
 
 
-def summarize(metadatas: list[PassageInfo], private: frozenset[str] = frozenset()) -> Indexed:
-    """The summary of the passages' `metadatas` (one pass); articles of `private`
-    sources are counted, but give no headline."""
+def summarize(
+    metadatas: list[PassageInfo], passages: int, private: frozenset[str] = frozenset()
+) -> Indexed:
+    """The summary of an index of `passages` passages from the articles `metadatas`
+    say (one or more of each article's passages); articles of `private` sources are
+    counted, but give no headline."""
     articles: dict[str, tuple[str, str, str]] = {}
     for meta in metadatas:
         origin = meta.origin or meta.source
@@ -275,7 +279,7 @@ def summarize(metadatas: list[PassageInfo], private: frozenset[str] = frozenset(
     dated = sorted((a for a in public if a[2]), key=lambda a: a[2], reverse=True)
     titles = [title for _, title, _ in (dated or public)]
     headlines = tuple(dict.fromkeys(t for t in titles if t))[:HEADLINES_KEPT]
-    return Indexed(len(articles), per_origin, headlines, passages=len(metadatas))
+    return Indexed(len(articles), per_origin, headlines, passages=passages)
 
 
 def overview_of(

@@ -407,7 +407,8 @@ class ArticleIndex:
         passages, their metadata in the store carries their sentence vectors too). An
         index of other settings is read from the store, to be listed all the same."""
         try:
-            return {m.article_id: m.origin for m in self.stored_passages().metadatas}
+            articles = self.stored_passages().metadatas.in_articles()
+            return {a.article_id: a.origin for a in articles}
         except IndexMissingError:
             return {}
         except (IndexMismatchError, ActiveBuildMissing):

@@ -27,14 +27,18 @@ from typing import Any
 import numpy as np
 
 from index.store import keyword_runs
+from index.store.catalogue import Catalogue, PassageIds
 from index.store.keyword_runs import RunWriter
 from index.store.passage_info import ARTICLE_FIELDS, PassageInfo
 from index.text import terms
 
 # Bump when what is stored changes (index/text.py's `terms` included): a file of another
 # version is rebuilt from the collection.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 K1, B = 1.2, 0.75
+PAGE_SIZE = 65536
+# Passages `catalogue` reads at a time: what it holds as Python objects at once.
+CATALOGUE_PAGE = 50_000
 
 # A passage's terms: those of its text, and those only in its article's title; where it
 # comes from: its article's fields (`articles`, shared by its passages) and its own.
@@ -77,6 +81,9 @@ class KeywordFile:
     def create(cls, path: Path) -> KeywordFile:
         """An empty index at `path` (which must not exist)."""
         with sqlite3.connect(path) as db:
+            # A query reads a common word's postings, megabytes at a million passages, in
+            # pages: 64 KiB ones read them in a third of the time 4 KiB ones took.
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             db.executescript(_SCHEMA)
             db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
@@ -179,26 +186,32 @@ class KeywordFile:
         """Each passage id's row in this file."""
         return dict(self._db().execute("SELECT id, row FROM passages"))
 
-    def catalogue(self, after: int = 0) -> Iterator[tuple[int, str, PassageInfo]]:
-        """(row, id, where it comes from) of each passage whose row is after `after`, in
-        row order: the order passages were added. Rows only grow, so `after` the last
-        row read gives the passages added since."""
+    def catalogue(self, after: int = 0) -> tuple[np.ndarray, PassageIds, Catalogue]:
+        """The rows, ids and origins (`Catalogue`) of the passages whose row is after
+        `after`, in row order: the order passages were added. Rows only grow, so `after`
+        the last row read gives the passages added since. Read a page at a time into
+        arrays: at no point a Python object per passage."""
+        rows, ids, parts = [np.zeros(0, np.int64)], [], []
         with self._reading() as db:
-            articles = {
-                article: json.loads(fields)
-                for article, fields in db.execute("SELECT article, fields FROM articles")
-            }
+            articles: list[PassageInfo | None] = []
+            for article, fields in db.execute("SELECT article, fields FROM articles"):
+                a = json.loads(fields)
+                articles.extend([None] * (article + 1 - len(articles)))
+                articles[article] = PassageInfo(
+                    a[0], a[1], a[2], a[3], a[4], a[5], 0, 0, 0, (), "", a[6], a[7]
+                )
             found = db.execute(
                 "SELECT row, id, article, number, start_offset, end_offset FROM passages "
                 "WHERE row > ? ORDER BY row",
                 (after,),
             )
-            for row, pid, article, number, start, end in found:
-                a = articles[article]
-                info = PassageInfo(
-                    a[0], a[1], a[2], a[3], a[4], a[5], number, start, end, (), "", a[6], a[7]
-                )
-                yield row, pid, info
+            while page := found.fetchmany(CATALOGUE_PAGE):
+                row, pid, *columns = zip(*page, strict=True)
+                rows.append(np.array(row, np.int64))
+                ids.append(PassageIds.of(pid))
+                parts.append(Catalogue(articles, *(np.array(c, np.int32) for c in columns)))
+        ids = ids or [PassageIds.of([])]
+        return np.concatenate(rows), PassageIds.chained(ids), Catalogue.chained(articles, parts)
 
     # -- search ----------------------------------------------------------------------
 

@@ -30,7 +30,10 @@ CREATE TABLE removed(
     PRIMARY KEY (term, row)
 ) WITHOUT ROWID;
 """
-ROW, COUNT = np.dtype("<i4"), np.dtype("<u4")  # rows, and term counts and lengths
+# Rows, and term counts and passage lengths: a query reads 8 bytes a posting. A count or
+# length past 65,535 is stored as 65,535 (BM25's term count saturates long before).
+ROW, COUNT = np.dtype("<i4"), np.dtype("<u2")
+MOST = np.iinfo(COUNT).max
 # New postings a change holds before writing them as runs (some 50 bytes each, at most,
 # while they are sorted by term): a build's memory does not grow with the collection.
 BUFFERED_POSTINGS = 1_000_000
@@ -126,8 +129,9 @@ class RunWriter:
         order = np.argsort(rank[np.frombuffer(self._terms, np.int32)], kind="stable")
         sizes = np.frombuffer(self._sizes, np.int64)
         rows = np.repeat(np.frombuffer(self._rows, np.int64), sizes).astype(ROW)[order]
-        lengths = np.repeat(np.frombuffer(self._lengths, np.int64), sizes).astype(COUNT)[order]
-        tfs = np.frombuffer(self._tfs, np.uint32).astype(COUNT)[order]
+        lengths = np.repeat(np.frombuffer(self._lengths, np.int64), sizes)
+        lengths = np.minimum(lengths, MOST).astype(COUNT)[order]
+        tfs = np.minimum(np.frombuffer(self._tfs, np.uint32), MOST).astype(COUNT)[order]
         counts = np.bincount(np.frombuffer(self._terms, np.int32))[by_name]  # in term order
         ends = np.cumsum(counts)
         starts = ends - counts

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from index.store.catalogue import Catalogue, PassageIds
 from index.store.keyword import KeywordFile, KeywordIndex
 from index.store.passage_info import PassageInfo
 
@@ -30,16 +31,17 @@ class CandidatePassage:
 
 @dataclass(frozen=True)
 class StoredPassages:
-    """All passages of the active build, in one order (the order they were added), with
-    their keyword index. `metadatas` say where each passage comes from (its
-    `PassageInfo` without sentences: `read` gives those), read from the keyword file."""
+    """All passages of the active build, in one order (the order they were added: a
+    passage's position), with their keyword index. `ids` give a position's passage id
+    and an id's position; `metadatas` say where each passage comes from (its
+    `PassageInfo` without sentences: `read` gives those), read from the keyword file.
+    Both are arrays (index/store/catalogue.py), not an object per passage."""
 
     collection: Any
     key: tuple[str, str]
-    ids: list[str]
-    metadatas: list[PassageInfo]
+    ids: PassageIds
+    metadatas: Catalogue
     keywords: KeywordIndex
-    row: dict[str, int]
     # Each passage's row in the keyword file, which names one passage within a build.
     file_rows: np.ndarray = field(compare=False, repr=False)
     # What `column` worked out, per function: it lives and goes with the snapshot.
@@ -48,12 +50,12 @@ class StoredPassages:
     )
 
     def column(self, of: Callable[[PassageInfo], Any], dtype: Any) -> np.ndarray:
-        """`of` each passage's PassageInfo, in the snapshot's order (a passage's row), as
-        an array of `dtype`; worked out once per snapshot for each `of` (a function, or a
-        hashable callable such as a SourceScope)."""
+        """`of` each passage's PassageInfo, by position, as an array of `dtype`, where
+        `of` (a function, or a hashable callable such as a SourceScope) reads only the
+        fields a passage shares with its article; worked out once per snapshot."""
         found = self.columns.get(of)
         if found is None:
-            found = np.fromiter((of(m) for m in self.metadatas), dtype, len(self.metadatas))
+            found = self.metadatas.column(of, dtype)
             self.columns[of] = found  # two threads may both work it out: the same array
         return found
 
@@ -107,34 +109,20 @@ def load_passages(
         # A file row names one passage: a passage is kept while its row is there.
         kept = np.flatnonzero(np.isin(previous.file_rows, keywords.rows()))
         after = int(previous.file_rows.max(initial=0))
-        if len(kept) == len(previous.ids):  # nothing removed: the usual add
-            ids, metadatas, rows = previous.ids, previous.metadatas, previous.file_rows
-        else:
-            ids = [previous.ids[i] for i in kept]
-            metadatas = [previous.metadatas[i] for i in kept]
-            rows = previous.file_rows[kept]
+        ids, catalogue, rows = previous.ids, previous.metadatas, previous.file_rows
+        if len(kept) < len(ids):
+            ids, catalogue, rows = ids.taken(kept), catalogue.taken(kept), rows[kept]
     else:
-        after, ids, metadatas, rows = 0, [], [], np.zeros(0, np.int64)
-    fresh_rows, fresh_ids, fresh = [], [], []
-    for file_row, pid, info in keywords.catalogue(after):
-        fresh_rows.append(file_row)
-        fresh_ids.append(pid)
-        fresh.append(info)
-    if previous is not None and ids is previous.ids:
-        row = dict(previous.row)
-    else:
-        row = {pid: i for i, pid in enumerate(ids)}
-    row.update((pid, len(ids) + i) for i, pid in enumerate(fresh_ids))
-    every = ids + fresh_ids
-    file_rows = np.concatenate([rows, np.asarray(fresh_rows, dtype=np.int64)])
+        after, ids, catalogue, rows = 0, PassageIds.of([]), Catalogue.empty(), np.zeros(0, np.int64)
+    fresh_rows, fresh_ids, fresh = keywords.catalogue(after)
+    file_rows = np.concatenate([rows, fresh_rows])
     # Once at the first question, then after each change of the index: never per question.
-    log.info("read %d passage(s) of the index, %d in all", len(fresh), len(row))
+    log.info("read %d passage(s) of the index, %d in all", len(fresh), len(file_rows))
     return StoredPassages(
         collection=collection,
         key=key,
-        ids=every,
-        metadatas=metadatas + fresh,
+        ids=PassageIds.chained([ids, fresh_ids]),
+        metadatas=Catalogue.chained(fresh.articles, [catalogue, fresh]),
         keywords=KeywordIndex(keywords, file_rows),
-        row=row,
         file_rows=file_rows,
     )
