@@ -12,10 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from index.store import keyword_runs
-from index.store.keyword import KeywordFile, KeywordIndex
+from index.store.keyword import KeywordFile, KeywordIndex, top_rows
 from index.store.keyword_files import KeywordFiles
 from index.text import terms
 
@@ -378,3 +379,16 @@ def test_counts_past_what_a_posting_holds_are_held_at_its_most(tmp_path: Path) -
     with sqlite3.connect(file.path) as db:
         assert db.execute("PRAGMA page_size").fetchone()[0] == 65536
     db.close()
+
+
+@pytest.mark.parametrize("size", [0, 5, 3000, 200_000])
+def test_top_rows_are_the_best_positive_scores_and_the_earlier_of_equal_ones(size: int) -> None:
+    rng = np.random.default_rng(size)
+    # Few distinct values, most of them 0: ties everywhere, as a common word gives.
+    scores = rng.choice(np.array([0, 0, 0, 0.5, 1.25, 2.0, 7.5], np.float32), size)
+    for k in (1, 10, 30):
+        expected = sorted(
+            ((-float(s), row) for row, s in enumerate(scores.tolist()) if s > 0)
+        )[:k]
+        assert top_rows(scores, k) == [(row, -s) for s, row in expected]
+    assert top_rows(scores, 0) == []

@@ -37,6 +37,7 @@ from index.text import terms
 SCHEMA_VERSION = "4"
 K1, B = 1.2, 0.75
 PAGE_SIZE = 65536
+TOP_BLOCK = 1024  # scores per block whose maximum `top_rows` bounds the best with
 # Passages `catalogue` reads at a time: what it holds as Python objects at once.
 CATALOGUE_PAGE = 50_000
 
@@ -215,11 +216,10 @@ class KeywordFile:
 
     # -- search ----------------------------------------------------------------------
 
-    def matches(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """The rows (of this file) of the passages sharing a term with `query`, and the
-        BM25 score each term gives them: a row appears once for each term it has, its
-        score being the sum of its entries."""
-        rows, scores = [np.zeros(0, np.int64)], [np.zeros(0)]
+    def matches(self, query: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each term of `query` that passages have: their rows (of this file), each
+        once, and the BM25 score the term gives each; a passage's score is the sum."""
+        found = []
         with self._reading() as db:
             size, average = _stats(db)
             for term in set(terms(query)):
@@ -232,9 +232,8 @@ class KeywordFile:
                 norm += tf
                 tf *= idf(size, len(row)) * (K1 + 1)
                 tf /= norm
-                rows.append(row)
-                scores.append(tf)
-        return np.concatenate(rows), np.concatenate(scores)
+                found.append((row, tf))
+        return found
 
     def text_idf(self, term: str) -> float:
         """Rarity of `term` among passage texts (titles left out: a title repeated in
@@ -363,10 +362,13 @@ class KeywordIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for `query` (zeros where no term matches)."""
-        rows, found = self.file.matches(query)
-        positions = self._position[np.minimum(rows, len(self._position) - 1)]
-        summed = np.bincount(positions, found, minlength=self.size + 1)[: self.size]
-        return summed.astype(np.float32)
+        summed = np.zeros(self.size + 1)
+        for rows, scores in self.file.matches(query):
+            # A term's rows are distinct, so each position is added to once (all those the
+            # snapshot lacks go to the last entry, left out): faster, at a million
+            # passages, than one bincount over every term's postings together.
+            summed[self._position[np.minimum(rows, len(self._position) - 1)]] += scores
+        return summed[: self.size].astype(np.float32)
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         return top_rows(self.scores(query), k)
@@ -379,12 +381,24 @@ class KeywordIndex:
 
 
 def top_rows(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """(row, score) of the `k` best positive scores, best first."""
-    # Among the positive ones only: at a million passages a question's words miss most.
-    best = np.flatnonzero(scores > 0)
-    if len(best) > k > 0:
-        best = best[np.argpartition(-scores[best], k - 1)[:k]]
-    elif k <= 0:
+    """(row, score) of the `k` best positive scores, best first; of equal scores, the
+    earlier row first."""
+    if k <= 0:
         return []
-    best = best[np.argsort(-scores[best], kind="stable")]
+    # The k-th largest of k or more blocks' maxima is k scores' least, so no score below
+    # it is among the k best: a pass over the scores for the maxima and one to compare,
+    # instead of partitioning every positive score (at a million passages a question's
+    # common words give most of them one).
+    whole = len(scores) // TOP_BLOCK * TOP_BLOCK
+    floor = 0.0
+    if whole >= TOP_BLOCK * k:
+        maxima = scores[:whole].reshape(-1, TOP_BLOCK).max(axis=1)
+        floor = float(np.partition(maxima, len(maxima) - k)[len(maxima) - k])
+    best = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
+    if len(best) > k:
+        values = scores[best]
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        above = best[values > kth]
+        best = np.concatenate([above, best[values == kth][: k - len(above)]])
+    best = best[np.lexsort((best, -scores[best]))]
     return [(int(i), float(scores[i])) for i in best]
