@@ -127,9 +127,11 @@ class HybridRetriever(BaseRetriever):
         stored = stored or self.index.stored_passages()
         when = query.when
         days = stored.column(_published_day, np.int32)
-        allowed = (days <= when.latest.toordinal()) | (days == 0) if when else days >= 0
+        # None: every passage (a million-long mask of Trues costs a few ms a question).
+        allowed = (days <= when.latest.toordinal()) | (days == 0) if when else None
         if query.scope is not None:
-            allowed = allowed & stored.column(query.scope, bool)
+            scope = stored.column(query.scope, bool)
+            allowed = scope if allowed is None else allowed & scope
         recent = None
         if when and when.recent_from:
             recent = (days >= when.recent_from.toordinal()) & (days <= when.latest.toordinal())
@@ -142,11 +144,13 @@ class HybridRetriever(BaseRetriever):
             for pid, similarity in stored.dense_search(query.vector, dense_depth)
             if (row := stored.ids.position(pid)) is not None
         ]
-        dense = [(row, sim) for row, sim in found if allowed[row]][: self.depth]
+        dense = [(row, sim) for row, sim in found if allowed is None or allowed[row]]
+        dense = dense[: self.depth]
         keyword_scores = stored.keywords.scores(query.question)
         if query.context:
             keyword_scores += CONTEXT_KEYWORD_WEIGHT * stored.keywords.scores(query.context)
-        rankings = [dense, top_rows(keyword_scores * allowed, self.depth)]
+        keyword = keyword_scores if allowed is None else keyword_scores * allowed
+        rankings = [dense, top_rows(keyword, self.depth)]
         if recent is not None:
             recent_dense = [(row, sim) for row, sim in found if recent[row]][: self.depth]
             rankings += [recent_dense, top_rows(keyword_scores * recent, self.depth)]
