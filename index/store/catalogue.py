@@ -1,8 +1,8 @@
 """What a read snapshot (index/store/snapshot.py) knows of every passage, held in arrays
 rather than a Python object per passage: its id, and where it comes from. At a million
 passages a list of ids, a dict from id to position and a `PassageInfo` each took about
-450 bytes a passage; these take about 60 (docs/BENCHMARKS.md, "100,000 to 1,000,000
-passages")."""
+450 bytes a passage; these arrays hold about 80 (docs/BENCHMARKS.md, "100,000 to
+1,000,000 passages: the snapshot in arrays")."""
 
 from __future__ import annotations
 
