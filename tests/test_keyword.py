@@ -387,8 +387,6 @@ def test_top_rows_are_the_best_positive_scores_and_the_earlier_of_equal_ones(siz
     # Few distinct values, most of them 0: ties everywhere, as a common word gives.
     scores = rng.choice(np.array([0, 0, 0, 0.5, 1.25, 2.0, 7.5], np.float32), size)
     for k in (1, 10, 30):
-        expected = sorted(
-            ((-float(s), row) for row, s in enumerate(scores.tolist()) if s > 0)
-        )[:k]
+        expected = sorted(((-float(s), row) for row, s in enumerate(scores.tolist()) if s > 0))[:k]
         assert top_rows(scores, k) == [(row, -s) for s, row in expected]
     assert top_rows(scores, 0) == []
