@@ -19,7 +19,7 @@ from index.store.passage_info import PassageInfo
 class PassageIds(Sequence[str]):
     """Passage ids by position, and the position of an id: the ids' UTF-8 bytes in one
     buffer, and their hashes sorted, so that neither a str object nor a dict entry is
-    held per passage. Immutable: `joined` and `taken` make new ones."""
+    held per passage. Immutable: `chained` and `taken` make new ones."""
 
     def __init__(self, encoded: bytes, ends: np.ndarray, hashes: np.ndarray) -> None:
         """`encoded`: the ids' UTF-8 bytes, one after another, id i ending at `ends[i]`;
