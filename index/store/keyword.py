@@ -211,7 +211,6 @@ class KeywordFile:
                 rows.append(np.array(row, np.int64))
                 ids.append(PassageIds.of(pid))
                 parts.append(Catalogue(articles, *(np.array(c, np.int32) for c in columns)))
-        ids = ids or [PassageIds.of([])]
         return np.concatenate(rows), PassageIds.chained(ids), Catalogue.chained(articles, parts)
 
     # -- search ----------------------------------------------------------------------
