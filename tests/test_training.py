@@ -301,3 +301,31 @@ def test_readers_of_different_models_are_one_line_naming_them(tmp_path: Path) ->
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "different weights" in result.output
     assert str(embedder) in result.output and not (tmp_path / "x").exists()
+
+
+class _Planned(Exception):
+    """Raised by a stand-in `train` once the command has made its plan."""
+
+
+@pytest.mark.parametrize(
+    ("native", "asked", "bf16"),
+    [(False, "auto", False), (True, "auto", True), (False, "bf16", True), (True, "fp32", False)],
+)
+def test_training_computes_in_bf16_only_where_the_cpu_has_it_or_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool, asked: str, bf16: bool
+) -> None:
+    # Emulated bf16 autocast made a step 24 times slower than fp32 on an AVX2 CPU.
+    monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: native)
+    plans: list[TrainingPlan] = []
+
+    def planned(examples, base, work, plan, progress=None):
+        plans.append(plan)
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
+    args = ["train-reader", str(squad), "--limit", "1", "--precision", asked]
+    args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, _Planned), result.output
+    assert [p.bf16 for p in plans] == [bf16]

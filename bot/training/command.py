@@ -83,6 +83,15 @@ from bot.answering.reader import BUNDLED_READER
     "bundled all-MiniLM-L6-v2.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="How training computes: bf16 autocast is about 1.5x faster where the CPU has "
+    "it natively (AVX-512 BF16, AMX) and many times slower where it is emulated; auto "
+    "picks bf16 only where it is native.",
+)
+@click.option(
     "--freeze-embeddings",
     is_flag=True,
     help="Keep the base model's word embeddings unchanged (less learning of split A's own topics).",
@@ -103,6 +112,7 @@ def train_reader_command(
     freeze_embeddings: bool,
     traindata: Path | None,
     per_source: int | None,
+    precision: str,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A
     and/or a training data folder (--traindata).
@@ -125,6 +135,7 @@ def train_reader_command(
     from bot.training.examples import PREMISE_SHARE, Example
     from bot.training.stance import stance_examples
     from bot.training.train import TrainingPlan, reader_stages, save_reader, train
+    from index.embedding.encoder import resolve_precision
     from index.settings import load_settings
 
     if premise_share is None:
@@ -162,6 +173,7 @@ def train_reader_command(
         seed=seed,
         learning_rate=learning_rate,
         freeze_embeddings=freeze_embeddings,
+        bf16=resolve_precision(precision) == "bf16",
     )
     earlier = reader_stages(base) if base else []
     started = time.perf_counter()
