@@ -34,7 +34,7 @@ from bot.evaluation.metrics import citation_hit, percentile
 from bot.evaluation.readers import read_eval_set, read_realtimeqa_weeks
 from bot.evaluation.runner import build_index
 from bot.evaluation.sampling import Sample, sample_weeks, select
-from bot.evaluation.splits import squad_split
+from bot.evaluation.splits import of_role, squad_split
 from index.settings import load_settings
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 100.0)
@@ -57,6 +57,12 @@ def main() -> None:
     )
     parser.add_argument("path", type=Path)
     parser.add_argument("--split", choices=["A", "B"])
+    parser.add_argument(
+        "--squadshifts-role",
+        choices=["reader", "combiner"],
+        help="a SQuADShifts file (shared/traindata): only its articles of this training "
+        "role (bot/training/datasets.py); combiner ones no reader trains on",
+    )
     parser.add_argument("--limit", type=int)
     parser.add_argument("--distractors", type=int, help="RealTime QA: at most N distractors")
     parser.add_argument(
@@ -85,6 +91,8 @@ def main() -> None:
         eval_set = read_eval_set(args.format, args.path)
         if args.split:
             eval_set = squad_split(eval_set, args.split)
+        if args.squadshifts_role:
+            eval_set = of_role(eval_set, "squadshifts", args.squadshifts_role)
         sample = Sample(0, args.limit, distractors=args.distractors, unanswerable=args.unanswerable)
         chosen = [select(eval_set, sample)]
 

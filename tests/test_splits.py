@@ -36,3 +36,46 @@ def test_unknown_split_and_non_squad_sets_are_refused() -> None:
     news = EvalSet([Article("rtqa:https://a.example/x", "t", "x", "s")], [])
     with pytest.raises(EvalDataError, match="SQuAD sets only"):
         squad_split(news, "A")
+
+
+def test_a_squadshifts_role_keeps_the_articles_training_gives_that_role(tmp_path) -> None:
+    # The same file read as training reads it and as an evaluation reads it: the
+    # combiner-role articles (measured, never trained on) are the same ones.
+    import json
+
+    from bot.evaluation.readers import read_eval_set
+    from bot.evaluation.splits import of_role
+    from bot.training.datasets import read_squad_json, with_role
+
+    titles = ["Kenya", "Andes", "Saxophone", "Istanbul", "Warsaw", "Oxygen", "Normans", "Tesla"]
+    data = {
+        "data": [
+            {
+                "title": t,
+                "paragraphs": [
+                    {
+                        "context": f"{t} is a topic. It has a history.",
+                        "qas": [
+                            {
+                                "id": t,
+                                "question": f"What is {t}?",
+                                "answers": [{"text": "a topic", "answer_start": len(t) + 4}],
+                            }
+                        ],
+                    }
+                ],
+            }
+            for t in titles
+        ]
+    }
+    path = tmp_path / "new_wiki.json"
+    path.write_text(json.dumps(data))
+    trained = with_role(read_squad_json(path, "squadshifts"), "combiner")
+    measured = of_role(read_eval_set("squad", path), "squadshifts", "combiner")
+    # sorted: Andes Istanbul Kenya Normans Oxygen Saxophone Tesla Warsaw; 1 and 5 mod 4
+    assert sorted(q.title for q in trained) == ["Istanbul", "Saxophone"]
+    assert sorted(a.title for a in measured.articles) == ["Istanbul", "Saxophone"]
+    assert sorted(q.question for q in measured.questions) == [
+        "What is Istanbul?",
+        "What is Saxophone?",
+    ]

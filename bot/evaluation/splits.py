@@ -30,3 +30,18 @@ def squad_split(eval_set: EvalSet, split: str) -> EvalSet:
         articles=[a for a in eval_set.articles if a.id in keep],
         questions=[q for q in eval_set.questions if set(q.gold_article_ids) <= keep],
     )
+
+
+def of_role(eval_set: EvalSet, source: str, role: str) -> EvalSet:
+    """The articles of a SQuAD-format training set (`source` as bot/training/datasets.py
+    names it) that have `role` there, and the questions about them: the same articles a
+    training command gives that role."""
+    from bot.training.datasets import role_of
+
+    names = {a.id: f"{source}:{a.id.removeprefix('squad:')}" for a in eval_set.articles}
+    every = sorted(names.values())
+    keep = {a for a, name in names.items() if role_of(source, name, every) == role}
+    return EvalSet(
+        articles=[a for a in eval_set.articles if a.id in keep],
+        questions=[q for q in eval_set.questions if set(q.gold_article_ids) <= keep],
+    )
