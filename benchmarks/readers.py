@@ -1,8 +1,10 @@
 """Readers side by side on questions none of them trained on: the training data's
 combiner-role and dev-role sets, asked as `citebot ask` would.
 
-    python -m benchmarks.readers --traindata ../shared/traindata \
+    python -m benchmarks.readers --traindata TRAINDATA \
         --reader none --reader bundled --reader models/candidate
+
+TRAINDATA is a training data folder laid out as the project's shared/traindata is.
 
 Indexes once (bot/training/calibration_sets.py: SQuAD 2.0 and SQuADShifts combiner
 articles with the news stories of Wikinews 2020 and the last month of "Current events",
