@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from bot.evaluation.readers import EvalDataError, EvalQuestion, EvalSet
-from bot.evaluation.splits import split_titles, squad_split
+from bot.evaluation.readers import EvalDataError, EvalQuestion, EvalSet, read_eval_set
+from bot.evaluation.splits import of_role, split_titles, squad_split
+from bot.training.datasets import read_squad_json, with_role
 from index.articles import Article
 
 
@@ -41,12 +44,6 @@ def test_unknown_split_and_non_squad_sets_are_refused() -> None:
 def test_a_squadshifts_role_keeps_the_articles_training_gives_that_role(tmp_path) -> None:
     # The same file read as training reads it and as an evaluation reads it: the
     # combiner-role articles (measured, never trained on) are the same ones.
-    import json
-
-    from bot.evaluation.readers import read_eval_set
-    from bot.evaluation.splits import of_role
-    from bot.training.datasets import read_squad_json, with_role
-
     titles = ["Kenya", "Andes", "Saxophone", "Istanbul", "Warsaw", "Oxygen", "Normans", "Tesla"]
     data = {
         "data": [

@@ -26,10 +26,7 @@ def squad_split(eval_set: EvalSet, split: str) -> EvalSet:
     if not all(t.startswith("squad:") for t in titles):
         raise EvalDataError("--split applies to SQuAD sets only (--format squad)")
     keep = set(split_titles(titles, split))
-    return EvalSet(
-        articles=[a for a in eval_set.articles if a.id in keep],
-        questions=[q for q in eval_set.questions if set(q.gold_article_ids) <= keep],
-    )
+    return _of_articles(eval_set, keep)
 
 
 def of_role(eval_set: EvalSet, source: str, role: str) -> EvalSet:
@@ -41,6 +38,11 @@ def of_role(eval_set: EvalSet, source: str, role: str) -> EvalSet:
     names = {a.id: f"{source}:{a.id.removeprefix('squad:')}" for a in eval_set.articles}
     every = sorted(names.values())
     keep = {a for a, name in names.items() if role_of(source, name, every) == role}
+    return _of_articles(eval_set, keep)
+
+
+def _of_articles(eval_set: EvalSet, keep: set[str]) -> EvalSet:
+    """The articles whose id is in `keep` and the questions about them only."""
     return EvalSet(
         articles=[a for a in eval_set.articles if a.id in keep],
         questions=[q for q in eval_set.questions if set(q.gold_article_ids) <= keep],
