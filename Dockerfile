@@ -18,7 +18,8 @@ COPY bot/ bot/
 COPY index/ index/
 COPY prompts/ prompts/
 COPY config/ config/
-RUN pip install --no-cache-dir . && rm -rf /src
+# With PostgreSQL's driver: several pods share their Slack state there (deploy/k8s-scale-out).
+RUN pip install --no-cache-dir ".[postgres]" && rm -rf /src
 
 # A non-root user; the data directory (Chroma store, caches, Slack state) is a volume.
 RUN useradd --create-home --uid 10001 citebot && mkdir -p /data /articles \

@@ -258,12 +258,15 @@ def serve(port: int, host: str) -> None:
         return backend
 
     def make_app(backend: Any) -> Any:
-        from bot.slack.middleware import answer_unfinished
+        from bot.slack.middleware import answer_unfinished, keep_answering_unfinished
         from bot.slack.state import SlackState
 
-        app = create_app(config, backend, settings.home / "slack")
-        # Questions acknowledged before a crash: Slack will not deliver them again.
-        answer_unfinished(app, SlackState(settings.home / "slack"))
+        state = SlackState(settings.home / "slack", config.answers_kept, config.state_store)
+        app = create_app(config, backend, settings.home / "slack", state=state)
+        # Questions acknowledged by a process that crashed (this one before a restart, or
+        # another sharing slack.state_store): Slack will not deliver them again.
+        answer_unfinished(app, state)
+        keep_answering_unfinished(app, state)
         return app
 
     serve_slack(config, make_app, load_backend, port=port, host=host)

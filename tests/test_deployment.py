@@ -48,7 +48,9 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_a_data_volume() -> Non
     # CPU torch goes in before citebot, or pip resolves a CUDA build for it.
     runs = [a for op, a in dockerfile_instructions() if op == "RUN"]
     torch_step = next(i for i, a in enumerate(runs) if "install-torch" in a)
-    citebot_step = next(i for i, a in enumerate(runs) if re.search(r"pip install .*\s\.(\s|$)", a))
+    citebot_step = next(
+        i for i, a in enumerate(runs) if re.search(r"pip install .*\s\"?\.(\[\w+\]\")?(\s|$)", a)
+    )
     assert torch_step < citebot_step
     args = [a for op, a in dockerfile_instructions() if op == "ARG"]
     assert 'CITEBOT_TORCH_INDEX="https://download.pytorch.org/whl/cpu"' in args
@@ -186,18 +188,35 @@ def test_the_systemd_unit_serves_citebot() -> None:
         assert step in DOCS, f"docs/DEPLOYMENT.md's install steps should have {step}"
 
 
-def rendered_k8s() -> list[dict]:
+def rendered_k8s(folder: Path = PROJECT_ROOT / "deploy" / "k8s") -> list[dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed")
     out = subprocess.run(
-        [kubectl, "kustomize", str(PROJECT_ROOT / "deploy" / "k8s")],
+        [kubectl, "kustomize", str(folder)],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def test_the_scale_out_overlay_runs_pods_that_share_their_state_in_a_database() -> None:
+    objects = rendered_k8s(PROJECT_ROOT / "deploy" / "k8s-scale-out")
+    [bot] = [o for o in objects if o["kind"] == "Deployment"]
+    assert bot["spec"]["replicas"] > 1 and bot["spec"]["strategy"]["type"] == "RollingUpdate"
+    pod = bot["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "data", "emptyDir": {}}]  # caches only
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    [container] = pod["containers"]
+    shared = [secrets[ref["secretRef"]["name"]] for ref in container["envFrom"]]
+    stores = {k: v for s in shared for k, v in s["stringData"].items() if k.endswith("_STORE")}
+    assert set(stores) == {"CITEBOT_STATE_STORE", "CITEBOT_INSTALLATION_STORE"}
+    assert all(url.startswith("postgresql+psycopg://") for url in stores.values())
+    # The image has the driver those URLs name.
+    assert any("[postgres]" in args for op, args in dockerfile_instructions() if op == "RUN")
 
 
 def test_kustomize_renders_every_container_with_probes_and_limits() -> None:

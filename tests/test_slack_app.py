@@ -467,9 +467,9 @@ SERVER_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     from bot.answering.answers import Answer, Citation
-    from bot.slack import SlackConfig, create_app, serve
+    from bot.slack import SlackConfig, create_app, middleware, serve
     from bot.slack.backend import Asked, Overview
-    from bot.slack.middleware import answer_unfinished
+    from bot.slack.middleware import answer_unfinished, keep_answering_unfinished
     from bot.slack.state import SlackState
     from index.settings import load_settings
 
@@ -502,11 +502,14 @@ SERVER_SCRIPT = textwrap.dedent(
 
 
     config = SlackConfig.from_settings(load_settings())
+    middleware.SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "60"))
 
 
     def make_app(backend):  # as `citebot serve` does (bot/cli.py)
-        app = create_app(config, backend, state_dir)
-        answer_unfinished(app, SlackState(state_dir))
+        state = SlackState(state_dir, config.answers_kept, config.state_store)
+        app = create_app(config, backend, state_dir, state=state)
+        answer_unfinished(app, state)
+        keep_answering_unfinished(app, state)
         return app
 
 
@@ -595,6 +598,53 @@ def test_a_question_acknowledged_long_before_a_restart_is_told_to_ask_again(fake
         [told] = fake.wait_for("chat.postMessage", timeout=60)
     assert told.text == messages.ANSWER_LOST and told.body["thread_ts"] == event["ts"]
     assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_two_servers_sharing_a_state_store_answer_a_delivery_once_and_know_the_threads(
+    fake, tmp_path
+):
+    """Behind a load balancer, Slack's retry of an event may reach another process, and
+    so may a follow-up in a thread the first one answered in."""
+    env = server_env(fake, CITEBOT_STATE_STORE=f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    first = mention("who denied it?")
+    with (
+        ServerProcess(SERVER_SCRIPT, str(tmp_path / "a"), QUOTE, env=env) as one,
+        ServerProcess(SERVER_SCRIPT, str(tmp_path / "b"), QUOTE, env=env) as other,
+    ):
+        assert one.send_first_event(fake, first, "Ev1") == (200, "")
+        fake.wait_for("reactions.remove")  # answered
+        assert other.send_first_event(fake, first, "Ev1") == (200, "")  # Slack's retry
+        time.sleep(0.5)  # a second answer would come now
+        assert len(fake.calls_to("chat.postMessage")) == 1
+        follow_up = message("and when was that?", thread_ts=first["ts"])
+        assert fake.send_event(other.url, follow_up, "Ev2") == (200, "")
+        answers = fake.wait_for("chat.postMessage", count=2)
+        time.sleep(0.5)  # a third post would come now
+    assert [a.body["thread_ts"] for a in fake.calls_to("chat.postMessage")] == [first["ts"]] * 2
+    assert all(QUOTE in a.text for a in answers)
+    assert not (tmp_path / "a" / "slack.sqlite3").exists()
+
+
+def test_a_question_a_crashed_server_left_is_answered_by_another_without_a_restart(fake, tmp_path):
+    hold = tmp_path / "hold"
+    hold.touch()
+    store = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    env = server_env(fake, CITEBOT_STATE_STORE=store, SWEEP_SECONDS="0.5")
+    event = mention("who denied it?")
+    with ServerProcess(SERVER_SCRIPT, str(tmp_path / "b"), QUOTE, env=env) as other:
+        with ServerProcess(SERVER_SCRIPT, str(tmp_path / "a"), QUOTE, str(hold), env=env) as one:
+            assert one.send_first_event(fake, event, "Ev1") == (200, "")
+            fake.wait_for("reactions.add")  # the answer is under way...
+            time.sleep(1.5)  # (the other process's sweeps leave a live process's question)
+            assert other.send_first_event(fake, mention("warm-up"), "Ev0") == (200, "")
+            fake.wait_for("chat.postMessage")
+            one.kill()  # ...when its server dies
+        hold.unlink()
+        answers = fake.wait_for("chat.postMessage", count=2, timeout=60)
+        time.sleep(1.5)  # more sweeps: still answered once
+    assert [a.body["thread_ts"] for a in answers[1:]] == [event["ts"]]
+    assert len(fake.calls_to("chat.postMessage")) == 2
+    assert "acknowledged by a process that stopped" in other.log
 
 
 def test_a_kept_question_is_unfinished_for_the_next_process_in_an_upgraded_state_file(

@@ -34,16 +34,18 @@ def create_app(
     backend: Backend,
     state_dir: Path,
     client: WebClient | None = None,
+    state: SlackState | None = None,
 ) -> App:
     """The Slack app answering from `backend` (and letting admins change its sources).
 
-    Remembered deliveries, threads, answers and votes live in `state_dir`; `client` gives
+    Remembered deliveries, threads, answers and votes live in `state`, or else in
+    `config.state_store`, or in `state_dir` when that is unset; `client` gives
     the token, the Web API's URL and the retry handlers. With `config.client_id` the app
     is installable in many workspaces, and the installation store is opened (its tables
     created if missing). Nothing is started and nothing is loaded here
     (`load_index_backend` loads what `citebot serve` answers from).
     """
-    state = SlackState(state_dir, answers_kept=config.answers_kept)
+    state = state or SlackState(state_dir, config.answers_kept, config.state_store)
     bot = Citebot(config, state, backend)
     client = client or web_client(config)
     pool = AnswerPool(config.answer_workers, config.answer_queue)

@@ -50,6 +50,9 @@ class SlackConfig:
     client_id: str = SlackSettings.client_id
     client_secret: str = ""
     installation_store: str = SlackSettings.installation_store
+    # Where deliveries, threads, answers and votes are kept (a SQLAlchemy URL); empty:
+    # slack.sqlite3 in the state directory `create_app` is given.
+    state_store: str = SlackSettings.state_store
 
     @property
     def many_workspaces(self) -> bool:
@@ -102,6 +105,7 @@ class SlackConfig:
             client_secret=client_secret,
             installation_store=table.installation_store
             or f"sqlite:///{settings.home / 'slack' / 'installations.sqlite3'}",
+            state_store=table.state_store,
         )
 
 

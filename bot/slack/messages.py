@@ -42,6 +42,11 @@ BAD_INSTALLATION_STORE = (
     "SQLAlchemy URL such as sqlite:////var/lib/citebot/installations.sqlite3 or "
     "postgresql://host/db, with its driver installed, and check that it is reachable"
 )
+BAD_STATE_STORE = (
+    "slack.state_store (CITEBOT_STATE_STORE) can't be used ({reason}): give a SQLAlchemy URL "
+    "of a SQLite or PostgreSQL database, such as postgresql+psycopg://citebot@db/citebot, "
+    "with its driver installed, and check that it is reachable"
+)
 SINGLE_TOKEN_GONE = (
     "Slack sent {event} for workspace {team}: if the app was uninstalled or its bot token "
     "revoked, SLACK_BOT_TOKEN no longer works; reinstall the app and set its new token"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from logging import Logger
@@ -24,6 +25,10 @@ Middleware = Callable[..., BoltResponse]
 # A question acknowledged this long ago and never answered (the process died) is not
 # answered by the next process but told to ask again: the thread has moved on.
 LATE_ANSWER_SECONDS = 30 * 60
+
+# How often a serving process looks for questions that another process (on any host)
+# acknowledged and died before answering: a little more than a dead process's lease.
+SWEEP_SECONDS = 60
 
 # Where a claimed delivery's key is kept in the context, for `finished` to mark it done.
 DELIVERY = "citebot_delivery"
@@ -89,19 +94,22 @@ def keep_until_answered(state: SlackState) -> Callable[..., None]:
 
 def answer_unfinished(app: App, state: SlackState, now: float | None = None) -> int:
     """Answers the questions a process that died acknowledged and left unanswered (run at
-    start-up): each is dispatched to `app` again, as Slack delivered it; one older than
+    start-up, then every SWEEP_SECONDS): each is dispatched to `app` again, as Slack
+    delivered it (the app's claim on it makes sure one process answers it); one older than
     LATE_ANSWER_SECONDS is told to ask again instead. Returns how many were found."""
     now = time.time() if now is None else now
     unfinished = state.unfinished()
     for delivery in unfinished:
         event = delivery.body.get("event") or {}
         if now - delivery.claimed < LATE_ANSWER_SECONDS:
-            log.info("answering %s, acknowledged before a restart", delivery.key)
-            # From the state file, not the network: Socket Mode's requests are not signed
+            log.info("answering %s, acknowledged by a process that stopped", delivery.key)
+            # From the state store, not the network: Socket Mode's requests are not signed
             # either, and the event was checked when Slack delivered it.
             app.dispatch(BoltRequest(body=json.dumps(delivery.body), mode="socket_mode"))
             continue
-        log.info("telling %s to ask again: acknowledged before a restart", delivery.key)
+        if not state.claim(delivery.key):  # another process is telling them
+            continue
+        log.info("telling %s to ask again: acknowledged by a process that stopped", delivery.key)
         try:
             _bot_client(app, delivery.body).chat_postMessage(
                 channel=event["channel"],
@@ -112,6 +120,24 @@ def answer_unfinished(app: App, state: SlackState, now: float | None = None) -> 
             log.warning("could not tell %s to ask again: %s", delivery.key, err)
         state.finish(delivery.key)
     return len(unfinished)
+
+
+def keep_answering_unfinished(app: App, state: SlackState) -> threading.Thread:
+    """Runs `answer_unfinished` every SWEEP_SECONDS on a thread of its own: where several
+    processes serve one state store, the questions one of them leaves behind when it
+    dies are answered by another, without waiting for a restart."""
+
+    def sweep() -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            try:
+                answer_unfinished(app, state)
+            except Exception:  # a database down for a moment must not end the sweeps
+                log.exception("could not look for questions left unanswered")
+
+    thread = threading.Thread(target=sweep, name="citebot-unfinished", daemon=True)
+    thread.start()
+    return thread
 
 
 def _bot_client(app: App, body: dict[str, Any]) -> WebClient:

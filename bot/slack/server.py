@@ -20,6 +20,7 @@ from bot.slack.front import SlackFront
 from bot.slack.installs import open_installations
 from bot.slack.loading import LoadingBackend
 from bot.slack.logs import configure_logging, gunicorn_logging
+from bot.slack.state import open_state_store
 from bot.slack.worker import BufferingWorker
 from index.errors import CitebotError
 
@@ -52,6 +53,8 @@ def serve(
     Raises CitebotError when Slack can't be reached or refuses the bot token.
     """
     configure_logging(config.log_format)
+    if config.state_store:  # checked here, in one line, rather than in the worker's traceback
+        open_state_store(config.state_store).dispose()
     if config.many_workspaces:
         # Each workspace's token is checked as its requests come; the store is checked
         # here, in one line, rather than in the worker's traceback.

@@ -1,65 +1,63 @@
-"""What the Slack app remembers across restarts, in one small SQLite file in the state directory.
+"""What the Slack app remembers across restarts, in a small database every serving process
+of a deployment shares: by default one SQLite file in the state directory; with
+`slack.state_store`, a SQLite or PostgreSQL database SQLAlchemy reaches.
 
-Deliveries it has claimed and answered (so a re-delivered event is answered once, also when
-the process died before answering it), questions acknowledged and not yet answered (so
-that a restart answers them: Slack does not re-deliver an acknowledged event), threads it
-answered in with their questions and cited articles (so follow-ups need no mention and
-keep their context), answers behind buttons (the newest `answers_kept`), 👍 / 👎
-feedback, and the admins' latest reports.
+Deliveries it has claimed and answered (so a re-delivered event is answered once, by one
+process, also when the process died before answering it), questions acknowledged and not
+yet answered (so that another process answers them: Slack does not re-deliver an
+acknowledged event), threads it answered in with their questions and cited articles (so
+follow-ups need no mention and keep their context, whichever process Slack's request
+reaches), answers behind buttons (the newest `answers_kept`), 👍 / 👎 feedback, the admins'
+latest reports, and which processes are alive (each writes a heartbeat while it holds
+claims, so a process on another host can take over a dead one's deliveries).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
-import sqlite3
+import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.answering.answers import Answer, Citation, ModelReport, PassageHit
 from bot.answering.context import THREAD_TURNS_KEPT
+from bot.slack.state_tables import answers as _answers
+from bot.slack.state_tables import claims as _claims
+from bot.slack.state_tables import feedback as _feedback
+from bot.slack.state_tables import insert_row, open_state_store
+from bot.slack.state_tables import processes as _processes
+from bot.slack.state_tables import reports as _reports
+from bot.slack.state_tables import threads as _threads
+from bot.slack.state_tables import turns as _turns
+
+log = logging.getLogger("citebot.slack")
 
 # Slack re-delivers for minutes, not days; older delivery keys are dropped.
 DELIVERY_MEMORY_SECONDS = 24 * 3600
 # A claim not finished after this long belongs to a process that hung: the next delivery
 # takes it over. An answer takes seconds; with an LLM, at most its timeout and retries.
 CLAIM_LEASE_SECONDS = 10 * 60
+# A process holding claims writes a heartbeat this often; one on another host whose last
+# heartbeat is older than PROCESS_LEASE_SECONDS is dead, and its claims are taken over
+# (on its own host, a process is dead as soon as its pid is). Slack retries a delivery
+# after about a minute, then after five: the lease is shorter. The hosts' clocks must
+# agree to within a few seconds (NTP).
+HEARTBEAT_SECONDS = 10
+PROCESS_LEASE_SECONDS = 45
 # Old delivery keys are dropped every this many claims (and at start-up).
 PRUNE_EVERY = 1000
-SCHEMA = """
-DROP TABLE IF EXISTS deliveries;
-CREATE TABLE IF NOT EXISTS claims (
-    key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,
-    claimed REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0, event TEXT
-);
-CREATE TABLE IF NOT EXISTS threads (
-    channel TEXT NOT NULL, thread_ts TEXT NOT NULL, PRIMARY KEY (channel, thread_ts)
-);
-CREATE TABLE IF NOT EXISTS turns (
-    channel TEXT NOT NULL, thread_ts TEXT NOT NULL, question TEXT NOT NULL,
-    article_ids TEXT NOT NULL, time REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS turns_by_thread ON turns (channel, thread_ts, time);
-CREATE TABLE IF NOT EXISTS answers (
-    id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS answers_by_age ON answers (created);
-CREATE TABLE IF NOT EXISTS reports (kind TEXT PRIMARY KEY, text TEXT NOT NULL, time REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS feedback (
-    user TEXT NOT NULL, answer_id TEXT NOT NULL, question TEXT NOT NULL,
-    answer_json TEXT NOT NULL, vote TEXT NOT NULL, time REAL NOT NULL,
-    team TEXT NOT NULL DEFAULT '', PRIMARY KEY (user, answer_id)
-);
-"""
-# State files from before votes were kept per workspace lack feedback's `team` column.
-ADD_FEEDBACK_TEAM = "ALTER TABLE feedback ADD COLUMN team TEXT NOT NULL DEFAULT ''"
 
 
 @dataclass(frozen=True)
@@ -96,88 +94,87 @@ class Report:
 
 
 class SlackState:
-    """The state file `state_dir/slack.sqlite3`; safe to use from several threads.
+    """The state at `url` (a SQLAlchemy URL; empty: the file `state_dir/slack.sqlite3`),
+    its tables created if missing; safe to use from several threads and processes.
 
     `answers_kept` bounds the answers stored for their buttons (the oldest go first; a
     click on one says it is gone). Votes keep their own copy of question and answer.
+    Raises SettingsError naming `slack.state_store` when the database can't be used.
     """
 
-    def __init__(self, state_dir: Path, answers_kept: int = 10_000) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "slack.sqlite3"
+    def __init__(self, state_dir: Path, answers_kept: int = 10_000, url: str = "") -> None:
         self.answers_kept = answers_kept
         # Who holds a claim: this object, in this process. A restarted process (even one
         # given the same pid, as in a container) is another owner.
         self._owner = uuid.uuid4().hex
+        self._host = socket.gethostname()
         self._claims = 0
-        self._local = threading.local()
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            # A state file of an earlier version gains the columns added since.
-            _add_column(db, "claims", "event", "ALTER TABLE claims ADD COLUMN event TEXT")
-            _add_column(db, "feedback", "team", ADD_FEEDBACK_TEAM)
+        self._heartbeat: threading.Thread | None = None
+        self._heartbeat_lock = threading.Lock()
+        if not url:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{state_dir / 'slack.sqlite3'}"
+        self.engine = open_state_store(url)
         self._prune_claims()
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A transaction on this thread's connection (no connection is shared between threads).
-
-        Each thread keeps its connection open: closing the last one makes SQLite checkpoint
-        and fsync, which cost about 90 ms a write on our hosts, on the acknowledgement's path
-        (a claim) and serialized under the write lock. In WAL mode, synchronous=NORMAL keeps
-        every commit across a crash of the process; only a crash of the host may lose the
-        last ones (then a re-delivered event may be answered again).
-        """
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        with db:
+    def _db(self) -> Iterator[sa.Connection]:
+        """One transaction. A transaction that writes starts with its write, so that on
+        SQLite it holds the write lock before it reads (a read first could see a state
+        another writer is changing, and fail to upgrade)."""
+        with self.engine.begin() as db:
             yield db
 
     def claim(self, key: str) -> bool:
         """Claims the delivery `key` for this process: True when it is to be handled here.
 
-        False when it was handled already, or is being handled by a live process. A claim
-        whose process died (or that is older than CLAIM_LEASE_SECONDS) is taken over, so
-        Slack's retry after a crash is answered, once.
+        False when it was handled already, or is being handled by a live process (on this
+        host, one whose pid runs; on another, one whose heartbeat is recent). A claim
+        whose process died (or that is older than CLAIM_LEASE_SECONDS) is taken over, by
+        one process, so Slack's retry after a crash is answered, once.
         """
+        self._start_heartbeat()
         now = time.time()
+        row = {"key": key, "owner": self._owner, "pid": os.getpid(), "claimed": now, "done": 0}
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute(
-                "SELECT owner, pid, claimed, done FROM claims WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None:
-                owner, pid, claimed, done = row
-                if done or owner == self._owner:
+            if insert_row(db, _claims, row):
+                taken = True
+            else:
+                held = db.execute(
+                    sa.select(_claims.c.owner, _claims.c.pid, _claims.c.claimed, _claims.c.done)
+                    .where(_claims.c.key == key)
+                ).one_or_none()  # fmt: skip
+                if held is None or held.done or held.owner == self._owner:
                     return False
-                if claimed > now - CLAIM_LEASE_SECONDS and _alive(pid):
+                if held.claimed > now - CLAIM_LEASE_SECONDS and self._alive(db, held, now):
                     return False
-            db.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, 0, NULL)",
-                (key, self._owner, os.getpid(), now),
-            )
-        self._claims += 1
-        if self._claims % PRUNE_EVERY == 0:
-            self._prune_claims()
-        return True
+                # Taken over only if no other process took it over first.
+                taken = 1 == db.execute(
+                    sa.update(_claims)
+                    .where(_claims.c.key == key, _claims.c.owner == held.owner,
+                           _claims.c.claimed == held.claimed, _claims.c.done == 0)
+                    .values(owner=self._owner, pid=os.getpid(), claimed=now, event=None)
+                ).rowcount  # fmt: skip
+        if taken:
+            self._claims += 1
+            if self._claims % PRUNE_EVERY == 0:
+                self._prune_claims()
+        return taken
 
     def keep(self, key: str, body: dict[str, Any]) -> None:
-        """Keeps the request of a delivery claimed here until it is finished: a process
-        started after this one died answers it (`unfinished`)."""
+        """Keeps the request of a delivery claimed here until it is finished: another
+        process answers it if this one dies first (`unfinished`)."""
         with self._db() as db:
             db.execute(
-                "UPDATE claims SET event = ? WHERE key = ? AND owner = ? AND done = 0",
-                (json.dumps(body, ensure_ascii=False), key, self._owner),
+                sa.update(_claims)
+                .where(_claims.c.key == key, _claims.c.owner == self._owner, _claims.c.done == 0)
+                .values(event=json.dumps(body, ensure_ascii=False))
             )
 
     def finish(self, key: str) -> None:
         """Marks a claimed delivery as handled: later deliveries of it are dropped."""
         with self._db() as db:
-            db.execute("UPDATE claims SET done = 1, event = NULL WHERE key = ?", (key,))
+            db.execute(sa.update(_claims).where(_claims.c.key == key).values(done=1, event=None))
 
     def unfinished(self) -> list[Unfinished]:
         """Kept deliveries whose process died (or hung past CLAIM_LEASE_SECONDS) before
@@ -185,19 +182,56 @@ class SlackState:
         now = time.time()
         with self._db() as db:
             rows = db.execute(
-                "SELECT key, owner, pid, claimed, event FROM claims "
-                "WHERE done = 0 AND event IS NOT NULL ORDER BY claimed"
-            ).fetchall()
-        return [
-            Unfinished(key, json.loads(event), claimed)
-            for key, owner, pid, claimed, event in rows
-            if owner != self._owner and (claimed <= now - CLAIM_LEASE_SECONDS or not _alive(pid))
-        ]
+                sa.select(_claims.c.key, _claims.c.owner, _claims.c.pid, _claims.c.claimed,
+                          _claims.c.event)
+                .where(_claims.c.done == 0, _claims.c.event.is_not(None))
+                .order_by(_claims.c.claimed)
+            ).all()  # fmt: skip
+            return [
+                Unfinished(row.key, json.loads(row.event), row.claimed)
+                for row in rows
+                if row.owner != self._owner
+                and (row.claimed <= now - CLAIM_LEASE_SECONDS or not self._alive(db, row, now))
+            ]
+
+    def _alive(self, db: sa.Connection, claim: Any, now: float) -> bool:
+        """Whether the process holding `claim` is alive: on this host, whether its pid
+        runs; on another, whether its heartbeat is recent."""
+        process = db.execute(
+            sa.select(_processes.c.host, _processes.c.pid, _processes.c.seen).where(
+                _processes.c.owner == claim.owner
+            )
+        ).one_or_none()
+        if process is None or process.host == self._host:  # (none: an older version's claim)
+            return _alive(claim.pid)
+        return process.seen > now - PROCESS_LEASE_SECONDS
+
+    def _start_heartbeat(self) -> None:
+        """Writes this process's heartbeat now, and every HEARTBEAT_SECONDS from a thread
+        that ends when this object is gone."""
+        if self._heartbeat is not None:
+            return
+        with self._heartbeat_lock:
+            if self._heartbeat is None:
+                self.beat()
+                self._heartbeat = threading.Thread(
+                    target=_beat_while_alive, args=(weakref.ref(self),),
+                    name="citebot-heartbeat", daemon=True,
+                )  # fmt: skip
+                self._heartbeat.start()
+
+    def beat(self) -> None:
+        """Records that this process is alive, now."""
+        row = {"owner": self._owner, "host": self._host, "pid": os.getpid(), "seen": time.time()}
+        with self._db() as db:
+            insert_row(db, _processes, row, update=("seen",))
 
     def _prune_claims(self) -> None:
+        now = time.time()
         with self._db() as db:
+            db.execute(sa.delete(_claims).where(_claims.c.claimed < now - DELIVERY_MEMORY_SECONDS))
             db.execute(
-                "DELETE FROM claims WHERE claimed < ?", (time.time() - DELIVERY_MEMORY_SECONDS,)
+                sa.delete(_processes).where(_processes.c.seen < now - DELIVERY_MEMORY_SECONDS)
             )
 
     def remember_thread(
@@ -209,28 +243,31 @@ class SlackState:
     ) -> None:
         """Remembers that I answered in the thread, and the question and cited articles."""
         with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO threads VALUES (?, ?)", (channel, thread_ts))
+            insert_row(db, _threads, {"channel": channel, "thread_ts": thread_ts})
             if question is not None:
                 db.execute(
-                    "INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
-                    (channel, thread_ts, question, json.dumps(list(article_ids)), time.time()),
-                )
+                    sa.insert(_turns).values(
+                        channel=channel, thread_ts=thread_ts, question=question,
+                        article_ids=json.dumps(list(article_ids)), time=time.time(),
+                    )
+                )  # fmt: skip
 
     def thread_turns(self, channel: str, thread_ts: str) -> list[Turn]:
         """The thread's latest THREAD_TURNS_KEPT questions I answered, oldest first."""
         with self._db() as db:
             rows = db.execute(
-                "SELECT question, article_ids FROM turns WHERE channel = ? AND thread_ts = ? "
-                "ORDER BY time DESC LIMIT ?",
-                (channel, thread_ts, THREAD_TURNS_KEPT),
-            ).fetchall()
+                sa.select(_turns.c.question, _turns.c.article_ids)
+                .where(_turns.c.channel == channel, _turns.c.thread_ts == thread_ts)
+                .order_by(_turns.c.time.desc())
+                .limit(THREAD_TURNS_KEPT)
+            ).all()
         return [Turn(question, tuple(json.loads(ids))) for question, ids in reversed(rows)]
 
     def answered_in_thread(self, channel: str, thread_ts: str) -> bool:
         with self._db() as db:
             row = db.execute(
-                "SELECT 1 FROM threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
-            ).fetchone()
+                sa.select(1).where(_threads.c.channel == channel, _threads.c.thread_ts == thread_ts)
+            ).first()
         return row is not None
 
     def save_answer(self, answer: Answer) -> str:
@@ -238,23 +275,28 @@ class SlackState:
         answer_id = secrets.token_hex(8)
         with self._db() as db:
             db.execute(
-                "INSERT INTO answers VALUES (?, ?, ?, ?)",
-                (answer_id, answer.question, json.dumps(asdict(answer)), time.time()),
-            )
-            db.execute(
-                "DELETE FROM answers WHERE created < (SELECT created FROM answers "
-                "ORDER BY created DESC LIMIT 1 OFFSET ?)",
-                (self.answers_kept - 1,),
-            )
+                sa.insert(_answers).values(
+                    id=answer_id, question=answer.question,
+                    answer=json.dumps(asdict(answer)), created=time.time(),
+                )
+            )  # fmt: skip
+            oldest_kept = db.execute(
+                sa.select(_answers.c.created)
+                .order_by(_answers.c.created.desc())
+                .limit(1)
+                .offset(self.answers_kept - 1)
+            ).scalar()
+            if oldest_kept is not None:
+                db.execute(sa.delete(_answers).where(_answers.c.created < oldest_kept))
         return answer_id
 
     def answer_count(self) -> int:
         with self._db() as db:
-            return db.execute("SELECT count(*) FROM answers").fetchone()[0]
+            return db.execute(sa.select(sa.func.count()).select_from(_answers)).scalar_one()
 
     def load_answer(self, answer_id: str) -> Answer | None:
         with self._db() as db:
-            row = db.execute("SELECT answer FROM answers WHERE id = ?", (answer_id,)).fetchone()
+            row = db.execute(sa.select(_answers.c.answer).where(_answers.c.id == answer_id)).first()
         if row is None:
             return None
         fields = json.loads(row[0])
@@ -277,50 +319,62 @@ class SlackState:
         answer = self.load_answer(answer_id)
         if answer is None:
             return False
+        row = {
+            "user": user,
+            "answer_id": answer_id,
+            "question": answer.question,
+            "answer_json": json.dumps(answer.to_json(), ensure_ascii=False),
+            "vote": vote,
+            "time": time.time(),
+            "team": team,
+        }
         with self._db() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO feedback "
-                "(user, answer_id, question, answer_json, vote, time, team) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user,
-                    answer_id,
-                    answer.question,
-                    json.dumps(answer.to_json(), ensure_ascii=False),
-                    vote,
-                    time.time(),
-                    team,
-                ),
-            )
+            updated = ("question", "answer_json", "vote", "time", "team")
+            insert_row(db, _feedback, row, update=updated)
         return True
 
     def feedback(self, vote: str | None = None, limit: int = -1, team: str = "") -> list[Feedback]:
         """Workspace `team`'s recorded votes (only `vote`s, when given), oldest first;
         `limit`: the latest."""
-        where, args = ("AND vote = ?", (vote,)) if vote else ("", ())
+        query = sa.select(
+            _feedback.c.user, _feedback.c.question, _feedback.c.answer_json,
+            _feedback.c.vote, _feedback.c.time,
+        ).where(_feedback.c.team == team)  # fmt: skip
+        if vote:
+            query = query.where(_feedback.c.vote == vote)
+        query = query.order_by(_feedback.c.time.desc()).limit(limit if limit >= 0 else None)
         with self._db() as db:
-            rows = db.execute(
-                "SELECT user, question, answer_json, vote, time FROM feedback "
-                f"WHERE team = ? {where} ORDER BY time DESC LIMIT ?",
-                (team, *args, limit),
-            ).fetchall()
+            rows = db.execute(query).all()
         return [Feedback(*row) for row in reversed(rows)]
 
     def save_report(self, text: str, team: str = "") -> None:
         """Keeps the latest change admins made from Slack in workspace `team` ("": the only
         one), for its Home tab."""
+        row = {"kind": _report_key(team), "text": text, "time": time.time()}
         with self._db() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO reports VALUES (?, ?, ?)",
-                (_report_key(team), text, time.time()),
-            )
+            insert_row(db, _reports, row, update=("text", "time"))
 
     def latest_report(self, team: str = "") -> Report | None:
         with self._db() as db:
             row = db.execute(
-                "SELECT text, time FROM reports WHERE kind = ?", (_report_key(team),)
-            ).fetchone()
+                sa.select(_reports.c.text, _reports.c.time).where(
+                    _reports.c.kind == _report_key(team)
+                )
+            ).first()
         return Report(*row) if row else None
+
+
+def _beat_while_alive(state: weakref.ref[SlackState]) -> None:
+    while True:
+        time.sleep(HEARTBEAT_SECONDS)
+        alive = state()
+        if alive is None:
+            return
+        try:
+            alive.beat()
+        except sa.exc.SQLAlchemyError as err:  # the database is down for a moment
+            log.warning("could not write the heartbeat: %s", " ".join(str(err).split())[:200])
+        del alive
 
 
 def _report_key(team: str) -> str:
@@ -328,19 +382,9 @@ def _report_key(team: str) -> str:
     return f"index:{team}" if team else "index"
 
 
-def _add_column(db: sqlite3.Connection, table: str, column: str, statement: str) -> None:
-    if column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-        return
-    try:
-        db.execute(statement)
-    except sqlite3.OperationalError as err:  # another process added it first
-        if "duplicate column" not in str(err):
-            raise
-
-
 def _alive(pid: int) -> bool:
-    """Whether a process `pid` runs on this host (the state file is local to it). This
-    process's own pid held by another owner is a predecessor that had the same pid."""
+    """Whether a process `pid` runs on this host. This process's own pid held by another
+    owner is a predecessor that had the same pid."""
     if pid == os.getpid():
         return False
     try:

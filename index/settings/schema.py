@@ -87,6 +87,9 @@ class SlackSettings:
     installation_store: str = setting(
         "", "slack.installation_store", Text(), env="CITEBOT_INSTALLATION_STORE"
     )
+    # A SQLAlchemy URL for what the app remembers (deliveries, threads, answers, votes);
+    # unset: SQLite in the data directory.
+    state_store: str = setting("", "slack.state_store", Text(), env="CITEBOT_STATE_STORE")
 
 
 @dataclass(frozen=True)
