@@ -14,9 +14,11 @@ its first answer, which loads the vector index), answer_p50_ms, answer_p95_ms,
 keyword_recall_at_5_vs_memory (top-5 overlap of the on-disk keyword index with today's
 in-memory BM25, benchmarks/bm25_memory.py). `--server` keeps the store in a Chroma server
 (`chroma run`, its data in DIR/chroma-server) instead of the embedded store; the server's
-own peak RSS is then reported too. A DIR that already holds a store of N passages is
-reused; `--serve-from` answers with another commit's code (docs/BENCHMARKS.md, "A
-newsroom's archive").
+own peak RSS (`server_peak_rss_mb`, the build's included when this run built the store)
+and its RSS after the answers (`server_rss_mb`) are then reported too, and the build's
+`build_seconds`. A DIR that already holds a store of N passages is reused (a fresh
+server then only opens it and serves); `--serve-from` answers with another commit's code
+(docs/BENCHMARKS.md, "A newsroom's archive").
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import bench_settings, chroma_server, machine, peak_rss_mb
+from benchmarks.common import bench_settings, chroma_server, machine, peak_rss_mb, rss_mb
 from benchmarks.synthetic import TextGenerator
 
 DIMENSIONS = 384  # the bundled all-MiniLM-L6-v2's
@@ -207,6 +209,7 @@ def main() -> None:
             result = measure(args, home, store, url)
             if server:
                 result["server_peak_rss_mb"] = peak_rss_mb(server[1])
+                result["server_rss_mb"] = rss_mb(server[1])
         print(json.dumps(result | {"machine": machine()}))
     finally:
         if args.home is None:
@@ -215,6 +218,7 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, home: Path, store: Path, url: str | None) -> dict:
     marker = home / ("archive-passages-server" if url else "archive-passages")
+    built: dict[str, float] = {}
     if not marker.is_file() or marker.read_text() != str(args.passages):
         if url is None:
             shutil.rmtree(store, ignore_errors=True)
@@ -222,7 +226,8 @@ def measure(args: argparse.Namespace, home: Path, store: Path, url: str | None) 
         start = time.perf_counter()
         build(home, args.passages, url)
         marker.write_text(str(args.passages))
-        print(f"built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        built["build_seconds"] = round(time.perf_counter() - start)
+        print(f"built in {built['build_seconds']} s", file=sys.stderr)
     asked = questions(home, url, args.questions)
     command = [sys.executable, "-m", "benchmarks.archive", "--passages", str(args.passages)]
     command += ["--home", str(home), "--serve"] + (["--chroma-url", url] if url else [])
@@ -235,7 +240,7 @@ def measure(args: argparse.Namespace, home: Path, store: Path, url: str | None) 
     )  # fmt: skip
     if served.returncode != 0:
         raise SystemExit(f"the answering process failed:\n{served.stderr[-3000:]}")
-    result = {"passages": args.passages, "store": "server" if url else "embedded"}
+    result = {"passages": args.passages, "store": "server" if url else "embedded"} | built
     result |= json.loads(served.stdout.splitlines()[-1])
     if not args.no_recall:
         result["keyword_recall_at_5_vs_memory"] = keyword_recall(home, url, asked)

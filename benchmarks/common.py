@@ -186,7 +186,16 @@ def _heartbeat(url: str) -> bool:
 
 def peak_rss_mb(pid: int) -> int:
     """The peak resident memory of the live process `pid` (Linux), in MB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> int:
+    """The resident memory of the live process `pid` now (Linux), in MB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def _status_mb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024)
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
