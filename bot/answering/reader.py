@@ -45,7 +45,9 @@ class SentenceReader:
     The model is loaded on first use (once, also when several threads ask at the same
     time), or at once with `load()`. `precision` is how it computes: "fp32", "bf16"
     (the weights cast once, fast where the CPU has AVX-512 BF16 or AMX), "int8" (linear layers
-    quantized after loading) or "auto" (bf16 where native, else fp32);
+    quantized after loading), "onnx-int8" (the model exported once and quantized per
+    channel, run by ONNX Runtime: the fastest where the CPU has no bf16; needs
+    citebot[onnx]) or "auto" (bf16 where native, else fp32);
     docs/BENCHMARKS.md measures what each costs and saves.
     """
 
@@ -108,7 +110,9 @@ class SentenceReader:
         from index.embedding.encoder import resolve_precision
 
         self.precision = resolve_precision(self.precision)
-        if self.precision == "int8":
+        if self.precision == "onnx-int8":
+            model[0].model = _onnx_int8(model[0].model, model.tokenizer)
+        elif self.precision == "int8":
             hf_model = model[0].model
             model[0].model = torch.ao.quantization.quantize_dynamic(
                 hf_model, {torch.nn.Linear}, dtype=torch.qint8
@@ -139,6 +143,23 @@ class SentenceReader:
             )
         by_text = dict(zip(distinct, scores.float().numpy().reshape(-1).tolist(), strict=True))
         return np.array([by_text[text] for text in texts], dtype=np.float32)
+
+
+def _onnx_int8(hf_model, tokenizer):
+    """The classifier exported to ONNX, quantized to int8 and run by ONNX Runtime (on
+    torch's number of threads, which `slack.torch_threads` sets), from its cache."""
+    import torch
+
+    from index.embedding.onnx import onnx_module
+
+    threads = torch.get_num_threads()
+    try:
+        return onnx_module(hf_model, tokenizer, True, output="logits", threads=threads)
+    except ImportError as exc:  # onnxruntime, or onnx (the exporter's), is missing
+        raise ReaderError(
+            f'answer.reader_precision "onnx-int8" needs {exc.name or "onnxruntime"}: pip '
+            "install 'citebot[onnx]', or set the precision to fp32"
+        ) from None
 
 
 @functools.cache

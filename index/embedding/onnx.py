@@ -1,4 +1,5 @@
-"""The "onnx" and "onnx-int8" encoder backends: the transformer runs in ONNX Runtime.
+"""The "onnx" and "onnx-int8" encoder backends, and the sentence reader's "onnx-int8"
+precision: the transformer runs in ONNX Runtime.
 
 The ONNX file is exported from the local model on first use (nothing is downloaded) and
 kept in a cache folder keyed by the model's weights, so later processes just load it.
@@ -37,12 +38,27 @@ def load_onnx_encoder(model_path: str, quantized: bool, cache_dir: Path | None =
 
     encoder = SentenceTransformer(model_path, device="cpu")
     transformer = encoder[0]
-    model = transformer.auto_model
-    onnx_file = exported_model(model, transformer.tokenizer, cache_dir or default_cache_dir())
+    model, tokenizer = transformer.auto_model, transformer.tokenizer
+    transformer.model = onnx_module(model, tokenizer, quantized, cache_dir)
+    return encoder
+
+
+def onnx_module(
+    model: Any,
+    tokenizer: Any,
+    quantized: bool,
+    cache_dir: Path | None = None,
+    output: str = "last_hidden_state",
+    threads: int = 0,
+) -> OnnxTransformerModel:
+    """What stands in for the Hugging Face `model` inside a sentence-transformers module:
+    the same model exported (and int8 when `quantized`) into `cache_dir`, its `output`
+    ("last_hidden_state" for an encoder, "logits" for a cross-encoder) computed by ONNX
+    Runtime on `threads` threads (0: one per physical core)."""
+    onnx_file = exported_model(model, tokenizer, cache_dir or default_cache_dir(), output)
     if quantized:
         onnx_file = quantized_model(onnx_file)
-    transformer.model = OnnxTransformerModel(onnx_file, model.config)
-    return encoder
+    return OnnxTransformerModel(onnx_file, model.config, threads, output)
 
 
 def default_cache_dir() -> Path:
@@ -52,9 +68,12 @@ def default_cache_dir() -> Path:
 
 class OnnxTransformerModel(torch.nn.Module):
     """Stands in for the Hugging Face model inside sentence-transformers' Transformer
-    module: the same inputs and `last_hidden_state` output, computed by ONNX Runtime."""
+    module: the same inputs and `output` (`last_hidden_state`, or a classifier's
+    `logits`), computed by ONNX Runtime."""
 
-    def __init__(self, onnx_file: Path, config: Any, threads: int = 0) -> None:
+    def __init__(
+        self, onnx_file: Path, config: Any, threads: int = 0, output: str = "last_hidden_state"
+    ) -> None:
         import onnxruntime
 
         super().__init__()
@@ -66,24 +85,28 @@ class OnnxTransformerModel(torch.nn.Module):
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output = output
 
     def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
         feeds = {name: _int64(inputs[name]) for name in self.input_names if name in inputs}
         if "token_type_ids" in self.input_names and "token_type_ids" not in feeds:
             feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
-        (hidden,) = self.session.run(["last_hidden_state"], feeds)
-        return {"last_hidden_state": torch.from_numpy(hidden)}
+        (computed,) = self.session.run([self.output], feeds)
+        return {self.output: torch.from_numpy(computed)}
 
 
-def exported_model(model: Any, tokenizer: Any, cache_dir: Path) -> Path:
-    """The model exported to ONNX (and fused for BERT-like models), from the cache."""
-    folder = cache_dir / _cache_key(model)
+def exported_model(
+    model: Any, tokenizer: Any, cache_dir: Path, output: str = "last_hidden_state"
+) -> Path:
+    """The model exported to ONNX with its `output` (and fused for BERT-like models),
+    from the cache."""
+    folder = cache_dir / _cache_key(model, output)
     target = folder / "model.onnx"
     if not target.exists():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             raw = Path(scratch) / "raw.onnx"
-            _export(model, tokenizer, raw)
+            _export(model, tokenizer, raw, output)
             fused = _fuse(raw, model.config) or raw
             # Another process may be exporting too: each replaces the file whole.
             os.replace(fused, target)
@@ -111,11 +134,13 @@ def quantized_model(onnx_file: Path) -> Path:
     return target
 
 
-def _cache_key(model: Any) -> str:
-    """Changes with the weights, the architecture and the exporting libraries."""
+def _cache_key(model: Any, output: str) -> str:
+    """Changes with the weights, the architecture, the output and the exporting libraries."""
     import onnxruntime
 
     digest = hashlib.sha256()
+    if output != "last_hidden_state":  # (the encoders' keys as they were)
+        digest.update(output.encode())
     digest.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     digest.update(f"{EXPORT_RECIPE} {torch.__version__} {onnxruntime.__version__}".encode())
     for name, tensor in model.state_dict().items():
@@ -124,7 +149,7 @@ def _cache_key(model: Any) -> str:
     return digest.hexdigest()[:24]
 
 
-def _export(model: Any, tokenizer: Any, path: Path) -> None:
+def _export(model: Any, tokenizer: Any, path: Path, output: str) -> None:
     # The eager attention exports as the plain BERT pattern ONNX Runtime fuses; the SDPA
     # one exports with masking ops that cost half the int8 run time.
     model.set_attn_implementation("eager")
@@ -133,30 +158,32 @@ def _export(model: Any, tokenizer: Any, path: Path) -> None:
     sample = tokenizer(["a short one", "a somewhat longer sample sentence"], padding=True)
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     args = tuple(torch.tensor(sample[n]) for n in names)
-    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "tokens"} for n in names}
+    axes[output] = {0: "batch", 1: "tokens"} if output == "last_hidden_state" else {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about shape checks that hold for every input it will see.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _LastHiddenState(model, names),
+            _Output(model, names, output),
             args,
             str(path),
             input_names=names,
-            output_names=["last_hidden_state"],
+            output_names=[output],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
 
 
-class _LastHiddenState(torch.nn.Module):
-    def __init__(self, model: Any, names: list[str]) -> None:
+class _Output(torch.nn.Module):
+    def __init__(self, model: Any, names: list[str], output: str) -> None:
         super().__init__()
         self.model = model
         self.names = names
+        self.output = output
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.model(**dict(zip(self.names, tensors, strict=True))).last_hidden_state
+        return getattr(self.model(**dict(zip(self.names, tensors, strict=True))), self.output)
 
 
 def _fuse(path: Path, config: Any) -> Path | None:

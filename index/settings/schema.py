@@ -32,7 +32,7 @@ from index.settings.kinds import (
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ENCODER_PRECISIONS = ("auto", "fp32", "bf16")
 ENCODER_DEVICES = ("auto", "cpu", "cuda")
-READER_PRECISIONS = ("auto", "fp32", "bf16", "int8")
+READER_PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnx-int8")
 DEFAULT_ORIGIN = "default"
 
 
