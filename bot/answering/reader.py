@@ -150,16 +150,15 @@ def _onnx_int8(hf_model, tokenizer):
     torch's number of threads, which `slack.torch_threads` sets), from its cache."""
     import torch
 
+    from index.embedding.encoder import require_onnx_for
     from index.embedding.onnx import onnx_module
 
+    require_onnx_for(
+        'answer.reader_precision (CITEBOT_READER_PRECISION) is "onnx-int8"',
+        'the precision to "fp32"',
+    )
     threads = torch.get_num_threads()
-    try:
-        return onnx_module(hf_model, tokenizer, True, output="logits", threads=threads)
-    except ImportError as exc:  # onnxruntime, or onnx (the exporter's), is missing
-        raise ReaderError(
-            f'answer.reader_precision "onnx-int8" needs {exc.name or "onnxruntime"}: pip '
-            "install 'citebot[onnx]', or set the precision to fp32"
-        ) from None
+    return onnx_module(hf_model, tokenizer, True, output="logits", threads=threads)
 
 
 @functools.cache

@@ -20,7 +20,7 @@ from bot.slack.front import SlackFront
 from bot.slack.installs import open_installations
 from bot.slack.loading import LoadingBackend
 from bot.slack.logs import configure_logging, gunicorn_logging
-from bot.slack.state import open_state_store
+from bot.slack.state_tables import open_state_store
 from bot.slack.worker import BufferingWorker
 from index.errors import CitebotError
 

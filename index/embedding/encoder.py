@@ -53,11 +53,17 @@ def load_encoder(model: str, backend: str = "torch", device: str = "cpu") -> Any
 
 def require_onnx(backend: str) -> None:
     """Raises MissingExtraError unless ONNX Runtime and onnx (the `onnx` extra) are installed."""
+    require_onnx_for(f"index.backend (CITEBOT_BACKEND) is {backend!r}", 'the backend to "torch"')
+
+
+def require_onnx_for(setting: str, instead: str) -> None:
+    """Raises MissingExtraError naming `setting` (and what it is set to), and `instead`
+    (the value that needs neither), unless ONNX Runtime and onnx are installed."""
     missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
     if missing:
         raise MissingExtraError(
-            f"index.backend (CITEBOT_BACKEND) is {backend!r}, which needs {' and '.join(missing)}: "
-            "pip install 'citebot[onnx]', or set the backend to \"torch\""
+            f"{setting}, which needs {' and '.join(missing)}: "
+            f"pip install 'citebot[onnx]', or set {instead}"
         )
 
 
