@@ -30,6 +30,15 @@ from bot.answering.reader import BUNDLED_READER
     help="With --traindata: at most N questions of each set, drawn by --seed.",
 )
 @click.option(
+    "--twins",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="With --traindata: for this share of its answerable questions, add an "
+    "unanswerable twin (a name, number or word of the question changed as SQuAD 2.0's "
+    "writers did; bot/training/twins.py).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=BUNDLED_READER,
@@ -112,6 +121,7 @@ def train_reader_command(
     freeze_embeddings: bool,
     traindata: Path | None,
     per_source: int | None,
+    twins: float,
     precision: str,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A
@@ -148,7 +158,7 @@ def train_reader_command(
     judged: list[Example] = []
     counts: dict[str, int] = {}
     if traindata:
-        judged, counts = _traindata_examples(traindata, per_source, seed, work, squad_json)
+        judged, counts = _traindata_examples(traindata, per_source, seed, work, squad_json, twins)
     if squad_json is None:
         examples, questions = [], []
     else:
@@ -196,6 +206,7 @@ def train_reader_command(
         + (["generated news stories (bot/training/stance.py)"] if stance else []),
         "traindata_examples": counts,
         "per_source": per_source,
+        **({"twins": twins} if twins else {}),
         "premise_negatives": premises,
         **({"premise_share": round(premise_share, 3)} if premises else {}),
         "questions": len(questions),
@@ -251,7 +262,12 @@ def _squad_examples(
 
 
 def _traindata_examples(
-    folder: Path, per_source: int | None, seed: int, work: Path, squad_json: Path | None
+    folder: Path,
+    per_source: int | None,
+    seed: int,
+    work: Path,
+    squad_json: Path | None,
+    twins: float = 0.0,
 ):
     """Examples of the reader-role questions of a training data folder (cached in
     `work`), and how many each set gave. With SQuAD v1.1 dev given, any question about
@@ -260,14 +276,20 @@ def _traindata_examples(
     from bot.evaluation.splits import split_titles
     from bot.training.datasets import read_traindata, sample_per_source, with_role, without_titles
     from bot.training.examples import Example, judge_examples
+    from bot.training.twins import TWIN_SUFFIX, unanswerable_twins
 
-    path = work / f"traindata-seed{seed}-{per_source or 'all'}.jsonl"
+    path = work / (
+        f"traindata-seed{seed}-{per_source or 'all'}"
+        + (f"-twins{twins:g}" if twins else "")
+        + ".jsonl"
+    )
     questions = with_role(read_traindata(folder, seed), "reader")
     if squad_json:
         titles = [a.title for a in read_eval_set("squad", squad_json).articles]
         questions = without_titles(questions, split_titles(titles, "B"))
     questions = sample_per_source(questions, per_source, seed)
-    source = {q.id: q.source for q in questions}
+    questions += unanswerable_twins(questions, twins, seed)
+    source = {q.id: q.source + (" twins" if q.id.endswith(TWIN_SUFFIX) else "") for q in questions}
     if path.exists():
         examples = [Example(**json.loads(line)) for line in path.open()]
     else:
