@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from bot.training.datasets import (
     without_titles,
 )
 from bot.training.examples import judge_examples
+from bot.training.twins import twin_question, unanswerable_twins
 
 CONTEXT = (
     "The Normans were a people of Normandy. They gave their name to Normandy in the 10th "
@@ -193,3 +195,69 @@ def test_news_story_roles_hold_back_the_last_month_and_wikinews_2020() -> None:
     assert [role_of("current_events", d, days) for d in days] == ["reader", "combiner"]
     news = ["wikinews:wikinews_2019:0", "wikinews:wikinews_2020:0"]
     assert [role_of("wikinews", a, news) for a in news] == ["reader", "combiner"]
+
+
+def _asked(question: str, sentences: tuple[str, ...], answers: set[int]) -> TrainQuestion:
+    return TrainQuestion(
+        "squadshifts:q",
+        "squadshifts",
+        "squadshifts:a",
+        question,
+        "t",
+        sentences,
+        frozenset(answers),
+    )
+
+
+PARAGRAPH = (
+    "Tesla was born in Smiljan in 1856.",
+    "He moved to Prague in 1880 to study.",
+    "In 1884 he sailed to New York, where he met Edison.",
+)
+
+
+def test_a_twin_swaps_a_number_for_another_of_the_paragraph_of_the_same_shape() -> None:
+    asked = _asked("Where did Tesla move in 1880?", PARAGRAPH, {1})
+    twin = twin_question(asked, random.Random(0))
+    # 1856 is in the sentence before the answer: only 1884 leaves the answer unsaid.
+    assert twin == "Where did Tesla move in 1884?"
+
+
+def test_a_twin_swaps_a_name_the_answering_sentences_lack() -> None:
+    asked = _asked("When did Tesla sail to New York?", PARAGRAPH, {2})
+    twins = {twin_question(asked, random.Random(seed)) for seed in range(20)}
+    assert twins <= {
+        "When did Smiljan sail to New York?",
+        "When did Prague sail to New York?",
+        "When did Tesla sail to Smiljan?",
+        "When did Tesla sail to Prague?",
+    }
+    assert twins
+
+
+def test_without_a_name_or_number_a_twin_takes_an_antonym_or_a_negation() -> None:
+    sentences = ("the first ship sailed at dawn.", "it sank.")
+    assert twin_question(_asked("what was the first ship?", sentences, {0}), random.Random(0)) == (
+        "what was the last ship?"
+    )
+    negated = {
+        twin_question(_asked("what does a ship carry?", sentences, {0}), random.Random(seed))
+        for seed in range(40)
+    }
+    assert negated == {None, "what doesn't a ship carry?"}
+
+
+def test_twins_are_unanswerable_seeded_and_only_of_answerable_questions(tmp_path) -> None:
+    answered, unanswerable = read_squad_json(_squad(tmp_path / "s.json", True), "squad2")
+    twins = unanswerable_twins([answered, unanswerable], share=1.0, seed=0)
+    assert twins == unanswerable_twins([answered, unanswerable], share=1.0, seed=0)
+    (twin,) = twins
+    # Normandy is named in the sentence before the answer: "Normans" is the swap left.
+    assert twin.question == "Who did Normans swear fealty to?"
+    assert twin.id == answered.id + ":twin" and twin.article == answered.article
+    assert not twin.answerable and twin.sentences == answered.sentences
+    # Its original answering sentence is among its negatives: the hardest one.
+    (example,) = judge_examples(twins, seed=0)
+    assert example.positive is None
+    assert any(n.startswith("Their leader Rollo swore fealty") for n in example.negatives)
+    assert unanswerable_twins([answered], share=0.0, seed=0) == []

@@ -329,3 +329,28 @@ def test_training_computes_in_bf16_only_where_the_cpu_has_it_or_when_asked(
     result = CliRunner().invoke(main, args)
     assert isinstance(result.exception, _Planned), result.output
     assert [p.bf16 for p in plans] == [bf16]
+
+
+def test_train_reader_adds_unanswerable_twins_of_the_reader_role_questions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_confidence import _traindata
+
+    trained: list[list] = []
+
+    def planned(examples, base, work, plan, progress=None):
+        trained.append(list(examples))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    folder = _traindata(tmp_path / "traindata")
+    args = ["train-reader", "--traindata", str(folder), "--twins", "1"]
+    args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, _Planned), result.output
+    twins = [e for e in trained[0] if e.id.endswith(":twin")]
+    # SQuADShifts' reader-role article is Apollo's: "Who stepped out first?" is asked
+    # again as "... last?", and the sentence that answered it is now a negative.
+    assert [(e.question, e.positive) for e in twins] == [("Who stepped out last?", None)]
+    assert any(n.startswith("Neil Armstrong stepped out first.") for n in twins[0].negatives)
+    assert "1 from squadshifts twins" in result.output
