@@ -147,3 +147,25 @@ def test_an_unusable_state_store_is_one_line_naming_the_setting(tmp_path, monkey
     assert result.exit_code == 1, result.output
     assert result.output.startswith("Error: slack.state_store (CITEBOT_STATE_STORE)")
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_processes_started_together_on_a_new_store_all_open_it(tmp_path):
+    # Each creates the tables one at a time; one that found a table missing and then
+    # created by another must try again, not stop `citebot serve` (seen in CI).
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    start = threading.Barrier(8)
+    failures: list[Exception] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            state_tables.open_state_store(url).dispose()
+        except SettingsError as err:
+            failures.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -5,6 +5,7 @@ one statement whose form differs between SQLite and PostgreSQL, insert-or-update
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ feedback = sa.Table(
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("team", sa.String(64), nullable=False, server_default=""),
 )  # fmt: skip
+# How often the tables' creation is tried when processes started together race to it.
+CREATE_TRIES = 10
 # Columns added since the first state files, with the statement that adds each.
 _ADDED_COLUMNS = {
     ("claims", "event"): "ALTER TABLE claims ADD COLUMN event TEXT",
@@ -114,11 +117,18 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
 def _create_tables(engine: sa.Engine) -> None:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connected)
-    try:
-        metadata.create_all(engine)
-    except sa.exc.SQLAlchemyError:
-        # Another process created them at the same moment.
-        metadata.create_all(engine)
+    with engine.connect():
+        pass  # an unreachable database fails here, once, not at every try below
+    for attempt in range(CREATE_TRIES):
+        try:
+            metadata.create_all(engine)
+            break
+        except sa.exc.SQLAlchemyError:
+            # Other processes are creating them at the same moment, one table at a time:
+            # a try creates what is still missing, the last one raises.
+            if attempt == CREATE_TRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     with engine.begin() as db:
         if engine.dialect.name == "sqlite":
             db.exec_driver_sql("DROP TABLE IF EXISTS deliveries")  # citebot 0.1's
