@@ -80,6 +80,21 @@ def test_a_claim_on_another_host_is_taken_over_once_its_heartbeat_is_stale(store
     assert here.unfinished() == [] and not there.claim("event:Ev1")
 
 
+def test_unfinished_deliveries_of_many_processes_are_found_in_one_query(store_url, tmp_path):
+    dead, alive = (on_another_host(store_url, tmp_path, h) for h in ("dead-host", "live-host"))
+    for n in range(20):
+        owner = dead if n % 2 else alive
+        assert owner.claim(f"event:Ev{n}")
+        owner.keep(f"event:Ev{n}", BODY | {"event_id": f"Ev{n}"})
+    age_heartbeats(dead, PROCESS_LEASE_SECONDS + 1)
+    here = SlackState(tmp_path / "here", url=store_url)
+    statements: list[str] = []
+    sa.event.listen(here.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    lost = here.unfinished()
+    assert [u.key for u in lost] == [f"event:Ev{n}" for n in range(1, 20, 2)]  # oldest first
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
 def test_a_heartbeat_keeps_a_long_answer_claimed(store_url, tmp_path, monkeypatch):
     monkeypatch.setattr(slack_state, "HEARTBEAT_SECONDS", 0.05)
     there = on_another_host(store_url, tmp_path)

@@ -141,12 +141,11 @@ class SlackState:
                 taken = True
             else:
                 held = db.execute(
-                    sa.select(_claims.c.owner, _claims.c.pid, _claims.c.claimed, _claims.c.done)
-                    .where(_claims.c.key == key)
-                ).one_or_none()  # fmt: skip
+                    _with_heartbeat(_claims.c.done).where(_claims.c.key == key)
+                ).one_or_none()
                 if held is None or held.done or held.owner == self._owner:
                     return False
-                if held.claimed > now - CLAIM_LEASE_SECONDS and self._alive(db, held, now):
+                if held.claimed > now - CLAIM_LEASE_SECONDS and self._alive(held, now):
                     return False
                 # Taken over only if no other process took it over first.
                 taken = 1 == db.execute(
@@ -178,33 +177,28 @@ class SlackState:
 
     def unfinished(self) -> list[Unfinished]:
         """Kept deliveries whose process died (or hung past CLAIM_LEASE_SECONDS) before
-        finishing them, oldest first."""
+        finishing them, oldest first. One query: each claim with its owner's heartbeat."""
         now = time.time()
         with self._db() as db:
             rows = db.execute(
-                sa.select(_claims.c.key, _claims.c.owner, _claims.c.pid, _claims.c.claimed,
-                          _claims.c.event)
-                .where(_claims.c.done == 0, _claims.c.event.is_not(None))
+                _with_heartbeat(_claims.c.key, _claims.c.event)
+                .where(_claims.c.done == 0, _claims.c.event.is_not(None),
+                       _claims.c.owner != self._owner)
                 .order_by(_claims.c.claimed)
             ).all()  # fmt: skip
-            return [
-                Unfinished(row.key, json.loads(row.event), row.claimed)
-                for row in rows
-                if row.owner != self._owner
-                and (row.claimed <= now - CLAIM_LEASE_SECONDS or not self._alive(db, row, now))
-            ]
+        return [
+            Unfinished(row.key, json.loads(row.event), row.claimed)
+            for row in rows
+            if row.claimed <= now - CLAIM_LEASE_SECONDS or not self._alive(row, now)
+        ]
 
-    def _alive(self, db: sa.Connection, claim: Any, now: float) -> bool:
-        """Whether the process holding `claim` is alive: on this host, whether its pid
-        runs; on another, whether its heartbeat is recent."""
-        process = db.execute(
-            sa.select(_processes.c.host, _processes.c.pid, _processes.c.seen).where(
-                _processes.c.owner == claim.owner
-            )
-        ).one_or_none()
-        if process is None or process.host == self._host:  # (none: an older version's claim)
+    def _alive(self, claim: Any, now: float) -> bool:
+        """Whether the process holding `claim` (a row with its owner's host and last
+        heartbeat) is alive: on this host, whether its pid runs; on another, whether its
+        heartbeat is recent."""
+        if claim.host is None or claim.host == self._host:  # (none: an older version's claim)
             return _alive(claim.pid)
-        return process.seen > now - PROCESS_LEASE_SECONDS
+        return claim.seen > now - PROCESS_LEASE_SECONDS
 
     def _start_heartbeat(self) -> None:
         """Writes this process's heartbeat now, and every HEARTBEAT_SECONDS from a thread
@@ -362,6 +356,17 @@ class SlackState:
                 )
             ).first()
         return Report(*row) if row else None
+
+
+def _with_heartbeat(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """A query of claims: `columns` with each claim's owner, pid and time, and its owner's
+    host and last heartbeat (None for a claim of a version that wrote no heartbeats)."""
+    return sa.select(
+        *columns, _claims.c.owner, _claims.c.pid, _claims.c.claimed,
+        _processes.c.host, _processes.c.seen,
+    ).select_from(
+        _claims.outerjoin(_processes, _processes.c.owner == _claims.c.owner)
+    )  # fmt: skip
 
 
 def _beat_while_alive(state: weakref.ref[SlackState]) -> None:
