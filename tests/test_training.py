@@ -372,3 +372,40 @@ def test_train_reader_adds_unanswerable_twins_of_the_reader_role_questions(
     assert [(e.question, e.positive) for e in twins] == [("Who stepped out last?", None)]
     assert any(n.startswith("Neil Armstrong stepped out first.") for n in twins[0].negatives)
     assert "1 from squadshifts twins" in result.output
+
+
+def test_train_reader_without_a_set_trains_on_every_other_example_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_confidence import _traindata
+
+    trained: list[list] = []
+
+    def planned(examples, base, work, plan, progress=None):
+        trained.append(list(examples))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    folder = _traindata(tmp_path / "traindata")
+    common = ["train-reader", "--traindata", str(folder), "--twins", "1"]
+    common += ["--out", str(tmp_path / "reader")]
+    outputs = []
+    for n, without in enumerate(([], ["--without", "squadshifts"])):
+        args = [*common, "--work", str(tmp_path / f"work{n}"), *without]
+        result = CliRunner().invoke(main, args)
+        assert isinstance(result.exception, _Planned), result.output
+        outputs.append(result.output)
+    every, ablated = ([e.to_json() for e in run] for run in trained)
+    shifted = [
+        e for e in every if e["question"] in ("Who stepped out first?", "Who stepped out last?")
+    ]
+    assert len(shifted) == 2, "SQuADShifts' question and its twin"
+    assert ablated == [e for e in every if e not in shifted]
+    assert "squadshifts" in outputs[0] and "squadshifts" not in outputs[1]
+
+
+def test_train_reader_without_needs_the_training_data(tmp_path: Path) -> None:
+    squad = tmp_path / "dev.json"
+    squad.write_text('{"data": []}')
+    result = CliRunner().invoke(main, ["train-reader", str(squad), "--without", "qed"])
+    assert result.exit_code == 2 and "--without" in result.output and "--traindata" in result.output

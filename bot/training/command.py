@@ -6,11 +6,13 @@ import json
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from bot.answering.reader import BUNDLED_READER
+from bot.training.datasets import LICENSES
 
 
 @click.command()
@@ -37,6 +39,14 @@ from bot.answering.reader import BUNDLED_READER
     help="With --traindata: for this share of its answerable questions, add an "
     "unanswerable twin (a name, number or word of the question changed as SQuAD 2.0's "
     "writers did; bot/training/twins.py).",
+)
+@click.option(
+    "--without",
+    "without",
+    multiple=True,
+    type=click.Choice(sorted(LICENSES)),
+    help="With --traindata: leave this set (and its twins) out, every other example "
+    "unchanged: what the set adds, as an ablation measures it. Repeatable.",
 )
 @click.option(
     "--out",
@@ -122,6 +132,7 @@ def train_reader_command(
     traindata: Path | None,
     per_source: int | None,
     twins: float,
+    without: tuple[str, ...],
     precision: str,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A
@@ -152,13 +163,17 @@ def train_reader_command(
         premise_share = PREMISE_SHARE
     if squad_json is None and traindata is None:
         raise click.UsageError("give SQuAD v1.1 dev JSON, --traindata FOLDER, or both")
+    if without and traindata is None:
+        raise click.UsageError("--without leaves out a set of --traindata: give --traindata")
     settings = load_settings()
     work = work or Path(settings.home) / "reader-training"
     work.mkdir(parents=True, exist_ok=True)
     judged: list[Example] = []
     counts: dict[str, int] = {}
     if traindata:
-        judged, counts = _traindata_examples(traindata, per_source, seed, work, squad_json, twins)
+        judged, counts = _traindata_examples(
+            traindata, per_source, seed, work, squad_json, twins, without
+        )
     if squad_json is None:
         examples, questions = [], []
     else:
@@ -207,6 +222,7 @@ def train_reader_command(
         "traindata_examples": counts,
         "per_source": per_source,
         **({"twins": twins} if twins else {}),
+        **({"without": list(without)} if without else {}),
         "premise_negatives": premises,
         **({"premise_share": round(premise_share, 3)} if premises else {}),
         "questions": len(questions),
@@ -268,10 +284,13 @@ def _traindata_examples(
     work: Path,
     squad_json: Path | None,
     twins: float = 0.0,
+    without: Sequence[str] = (),
 ):
     """Examples of the reader-role questions of a training data folder (cached in
     `work`), and how many each set gave. With SQuAD v1.1 dev given, any question about
-    one of split B's articles is dropped, whatever the folder holds."""
+    one of split B's articles is dropped, whatever the folder holds. The sets named in
+    `without` are left out after every example is made, so the others' are the same as
+    in a run with all of them."""
     from bot.evaluation.readers import read_eval_set
     from bot.evaluation.splits import split_titles
     from bot.training.datasets import read_traindata, sample_per_source, with_role, without_titles
@@ -295,11 +314,13 @@ def _traindata_examples(
     else:
         examples = list(judge_examples(questions, seed))
         _write_examples(path, examples)
-    counts: dict[str, int] = {}
+    kept, counts = [], {}
     for example in examples:
         name = source.get(example.id.removesuffix(":removed"), "other")
-        counts[name] = counts.get(name, 0) + 1
-    return examples, counts
+        if name.removesuffix(" twins") not in without:
+            kept.append(example)
+            counts[name] = counts.get(name, 0) + 1
+    return kept, counts
 
 
 def _write_examples(path: Path, examples) -> None:
