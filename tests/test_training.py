@@ -336,7 +336,7 @@ def test_training_computes_in_bf16_only_where_the_cpu_has_it_or_when_asked(
     monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: native)
     plans: list[TrainingPlan] = []
 
-    def planned(examples, base, work, plan, progress=None):
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
         plans.append(plan)
         raise _Planned
 
@@ -356,7 +356,7 @@ def test_train_reader_adds_unanswerable_twins_of_the_reader_role_questions(
 
     trained: list[list] = []
 
-    def planned(examples, base, work, plan, progress=None):
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
         trained.append(list(examples))
         raise _Planned
 
@@ -381,7 +381,7 @@ def test_train_reader_without_a_set_trains_on_every_other_example_unchanged(
 
     trained: list[list] = []
 
-    def planned(examples, base, work, plan, progress=None):
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
         trained.append(list(examples))
         raise _Planned
 
@@ -409,3 +409,59 @@ def test_train_reader_without_needs_the_training_data(tmp_path: Path) -> None:
     squad.write_text('{"data": []}')
     result = CliRunner().invoke(main, ["train-reader", str(squad), "--without", "qed"])
     assert result.exit_code == 2 and "--without" in result.output and "--traindata" in result.output
+
+
+def test_training_asked_for_cuda_without_it_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
+    args = ["train-reader", str(squad), "--limit", "1", "--device", "cuda"]
+    result = CliRunner().invoke(main, [*args, "--work", str(tmp_path / "w")])
+    assert result.exit_code == 2
+    assert "--device cuda: this PyTorch" in result.output and "--device cpu" in result.output
+    assert not (tmp_path / "w").exists(), "nothing is made before the error"
+
+
+@pytest.mark.parametrize(
+    ("cuda", "asked", "device", "bf16"),
+    [(False, "auto", "cpu", False), (True, "auto", "cuda", True), (True, "cpu", "cpu", False)],
+)
+def test_training_runs_on_a_cuda_gpu_where_there_is_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cuda: bool,
+    asked: str,
+    device: str,
+    bf16: bool,
+) -> None:
+    import torch
+
+    monkeypatch.setenv("CITEBOT_DEVICE", "cpu")  # the index of split A, made first
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: False)
+    runs: list[tuple[str, bool]] = []
+
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
+        runs.append((device, plan.bf16))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
+    args = ["train-reader", str(squad), "--limit", "1", "--device", asked]
+    args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, _Planned), result.output
+    assert runs == [(device, bf16)]
+
+
+def test_train_reader_writes_a_reader_whose_record_names_the_machine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
+    out = tmp_path / "reader"
+    args = ["train-reader", str(squad), "--limit", "2", "--epochs", "0.5", "--device", "cpu"]
+    result = CliRunner().invoke(main, [*args, "--work", str(tmp_path / "work"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    [stage] = json.loads((out / "training.json").read_text())["stages"]
+    assert stage["machine"].startswith("CPU: ") and stage["machine"].endswith(" cores")
+    assert stage["questions"] == 2
+    loads_as_a_cross_encoder(out, caplog)

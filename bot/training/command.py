@@ -111,6 +111,14 @@ from bot.training.datasets import LICENSES
     "picks bf16 only where it is native.",
 )
 @click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where training computes: auto is a CUDA GPU where PyTorch has one, else the "
+    "CPU. The same command, examples and plan either way; a run resumes on either.",
+)
+@click.option(
     "--freeze-embeddings",
     is_flag=True,
     help="Keep the base model's word embeddings unchanged (less learning of split A's own topics).",
@@ -134,6 +142,7 @@ def train_reader_command(
     twins: float,
     without: tuple[str, ...],
     precision: str,
+    device: str,
 ) -> None:
     """Train the sentence reader from the bundled all-MiniLM-L6-v2 on SQuAD split A
     and/or a training data folder (--traindata).
@@ -165,6 +174,7 @@ def train_reader_command(
         raise click.UsageError("give SQuAD v1.1 dev JSON, --traindata FOLDER, or both")
     if without and traindata is None:
         raise click.UsageError("--without leaves out a set of --traindata: give --traindata")
+    device = _training_device(device)
     settings = load_settings()
     work = work or Path(settings.home) / "reader-training"
     work.mkdir(parents=True, exist_ok=True)
@@ -198,7 +208,7 @@ def train_reader_command(
         seed=seed,
         learning_rate=learning_rate,
         freeze_embeddings=freeze_embeddings,
-        bf16=resolve_precision(precision) == "bf16",
+        bf16=resolve_precision(precision, device) == "bf16",
     )
     earlier = reader_stages(base) if base else []
     started = time.perf_counter()
@@ -210,7 +220,7 @@ def train_reader_command(
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             bar.refresh()
 
-        model, tokenizer = train(examples, base_model, work, plan, progress)
+        model, tokenizer = train(examples, base_model, work, plan, progress, device)
     save_reader(model, tokenizer, out)
     stage = {
         "base_model": str(base)
@@ -230,11 +240,46 @@ def train_reader_command(
         "examples": squad_examples,
         "stance_examples": stance,
         "plan": dataclasses.asdict(plan),
+        "machine": _machine(device),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
     record = {"stages": [*earlier, stage]}
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     click.echo(f"Reader written to {out}")
+
+
+def _training_device(device: str) -> str:
+    """ "cpu" or "cuda" for --device; a usage error when CUDA is asked for and absent."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        found = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise click.UsageError(
+            f"--device cuda: this PyTorch ({torch.__version__}) {found}; "
+            "use --device cpu (or auto), or install a CUDA build of torch"
+        )
+    return "cpu"
+
+
+def _machine(device: str) -> str:
+    """What trained a reader, for its model card: the GPU, or the CPU and its cores."""
+    import os
+    import platform
+
+    if device == "cuda":
+        import torch
+
+        return f"CUDA: {torch.cuda.get_device_name(0)}"
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
 def _squad_examples(

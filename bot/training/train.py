@@ -1,4 +1,5 @@
-"""Fine-tunes a cross-encoder on reader examples: seeded, resumable, on a CPU.
+"""Fine-tunes a cross-encoder on reader examples: seeded, resumable, on a CPU (or a
+CUDA GPU where there is one: the same command, minutes rather than hours).
 
 Each step reads a few questions' groups (the answering sentence first, then its
 negatives; a group without an answer has negatives only). The loss is the softmax
@@ -52,11 +53,13 @@ def train(
     work_dir: Path,
     plan: TrainingPlan,
     progress: Callable[[int, int, float], None] | None = None,
+    device: str = "cpu",
 ):
-    """Trains from `base_model` (a BERT-like folder) and returns the model and tokenizer.
+    """Trains from `base_model` (a BERT-like folder) on `device` ("cpu" or "cuda") and
+    returns the model, on the CPU, and the tokenizer.
 
     A checkpoint in `work_dir` (written every `plan.checkpoint_every` steps) is resumed
-    from, when it was written for the same plan and examples.
+    from, when it was written for the same plan and examples, on either device.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -68,6 +71,7 @@ def train(
     model = AutoModelForSequenceClassification.from_pretrained(
         base_model, num_labels=1, dtype=torch.float32
     )
+    model.to(device)
     if plan.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     order = _step_order(len(examples), plan)
@@ -100,10 +104,11 @@ def train(
             max_length=MAX_LENGTH,
             padding=True,
             return_tensors="pt",
-        )
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=plan.bf16):
+        ).to(device)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=plan.bf16):
             logits = model(**encoded).logits.float().reshape(-1)
-        loss = torch.zeros(())
+        loss = torch.zeros((), device=device)
+        null = torch.zeros(1, device=device)
         offset = 0
         labels = torch.zeros_like(logits)
         for example in group:
@@ -111,10 +116,10 @@ def train(
             # Listwise with a null option: "none of these" scores 0, so the answering
             # sentence must score above it, and a group with no answer (positive None)
             # is right only when every candidate scores below it.
-            scored = torch.cat([logits[offset : offset + size], torch.zeros(1)])
+            scored = torch.cat([logits[offset : offset + size], null])
             target = 0 if example.positive is not None else size
             loss = loss + torch.nn.functional.cross_entropy(
-                scored.unsqueeze(0), torch.tensor([target])
+                scored.unsqueeze(0), torch.tensor([target], device=device)
             )
             if example.positive is not None:
                 labels[offset] = 1.0
@@ -130,7 +135,7 @@ def train(
         if (step + 1) % plan.checkpoint_every == 0 and step + 1 < total:
             _save_checkpoint(work_dir, identity, step + 1, model, optimizer, scheduler)
     model.eval()
-    return model, tokenizer
+    return model.cpu(), tokenizer
 
 
 def _step_order(count: int, plan: TrainingPlan) -> list[list[int]]:
@@ -166,6 +171,7 @@ def _save_checkpoint(work_dir: Path, identity, step, model, optimizer, scheduler
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if _on_cuda(model) else {}),
         },
         partial / "state.pt",
     )
@@ -187,13 +193,19 @@ def _resume(work_dir: Path, identity, model, optimizer, scheduler) -> int:
     if saved != json.loads(json.dumps(identity)):
         log.info("checkpoint in %s is for another plan: starting over", folder)
         return 0
-    state = torch.load(folder / "state.pt", weights_only=False)
+    state = torch.load(folder / "state.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(state["optimizer"])  # (moved to the parameters' device)
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
+    if _on_cuda(model) and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"])
     log.info("resuming from the checkpoint at step %d", step)
     return step
+
+
+def _on_cuda(model) -> bool:
+    return next(model.parameters()).device.type == "cuda"
 
 
 def save_reader(model, tokenizer, folder: Path, fp16: bool = True) -> None:
