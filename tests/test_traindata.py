@@ -261,3 +261,31 @@ def test_twins_are_unanswerable_seeded_and_only_of_answerable_questions(tmp_path
     assert example.positive is None
     assert any(n.startswith("Their leader Rollo swore fealty") for n in example.negatives)
     assert unanswerable_twins([answered], share=0.0, seed=0) == []
+
+
+def _twins(question: str, sentences: tuple[str, ...], answers: set[int]) -> set[str | None]:
+    return {
+        twin_question(_asked(question, sentences, answers), random.Random(s)) for s in range(30)
+    }
+
+
+def test_a_change_a_sentence_of_the_paragraph_answers_is_not_taken() -> None:
+    # "When did the war end?" is answered by the sentence that answered "... start?".
+    war = ("The war began in 1939 and ended in 1945.", "It was long.")
+    assert _twins("When did the war start?", war, {0}) <= {None, "When didn't the war start?"}
+    # 1943 is another sentence's year, and that sentence says who led an army then.
+    armies = ("In 1944 Eisenhower led the army.", "Montgomery led the army in 1943.")
+    assert "Who led the army in 1943?" not in _twins("Who led the army in 1944?", armies, {0})
+
+
+def test_a_twin_keeps_the_question_well_formed() -> None:
+    # Not the "won" of "won't"; a negated question is not negated again; a possessive
+    # stays one; a year moves by years, not centuries.
+    assert _twins("Why won't the car start?", ("The car will not start.",), {0}) == {
+        "Why won't the car end?"
+    }
+    assert _twins("Why didn't he go?", ("He did not go.", "It rained."), {0}) == {None}
+    books = ("Obama's first book was Dreams.", "Later came, from Biden, a book.")
+    assert _twins("What was Obama's first book?", books, {0}) == {"What was Biden's first book?"}
+    years = {t for t in _twins("What did Apple buy in 2010?", ("Apple bought Siri in 2010.",), {0})}
+    assert years and all(1995 <= int(t.split()[-1].rstrip("?")) <= 2025 for t in years)
