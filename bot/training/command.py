@@ -192,6 +192,13 @@ def train_reader_command(
         )
     squad_examples = len(examples)
     examples += judged + stance_examples(stance, seed)
+    if not examples:
+        raise click.UsageError(
+            "nothing to train on: every training set is left out (--without) and no "
+            "SQuAD JSON or --stance is given"
+            if without
+            else "nothing to train on: the data given has no questions with sentences"
+        )
     click.echo(
         f"{squad_examples} examples from {len(questions)} SQuAD split A questions"
         + "".join(f", {n} from {source}" for source, n in counts.items())

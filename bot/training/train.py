@@ -11,6 +11,7 @@ question, which abstention relies on).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -86,7 +87,12 @@ def train(
         optimizer,
         lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))),
     )
-    identity = {"plan": asdict(plan), "examples": len(examples), "base": base_model}
+    identity = {
+        "plan": asdict(plan),
+        "examples": len(examples),
+        "digest": _digest(examples),
+        "base": base_model,
+    }
     start = _resume(work_dir, identity, model, optimizer, scheduler)
     model.train()
     bce = torch.nn.BCEWithLogitsLoss()
@@ -190,7 +196,7 @@ def _resume(work_dir: Path, identity, model, optimizer, scheduler) -> int:
     except (FileNotFoundError, json.JSONDecodeError):
         return 0
     step = saved.pop("step")
-    if saved != json.loads(json.dumps(identity)):
+    if _comparable(saved, saved) != _comparable(json.loads(json.dumps(identity)), saved):
         log.info("checkpoint in %s is for another plan: starting over", folder)
         return 0
     state = torch.load(folder / "state.pt", weights_only=False, map_location="cpu")
@@ -202,6 +208,25 @@ def _resume(work_dir: Path, identity, model, optimizer, scheduler) -> int:
         torch.cuda.set_rng_state(state["cuda_rng"])
     log.info("resuming from the checkpoint at step %d", step)
     return step
+
+
+def _digest(examples: Sequence[Example]) -> str:
+    """A fingerprint of the examples: two runs with as many examples but other ones (one
+    training set left out for another) do not resume each other's checkpoint."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(json.dumps(example.to_json(), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _comparable(identity: dict, saved: dict) -> dict:
+    """What of a checkpoint's identity must match for a run to resume it: not whether it
+    computed in bf16 (a run goes on where the device computes otherwise, a GPU's
+    checkpoint on a CPU without bf16), and the examples' digest only where the
+    checkpoint has one (those before it had their count only)."""
+    plan = {k: v for k, v in identity["plan"].items() if k != "bf16"}
+    kept = {k: v for k, v in identity.items() if k != "digest" or "digest" in saved}
+    return kept | {"plan": plan}
 
 
 def _on_cuda(model) -> bool:

@@ -86,7 +86,8 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
     if device == "cuda":
         import torch
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        # Natively (Ampere and later), not emulated as on a T4 or a V100.
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
     return "bf16" if native_bf16() else "fp32"
 
 
