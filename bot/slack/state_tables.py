@@ -75,7 +75,8 @@ feedback = sa.Table(
     sa.Column("time", sa.Float, nullable=False),
     sa.Column("team", sa.String(64), nullable=False, server_default=""),
 )  # fmt: skip
-# How often the tables' creation is tried when processes started together race to it.
+# How often the tables' creation is tried when processes started together race to it
+# (PostgreSQL; SQLite creates them one process at a time).
 CREATE_TRIES = 10
 # Columns added since the first state files, with the statement that adds each.
 _ADDED_COLUMNS = {
@@ -121,11 +122,16 @@ def _create_tables(engine: sa.Engine) -> None:
         pass  # an unreachable database fails here, once, not at every try below
     for attempt in range(CREATE_TRIES):
         try:
-            metadata.create_all(engine)
+            with engine.begin() as db:
+                for table in metadata.sorted_tables:
+                    db.execute(sa.schema.CreateTable(table, if_not_exists=True))
+                    for index in table.indexes:
+                        db.execute(sa.schema.CreateIndex(index, if_not_exists=True))
             break
-        except sa.exc.SQLAlchemyError:
-            # Other processes are creating them at the same moment, one table at a time:
-            # a try creates what is still missing, the last one raises.
+        except sa.exc.IntegrityError:
+            # PostgreSQL: "IF NOT EXISTS" is no lock, and of two processes creating a
+            # table at the same moment one fails on the catalogue's unique keys. The
+            # next try finds it there.
             if attempt == CREATE_TRIES - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
