@@ -538,3 +538,25 @@ def test_saving_a_reader_in_fp16_leaves_the_model_in_fp32(tmp_path: Path) -> Non
     save_reader(model, AutoTokenizer.from_pretrained(base), tmp_path / "reader")
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert (tmp_path / "reader" / "model.safetensors").stat().st_size < 60 * 2**20
+
+
+def test_examples_cached_by_an_earlier_citebot_are_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_confidence import _traindata
+
+    trained: list[list] = []
+
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
+        trained.append(list(examples))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    work = tmp_path / "work"
+    work.mkdir()
+    stale = Example("stale", "Made by an earlier citebot?", "Yes.", ["No."])
+    (work / "traindata-seed0-all.jsonl").write_text(json.dumps(stale.to_json()) + "\n")
+    args = ["train-reader", "--traindata", str(_traindata(tmp_path / "traindata"))]
+    result = CliRunner().invoke(main, [*args, "--work", str(work), "--out", str(tmp_path / "r")])
+    assert isinstance(result.exception, _Planned), result.output
+    assert trained[0] and all(e.id != "stale" for e in trained[0])

@@ -329,6 +329,12 @@ def _squad_examples(
     return examples, questions
 
 
+# Bumped whenever the examples of a training data folder are made otherwise (the twins'
+# changes checked against the paragraph: 2), so that a cached file made by an earlier
+# citebot is not trained on as if this one had made it.
+TRAINDATA_EXAMPLES_VERSION = 2
+
+
 def _traindata_examples(
     folder: Path,
     per_source: int | None,
@@ -350,7 +356,7 @@ def _traindata_examples(
     from bot.training.twins import TWIN_SUFFIX, unanswerable_twins
 
     path = work / (
-        f"traindata-seed{seed}-{per_source or 'all'}"
+        f"traindata-v{TRAINDATA_EXAMPLES_VERSION}-seed{seed}-{per_source or 'all'}"
         + (f"-twins{twins:g}" if twins else "")
         + ".jsonl"
     )
