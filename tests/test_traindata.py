@@ -12,6 +12,7 @@ import pytest
 
 from bot.evaluation.readers import EvalDataError
 from bot.training.datasets import (
+    NewsStory,
     TrainQuestion,
     detokenize,
     news_questions,
@@ -289,3 +290,17 @@ def test_a_twin_keeps_the_question_well_formed() -> None:
     assert _twins("What was Obama's first book?", books, {0}) == {"What was Biden's first book?"}
     years = {t for t in _twins("What did Apple buy in 2010?", ("Apple bought Siri in 2010.",), {0})}
     assert years and all(1995 <= int(t.split()[-1].rstrip("?")) <= 2025 for t in years)
+
+
+def test_a_news_question_is_asked_elsewhere_only_of_a_story_of_its_own_role() -> None:
+    # Wikinews 2019 trains the reader, 2020 fits the confidence: a 2020 story's question
+    # asked against a 2019 story would take its question and sentence into training.
+    def story(year: int, n: int) -> NewsStory:
+        sentences = (f"A storm killed 12 people in Porto on day {n}.", "Roads were closed.")
+        return NewsStory(f"wikinews:wikinews_{year}:{n}", "wikinews", "Storm", f"{year}", sentences)
+
+    stories = [story(2019, n) for n in range(4)] + [story(2020, n) for n in range(4)]
+    pairs = list(news_questions(stories, per_story=1, seed=0))
+    assert len(pairs) == 8 and all(elsewhere for _, elsewhere in pairs)
+    for asked, elsewhere in pairs:
+        assert asked.article.split(":")[1] == elsewhere.article.split(":")[1]

@@ -560,3 +560,49 @@ def test_examples_cached_by_an_earlier_citebot_are_made_again(
     result = CliRunner().invoke(main, [*args, "--work", str(work), "--out", str(tmp_path / "r")])
     assert isinstance(result.exception, _Planned), result.output
     assert trained[0] and all(e.id != "stale" for e in trained[0])
+
+
+def test_squad_articles_the_training_data_holds_out_are_not_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQuAD 2.0 split A is SQuAD v1.1 split A's articles: its dev and combiner articles
+    # (Apollo and Beethoven in this folder) must not be trained on from the v1.1 file.
+    from tests.test_confidence import _traindata
+
+    trained: list[list] = []
+
+    def planned(examples, base, work, plan, progress=None, device="cpu"):
+        trained.append(list(examples))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", planned)
+    folder = _traindata(tmp_path / "traindata")
+    texts = {
+        "Apollo": "Apollo 11 landed on the Moon in July 1969. Armstrong stepped out first.",
+        "Apple": "Apple sells phones. It was founded in 1976.",
+        "Beethoven": "Beethoven was born in Bonn in 1770. He moved to Vienna in 1792.",
+        "Bison": "Bison graze on the plains. Herds move in spring.",
+        "Chess": "Chess is played on a board of 64 squares. Each player has 16 pieces.",
+        "Cobra": "Cobras are snakes. Some spit venom.",
+    }
+    answers = {"Apollo": "1969", "Apple": "1976", "Beethoven": "Bonn", "Bison": "spring"}
+    answers |= {"Chess": "64", "Cobra": "venom"}
+    data = [
+        {"title": title, "paragraphs": [{"context": text, "qas": [{
+            "id": f"{title}-q", "question": f"What about {title}?",
+            "answers": [{"text": answers[title], "answer_start": text.index(answers[title])}],
+        }]}]}
+        for title, text in texts.items()
+    ]  # fmt: skip
+    squad = tmp_path / "dev-v1.1.json"
+    squad.write_text(json.dumps({"data": data}))
+    args = ["train-reader", str(squad), "--traindata", str(folder), "--without", "squadshifts"]
+    args += ["--without", "wikinews", "--without", "current_events", "--without", "qed"]
+    args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, _Planned), result.output
+    assert "Leaving out the 2 articles of split A" in result.output
+    asked = {e.question for e in trained[0]}
+    assert "What about Chess?" in asked  # split A, the reader's
+    assert not asked & {"What about Apollo?", "What about Beethoven?"}
+    assert not any("Bison" in q or "Cobra" in q or "Apple" in q for q in asked)  # split B

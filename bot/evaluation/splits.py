@@ -41,6 +41,11 @@ def of_role(eval_set: EvalSet, source: str, role: str) -> EvalSet:
     return _of_articles(eval_set, keep)
 
 
+def without_articles(eval_set: EvalSet, ids: set[str]) -> EvalSet:
+    """`eval_set` without the articles whose id is in `ids`, and the questions about them."""
+    return _of_articles(eval_set, {a.id for a in eval_set.articles} - ids)
+
+
 def _of_articles(eval_set: EvalSet, keep: set[str]) -> EvalSet:
     """The articles whose id is in `keep` and the questions about them only."""
     return EvalSet(

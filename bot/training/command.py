@@ -24,7 +24,8 @@ from bot.training.datasets import LICENSES
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A training data folder laid out as shared/traindata (SQuAD 2.0 split A, "
     "SQuADShifts, QED, SelQA, Wikinews, Current events): its reader-role questions are "
-    "trained on (bot/training/datasets.py).",
+    "trained on (bot/training/datasets.py), and SQuAD split A's articles that it holds "
+    "out (its dev and combiner ones) are left out of SQUAD_JSON's.",
 )
 @click.option(
     "--per-source",
@@ -187,8 +188,13 @@ def train_reader_command(
     if squad_json is None:
         examples, questions = [], []
     else:
+        held_out: frozenset[str] = frozenset()
+        if traindata:
+            from bot.training.datasets import held_out_squad_titles
+
+            held_out = frozenset(held_out_squad_titles(traindata))
         examples, questions = _squad_examples(
-            squad_json, settings, work, seed, limit, sample, premises, premise_share
+            squad_json, settings, work, seed, limit, sample, premises, premise_share, held_out
         )
     squad_examples = len(examples)
     examples += judged + stance_examples(stance, seed)
@@ -298,22 +304,34 @@ def _squad_examples(
     sample: int | None,
     premises: bool,
     premise_share: float,
+    held_out: frozenset[str] = frozenset(),
 ):
     """Examples of SQuAD split A's questions, ranked by the feature scorer over an index
-    of its articles (cached in `work`), and the questions they come from."""
+    of its articles (cached in `work`), and the questions they come from. The articles
+    titled in `held_out` (the training data's dev and combiner articles) are left out,
+    of the questions and of the index their negatives come from."""
     from bot.answering.answerer import Answerer
     from bot.evaluation.readers import read_eval_set
     from bot.evaluation.runner import build_index
-    from bot.evaluation.splits import squad_split
+    from bot.evaluation.splits import squad_split, without_articles
     from bot.training.examples import Example, examples_for
 
     split = squad_split(read_eval_set("squad", squad_json), "A")
+    left_out = {a.id for a in split.articles if a.id.removeprefix("squad:") in held_out}
+    if left_out:
+        split = without_articles(split, left_out)
+        click.echo(
+            f"Leaving out the {len(left_out)} articles of split A that the training data "
+            "holds out (its dev and combiner articles)",
+            err=True,
+        )
     questions = split.questions[:limit] if limit else split.questions
     if sample and sample < len(questions):
         picked = sorted(random.Random(f"{seed}:sample").sample(range(len(questions)), sample))
         questions = [questions[i] for i in picked]
     examples_path = work / (
         f"examples-seed{seed}-{len(questions)}{'-sample' if sample else ''}"
+        f"{f'-heldout{len(left_out)}' if left_out else ''}"
         f"{f'-premises{premise_share:.2f}' if premises else ''}.jsonl"
     )
     if examples_path.exists():
@@ -329,10 +347,11 @@ def _squad_examples(
     return examples, questions
 
 
-# Bumped whenever the examples of a training data folder are made otherwise (the twins'
-# changes checked against the paragraph: 2), so that a cached file made by an earlier
+# Bumped whenever the examples of a training data folder are made otherwise (2: the
+# twins' changes checked against the paragraph; 3: a news question's unanswered twin
+# asked against a story of its own role), so that a cached file made by an earlier
 # citebot is not trained on as if this one had made it.
-TRAINDATA_EXAMPLES_VERSION = 2
+TRAINDATA_EXAMPLES_VERSION = 3
 
 
 def _traindata_examples(

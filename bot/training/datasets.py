@@ -283,7 +283,14 @@ def news_questions(
                 answers=frozenset({i}),
                 answer_text=answer,
             )
-            others = [s for s in stories[max(0, n - 3) : n + 4] if s.id != story.id]
+            # Another story of the same role: a twin of a held-out story asked against a
+            # training one would carry its question and sentence into training.
+            role = _role(story.source, story.id, 0)
+            others = [
+                s
+                for s in stories[max(0, n - 3) : n + 4]
+                if s.id != story.id and _role(s.source, s.id, 0) == role
+            ]
             other = rng.choice(others) if others else None
             unanswered = (
                 TrainQuestion(
@@ -380,6 +387,19 @@ def with_role(questions: Sequence[TrainQuestion], role: str) -> list[TrainQuesti
     ]
 
 
+SQUAD2_FILE = Path("squad2_dev_split_a") / "dev-v2.0.split-a.json"
+
+
+def held_out_squad_titles(folder: Path) -> set[str]:
+    """The titles of the training data's SQuAD 2.0 articles that are not the reader's
+    (dev and combiner): SQuAD v1.1 split A's articles of the same name are not trained
+    on either, or dev and the confidence's fitting would ask about paragraphs the reader
+    has read (SQuAD 2.0 split A is v1.1 split A's articles, with the same questions)."""
+    questions = read_squad_json(folder / SQUAD2_FILE, "squad2")
+    reader = {q.article for q in with_role(questions, "reader")}
+    return {q.article.removeprefix("squad2:") for q in questions if q.article not in reader}
+
+
 def without_titles(
     questions: Sequence[TrainQuestion], titles: Iterable[str]
 ) -> list[TrainQuestion]:
@@ -392,7 +412,7 @@ def without_titles(
 def read_traindata(folder: Path, seed: int, news_per_story: int = 2) -> list[TrainQuestion]:
     """Every set of a training data folder laid out as shared/traindata is, news
     questions written from its news text (each with its unanswered twin)."""
-    questions = read_squad_json(folder / "squad2_dev_split_a" / "dev-v2.0.split-a.json", "squad2")
+    questions = read_squad_json(folder / SQUAD2_FILE, "squad2")
     questions += read_squad_json(
         folder / "squadshifts_new_wiki" / "new_wiki_v1.0.train.json", "squadshifts"
     )
