@@ -171,8 +171,8 @@ def calibrate_command(
 ) -> None:
     """Fit the confidence: the probability that an answer's first quote answers.
 
-    Indexes the training data's combiner-role articles (never read by the reader in
-    training), asks their questions with the reader configured (answer.reader) and
+    Indexes the training data's combiner-role articles (never read by a reader trained
+    with --traindata), asks their questions with the reader configured (answer.reader) and
     without, fits one logistic curve of the answer's support for each, and measures them
     on SQuAD 2.0 split A's dev-role articles. Seeded; about 10 minutes on 2 CPU cores.
 

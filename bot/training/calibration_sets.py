@@ -1,8 +1,9 @@
 """The questions the confidence is calibrated and measured on (bot/training/calibrate.py).
 
 From the training data (../shared/traindata, bot/training/datasets.py), by the roles
-datasets.py gives each article: the combiner-role articles, which the reader never reads
-in training, are indexed together, as an archive mixes encyclopedia and news, and their
+datasets.py gives each article: the combiner-role articles, which a reader trained with
+`--traindata` never reads (nor their SQuAD v1.1 questions: `train-reader` leaves them
+out), are indexed together, as an archive mixes encyclopedia and news, and their
 questions asked: SQuAD 2.0's (answerable and not), SQuADShifts', news questions written
 from Wikinews 2020 and "Current events" (half their stories left out of the index, so
 those have no answer), and QED's real search queries the reader did not draw. SQuAD 2.0
