@@ -31,7 +31,12 @@ from bot.answering.answerer import Answerer
 from bot.answering.reader import SentenceReader
 from bot.evaluation.runner import build_index
 from bot.training.calibrate import Point, ask_all, fit_curve, measure
-from bot.training.calibration_sets import combiner_set, dev_set, qed_combiner_set
+from bot.training.calibration_sets import (
+    combiner_set,
+    dev_set,
+    qed_combiner_set,
+    traindata_draws,
+)
 from index.settings import load_settings
 
 
@@ -48,8 +53,10 @@ def main() -> None:
     parser.add_argument(
         "--reader-per-source",
         type=int,
-        default=1000,
-        help="the --per-source the newest reader was trained with (which QED it drew)",
+        action="append",
+        default=[],
+        help="a --per-source a reader was trained with where its training.json does not "
+        "say (read from there): the QED questions it drew are not asked",
     )
     parser.add_argument("--dev-questions", type=int, default=600)
     parser.add_argument("--precision", default="auto", help="answer.reader_precision")
@@ -57,9 +64,12 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
+    # QED questions any of the readers trained on are asked of none of them.
+    drawn = [d for name in args.reader for d in traindata_draws(name)]
+    drawn += [(n, args.seed) for n in args.reader_per_source]
     sets = {
         "combiner": combiner_set(args.traindata, args.seed, args.per_source),
-        "qed": qed_combiner_set(args.traindata, args.seed, args.reader_per_source),
+        "qed": qed_combiner_set(args.traindata, args.seed, drawn),
         "dev": dev_set(args.traindata, args.dev_questions, args.seed),
     }
     indexes = {name: build_index(articles, settings).index for name, (articles, _) in sets.items()}

@@ -194,17 +194,40 @@ def test_calibrate_fits_on_the_combiners_questions_and_measures_on_dev(
     folder = _traindata(tmp_path / "traindata")
     out = tmp_path / "confidence.json"
     result = CliRunner().invoke(
-        main, ["calibrate", "--traindata", str(folder), "--out", str(out), "--per-source", "5"]
+        main,
+        ["calibrate", "--traindata", str(folder), "--out", str(out), "--per-source", "5"]
+        + ["--reader-per-source", "1"],
     )
     assert result.exit_code == 0, result.output
     calibration = load_calibration(out)
     record = calibration.record
-    assert record["command"] == "citebot calibrate --traindata TRAINDATA --per-source 5"
+    assert record["command"] == (
+        "citebot calibrate --traindata TRAINDATA --per-source 5 --reader-per-source 1"
+    )
     # Apollo (position 0) is dev; Beethoven (1) the combiner's; Chess (2) the reader's.
     for mode in ("reader", "features"):
         assert record["dev"][mode]["answerable"] == 1
         assert record["dev"][mode]["unanswerable"] == 1
     assert record["fitted_on"]["squad2"] == {"answerable": 1, "unanswerable": 1}
-    # The one QED question was drawn for the reader's training: it never fits.
+    # The one QED question was drawn for a reader trained with --per-source 1: it never fits.
     assert "qed" not in record["fitted_on"]
     assert f"Calibration written to {out}" in result.output
+
+
+def test_qed_questions_a_reader_drew_in_any_stage_are_not_asked(tmp_path: Path) -> None:
+    from bot.training.calibration_sets import qed_combiner_set, traindata_draws
+
+    folder = _traindata(tmp_path / "traindata")
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    stages = [
+        {"per_source": None, "plan": {"seed": 0}},  # SQuAD split A only: no training data
+        {"per_source": 1, "plan": {"seed": 0}, "traindata_examples": {"qed": 1}},
+    ]
+    (reader / "training.json").write_text(json.dumps({"stages": stages}))
+    assert traindata_draws(str(reader)) == [(1, 0)]
+    assert traindata_draws("none") == [] and traindata_draws("bundled") == []
+    _, unseen = qed_combiner_set(folder, 0, traindata_draws("bundled"))
+    assert [a.question.question for a in unseen] == ["When was the eiffel tower built?"]
+    _, unseen = qed_combiner_set(folder, 0, traindata_draws(str(reader)))
+    assert unseen == []

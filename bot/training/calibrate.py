@@ -148,10 +148,8 @@ def _share(flags: Sequence[bool]) -> float:
 @click.option(
     "--reader-per-source",
     type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="The --per-source the reader was trained with: QED questions it did not draw "
-    "join the fitting.",
+    help="A --per-source the reader was trained with, where its training.json does not "
+    "say (it is read from there): QED questions it did not draw join the fitting.",
 )
 @click.option(
     "--dev-questions",
@@ -165,7 +163,7 @@ def calibrate_command(
     traindata: Path,
     out: Path | None,
     per_source: int,
-    reader_per_source: int,
+    reader_per_source: int | None,
     dev_questions: int,
     seed: int,
 ) -> None:
@@ -183,7 +181,12 @@ def calibrate_command(
     from bot.answering.answerer import Answerer
     from bot.answering.reader import SentenceReader
     from bot.evaluation.runner import build_index
-    from bot.training.calibration_sets import combiner_set, dev_set, qed_combiner_set
+    from bot.training.calibration_sets import (
+        combiner_set,
+        dev_set,
+        qed_combiner_set,
+        traindata_draws,
+    )
     from bot.training.command import progress_bar
     from index.settings import load_settings
 
@@ -209,7 +212,10 @@ def calibrate_command(
     fitted: dict[str, list[Point]] = {mode: [] for mode in modes}
     sources: dict[str, list[int]] = {}
     parts = {"combiner": combiner_set(traindata, seed, per_source)}
-    parts["QED"] = qed_combiner_set(traindata, seed, reader_per_source)
+    drawn = traindata_draws(settings.reader)
+    if reader_per_source:
+        drawn.append((reader_per_source, seed))
+    parts["QED"] = qed_combiner_set(traindata, seed, drawn)
     for name, (articles, asked) in parts.items():
         for mode, points in asked_of(name, articles, asked).items():
             fitted[mode] += points

@@ -87,18 +87,36 @@ QED_COMBINER_QUESTIONS = 400
 
 
 def qed_combiner_set(
-    folder: Path, seed: int, reader_per_source: int | None, count: int = QED_COMBINER_QUESTIONS
+    folder: Path,
+    seed: int,
+    drawn: Sequence[tuple[int | None, int]],
+    count: int = QED_COMBINER_QUESTIONS,
 ) -> tuple[list[Article], list[Asked]]:
-    """`count` QED questions the reader was not trained on (those `train-reader
-    --traindata --per-source READER_PER_SOURCE --seed SEED` did not draw), each paragraph
-    an article of an index of their own."""
-    reader_questions = sample_per_source(
-        with_role(read_traindata(folder, seed), "reader"), reader_per_source, seed
-    )
-    trained = {q.id for q in reader_questions}
+    """`count` QED questions no reader was trained on (none of those that `train-reader
+    --traindata --per-source N --seed S` drew, for each (N, S) of `drawn`: see
+    `traindata_draws`), each paragraph an article of an index of their own."""
+    questions = with_role(read_traindata(folder, seed), "reader")
+    trained = {q.id for n, s in set(drawn) for q in sample_per_source(questions, n, s)}
     unseen = [q for q in read_qed(folder / "qed_nq" / "qed-train.jsonlines") if q.id not in trained]
     picked = random.Random(f"{seed}:qed-combiner").sample(unseen, min(count, len(unseen)))
     return _paragraph_articles(picked), [Asked(q, _answer_texts(q)) for q in picked]
+
+
+def traindata_draws(reader: str) -> list[tuple[int | None, int]]:
+    """What each stage of `reader` ("bundled", "none" or a folder) that trained on a
+    training data folder drew of it, as its training.json records: (--per-source,
+    --seed) pairs; none for a reader that never trained on one."""
+    from bot.answering.reader import BUNDLED_READER
+    from bot.training.train import reader_stages
+
+    if reader == "none":
+        return []
+    folder = BUNDLED_READER if reader == "bundled" else Path(reader).expanduser()
+    return [
+        (stage.get("per_source"), stage.get("plan", {}).get("seed", 0))
+        for stage in reader_stages(folder)
+        if stage.get("traindata_examples")
+    ]
 
 
 def _is_combiner_story(story: NewsStory) -> bool:
