@@ -361,77 +361,84 @@ class _Planned(Exception):
     """Raised by a stand-in `train` once the command has made its plan."""
 
 
+@dataclasses.dataclass
+class PlannedRun:
+    examples: list[Example]
+    plan: TrainingPlan
+    device: str
+
+
+@pytest.fixture
+def planned(monkeypatch: pytest.MonkeyPatch) -> list[PlannedRun]:
+    """The runs `train-reader` plans, each stopped where it would start training."""
+    runs: list[PlannedRun] = []
+
+    def stand_in(examples, base, work, plan, progress=None, device="cpu"):
+        runs.append(PlannedRun(list(examples), plan, device))
+        raise _Planned
+
+    monkeypatch.setattr("bot.training.train.train", stand_in)
+    return runs
+
+
+def plan_run(args: list[str]) -> str:
+    """The output of `citebot ARGS` (a train-reader command) up to its plan."""
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, _Planned), result.output
+    return result.output
+
+
 @pytest.mark.parametrize(
     ("native", "asked", "bf16"),
     [(False, "auto", False), (True, "auto", True), (False, "bf16", True), (True, "fp32", False)],
 )
 def test_training_computes_in_bf16_only_where_the_cpu_has_it_or_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool, asked: str, bf16: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    planned: list[PlannedRun],
+    native: bool,
+    asked: str,
+    bf16: bool,
 ) -> None:
     # Emulated bf16 autocast made a step 24 times slower than fp32 on an AVX2 CPU.
     monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: native)
-    plans: list[TrainingPlan] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        plans.append(plan)
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
     args = ["train-reader", str(squad), "--limit", "1", "--precision", asked]
     args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
-    result = CliRunner().invoke(main, args)
-    assert isinstance(result.exception, _Planned), result.output
-    assert [p.bf16 for p in plans] == [bf16]
+    plan_run(args)
+    assert [r.plan.bf16 for r in planned] == [bf16]
 
 
 def test_train_reader_adds_unanswerable_twins_of_the_reader_role_questions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, planned: list[PlannedRun]
 ) -> None:
     from tests.test_confidence import _traindata
 
-    trained: list[list] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        trained.append(list(examples))
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     folder = _traindata(tmp_path / "traindata")
     args = ["train-reader", "--traindata", str(folder), "--twins", "1"]
     args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
-    result = CliRunner().invoke(main, args)
-    assert isinstance(result.exception, _Planned), result.output
-    twins = [e for e in trained[0] if e.id.endswith(":twin")]
+    output = plan_run(args)
+    twins = [e for e in planned[0].examples if e.id.endswith(":twin")]
     # SQuADShifts' reader-role article is Apollo's: "Who stepped out first?" is asked
     # again as "... last?", and the sentence that answered it is now a negative.
     assert [(e.question, e.positive) for e in twins] == [("Who stepped out last?", None)]
     assert any(n.startswith("Neil Armstrong stepped out first.") for n in twins[0].negatives)
-    assert "1 from squadshifts twins" in result.output
+    assert "1 from squadshifts twins" in output
 
 
 def test_train_reader_without_a_set_trains_on_every_other_example_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, planned: list[PlannedRun]
 ) -> None:
     from tests.test_confidence import _traindata
 
-    trained: list[list] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        trained.append(list(examples))
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     folder = _traindata(tmp_path / "traindata")
     common = ["train-reader", "--traindata", str(folder), "--twins", "1"]
     common += ["--out", str(tmp_path / "reader")]
     outputs = []
     for n, without in enumerate(([], ["--without", "squadshifts"])):
         args = [*common, "--work", str(tmp_path / f"work{n}"), *without]
-        result = CliRunner().invoke(main, args)
-        assert isinstance(result.exception, _Planned), result.output
-        outputs.append(result.output)
-    every, ablated = ([e.to_json() for e in run] for run in trained)
+        outputs.append(plan_run(args))
+    every, ablated = ([e.to_json() for e in run.examples] for run in planned)
     shifted = [
         e for e in every if e["question"] in ("Who stepped out first?", "Who stepped out last?")
     ]
@@ -463,6 +470,7 @@ def test_training_asked_for_cuda_without_it_is_one_line_saying_what_to_do(tmp_pa
 def test_training_runs_on_a_cuda_gpu_where_there_is_one(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    planned: list[PlannedRun],
     cuda: bool,
     asked: str,
     device: str,
@@ -474,19 +482,11 @@ def test_training_runs_on_a_cuda_gpu_where_there_is_one(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     monkeypatch.setattr("index.embedding.encoder.native_bf16", lambda: False)
-    runs: list[tuple[str, bool]] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        runs.append((device, plan.bf16))
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     squad = Path(__file__).parent / "fixtures" / "eval" / "squad-mini.json"
     args = ["train-reader", str(squad), "--limit", "1", "--device", asked]
     args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
-    result = CliRunner().invoke(main, args)
-    assert isinstance(result.exception, _Planned), result.output
-    assert runs == [(device, bf16)]
+    plan_run(args)
+    assert [(r.device, r.plan.bf16) for r in planned] == [(device, bf16)]
 
 
 def test_train_reader_writes_a_reader_whose_record_names_the_machine(
@@ -541,41 +541,26 @@ def test_saving_a_reader_in_fp16_leaves_the_model_in_fp32(tmp_path: Path) -> Non
 
 
 def test_examples_cached_by_an_earlier_citebot_are_made_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, planned: list[PlannedRun]
 ) -> None:
     from tests.test_confidence import _traindata
 
-    trained: list[list] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        trained.append(list(examples))
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     work = tmp_path / "work"
     work.mkdir()
     stale = Example("stale", "Made by an earlier citebot?", "Yes.", ["No."])
     (work / "traindata-seed0-all.jsonl").write_text(json.dumps(stale.to_json()) + "\n")
     args = ["train-reader", "--traindata", str(_traindata(tmp_path / "traindata"))]
-    result = CliRunner().invoke(main, [*args, "--work", str(work), "--out", str(tmp_path / "r")])
-    assert isinstance(result.exception, _Planned), result.output
-    assert trained[0] and all(e.id != "stale" for e in trained[0])
+    plan_run([*args, "--work", str(work), "--out", str(tmp_path / "r")])
+    assert planned[0].examples and all(e.id != "stale" for e in planned[0].examples)
 
 
 def test_squad_articles_the_training_data_holds_out_are_not_trained_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, planned: list[PlannedRun]
 ) -> None:
     # SQuAD 2.0 split A is SQuAD v1.1 split A's articles: its dev and combiner articles
     # (Apollo and Beethoven in this folder) must not be trained on from the v1.1 file.
     from tests.test_confidence import _traindata
 
-    trained: list[list] = []
-
-    def planned(examples, base, work, plan, progress=None, device="cpu"):
-        trained.append(list(examples))
-        raise _Planned
-
-    monkeypatch.setattr("bot.training.train.train", planned)
     folder = _traindata(tmp_path / "traindata")
     texts = {
         "Apollo": "Apollo 11 landed on the Moon in July 1969. Armstrong stepped out first.",
@@ -599,10 +584,9 @@ def test_squad_articles_the_training_data_holds_out_are_not_trained_on(
     args = ["train-reader", str(squad), "--traindata", str(folder), "--without", "squadshifts"]
     args += ["--without", "wikinews", "--without", "current_events", "--without", "qed"]
     args += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "reader")]
-    result = CliRunner().invoke(main, args)
-    assert isinstance(result.exception, _Planned), result.output
-    assert "Leaving out the 2 articles of split A" in result.output
-    asked = {e.question for e in trained[0]}
+    output = plan_run(args)
+    assert "Leaving out the 2 articles of split A" in output
+    asked = {e.question for e in planned[0].examples}
     assert "What about Chess?" in asked  # split A, the reader's
     assert not asked & {"What about Apollo?", "What about Beethoven?"}
     assert not any("Bison" in q or "Cobra" in q or "Apple" in q for q in asked)  # split B
