@@ -44,3 +44,29 @@ def test_squad_as_published_is_read_from_the_documented_layout(tmp_path: Path) -
     [record] = squad_records(tmp_path)
     assert record["title"] == "Super Bowl 50" and record["text"] == "Denver won."
     assert "squad_v1.1_dev/dev-v1.1.json" in (PROJECT_ROOT / "docs" / "EVALUATION.md").read_text()
+
+
+def test_the_source_ablation_trains_one_reader_without_each_set_and_measures_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from benchmarks import source_ablation
+
+    (tmp_path / "data" / "squad_v1.1_dev").mkdir(parents=True)
+    (tmp_path / "data" / "squad_v1.1_dev" / "dev-v1.1.json").write_text('{"data": []}')
+    done = tmp_path / "out" / "without-qed" / "reader"
+    done.mkdir(parents=True)
+    (done / "training.json").write_text("{}")  # finished: not trained again
+    argv = ["source_ablation", "--traindata", str(tmp_path / "td"), "--data"]
+    argv += [str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--dry-run"]
+    monkeypatch.setattr("sys.argv", [*argv, "--sets", "qed", "selqa", "wikinews"])
+    source_ablation.main()
+    lines = capsys.readouterr().out.splitlines()
+    trainings = [line for line in lines if " train-reader " in line]
+    assert len(trainings) == 3  # all, without selqa, without wikinews
+    assert trainings[1].endswith("--without selqa") and trainings[2].endswith("--without wikinews")
+    # Every run the same but the set it leaves out (and its own folder).
+    same = {" ".join(re.sub(r"--without \w+$|\S*/out/\S*", "", t).split()) for t in trainings}
+    assert len(same) == 1
+    measured = next(line for line in lines if "benchmarks.readers" in line)
+    assert measured.count("--reader ") == 5 and "--reader bundled" in measured
+    assert sum("--split B" in line for line in lines) == 5
