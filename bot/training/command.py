@@ -263,17 +263,17 @@ def train_reader_command(
 
 def _training_device(device: str) -> str:
     """ "cpu" or "cuda" for --device; a usage error when CUDA is asked for and absent."""
+    from index.embedding.encoder import cuda_missing
+
     if device == "cpu":
         return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
+    missing = cuda_missing()
+    if missing is None:
         return "cuda"
     if device == "cuda":
-        found = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
         raise click.UsageError(
-            f"--device cuda: this PyTorch ({torch.__version__}) {found}; "
-            "use --device cpu (or auto), or install a CUDA build of torch"
+            f"--device cuda: {missing}; use --device cpu (or auto), or install a CUDA "
+            "build of torch"
         )
     return "cpu"
 
@@ -281,18 +281,14 @@ def _training_device(device: str) -> str:
 def _machine(device: str) -> str:
     """What trained a reader, for its model card: the GPU, or the CPU and its cores."""
     import os
-    import platform
+
+    from index.embedding.encoder import cpu_model
 
     if device == "cuda":
         import torch
 
         return f"CUDA: {torch.cuda.get_device_name(0)}"
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown CPU"
-    return f"CPU: {cpu}, {os.cpu_count()} cores"
+    return f"CPU: {cpu_model() or 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def _squad_examples(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import platform
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,18 +106,39 @@ def resolve_device(device: str, backend: str = "torch") -> str:
                 'index.device = "auto" or "cpu"'
             )
         return "cpu"
+    missing = cuda_missing()
+    if missing is None:
+        return "cuda"
+    if device == "cuda":
+        raise SettingsError(
+            f"index.device (CITEBOT_DEVICE) is 'cuda' but {missing}: install a CUDA build of "
+            'torch (docs/DEPLOYMENT.md, "Indexing on a GPU") or set index.device = "auto" '
+            'or "cpu"'
+        )
+    return "cpu"
+
+
+def cuda_missing() -> str | None:
+    """Why PyTorch cannot compute on a CUDA GPU here ("this PyTorch (2.x) finds no CUDA
+    GPU"), or None where it can: for the encoder's device and for training's."""
     import torch
 
     if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        found = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
-        raise SettingsError(
-            f"index.device (CITEBOT_DEVICE) is 'cuda' but this PyTorch ({torch.__version__}) "
-            f'{found}: install a CUDA build of torch (docs/DEPLOYMENT.md, "Indexing on a '
-            'GPU") or set index.device = "auto" or "cpu"'
-        )
-    return "cpu"
+        return None
+    found = "is built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+    return f"this PyTorch ({torch.__version__}) {found}"
+
+
+def cpu_model() -> str:
+    """This CPU's model name, as /proc/cpuinfo gives it (else what `platform` knows, which
+    may be empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def set_torch_threads(threads: int) -> None:
