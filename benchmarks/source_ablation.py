@@ -63,10 +63,10 @@ def main() -> None:
     ]
     # The shipped reader measured in the same runs, as the baseline.
     steps.append(("readers", measuring_command(args, ["bundled", *readers])))
+    rtqa = data / "realtimeqa_2022"
     for reader in ["bundled", *readers]:
         name = "bundled" if reader == "bundled" else reader.parent.name
         steps.append((f"split-b-{name}", weights_command(reader, "squad", squad)))
-        rtqa = data / "realtimeqa_2022"
         steps.append((f"rtqa-{name}", weights_command(reader, "realtimeqa", rtqa)))
     for name, command in steps:
         if args.dry_run:
