@@ -118,6 +118,8 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
 def _create_tables(engine: sa.Engine) -> None:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connected)
+    with engine.connect():
+        pass  # an unreachable database fails here, once, not at every try below
     for attempt in range(CREATE_TRIES):
         try:
             with engine.begin() as db:
