@@ -118,8 +118,6 @@ def _engine_options(url: sa.URL) -> dict[str, Any]:
 def _create_tables(engine: sa.Engine) -> None:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connected)
-    with engine.connect():
-        pass  # an unreachable database fails here, once, not at every try below
     for attempt in range(CREATE_TRIES):
         try:
             with engine.begin() as db:
@@ -128,11 +126,13 @@ def _create_tables(engine: sa.Engine) -> None:
                     for index in table.indexes:
                         db.execute(sa.schema.CreateIndex(index, if_not_exists=True))
             break
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as err:
             # PostgreSQL: "IF NOT EXISTS" is no lock, and of two processes creating a
-            # table at the same moment one fails on the catalogue's unique keys. The
-            # next try finds it there.
-            if attempt == CREATE_TRIES - 1:
+            # table at the same moment one fails on the catalogue's unique keys. SQLite:
+            # a new file's switch to WAL, made as each process first connects, may find
+            # it locked without waiting. The next try finds the tables there.
+            retried = isinstance(err, sa.exc.IntegrityError) or "locked" in str(err)
+            if not retried or attempt == CREATE_TRIES - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
     with engine.begin() as db:

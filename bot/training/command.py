@@ -192,7 +192,7 @@ def train_reader_command(
         if traindata:
             from bot.training.datasets import held_out_squad_titles
 
-            held_out = held_out_squad_titles(traindata)
+            held_out = frozenset(held_out_squad_titles(traindata))
         examples, questions = _squad_examples(
             squad_json, settings, work, seed, limit, sample, premises, premise_share, held_out
         )

@@ -390,16 +390,14 @@ def with_role(questions: Sequence[TrainQuestion], role: str) -> list[TrainQuesti
 SQUAD2_FILE = Path("squad2_dev_split_a") / "dev-v2.0.split-a.json"
 
 
-def held_out_squad_titles(folder: Path) -> frozenset[str]:
+def held_out_squad_titles(folder: Path) -> set[str]:
     """The titles of the training data's SQuAD 2.0 articles that are not the reader's
     (dev and combiner): SQuAD v1.1 split A's articles of the same name are not trained
     on either, or dev and the confidence's fitting would ask about paragraphs the reader
     has read (SQuAD 2.0 split A is v1.1 split A's articles, with the same questions)."""
     questions = read_squad_json(folder / SQUAD2_FILE, "squad2")
     reader = {q.article for q in with_role(questions, "reader")}
-    return frozenset(
-        q.article.removeprefix("squad2:") for q in questions if q.article not in reader
-    )
+    return {q.article.removeprefix("squad2:") for q in questions if q.article not in reader}
 
 
 def without_titles(
